@@ -1,0 +1,3 @@
+from skillchat.cli import main
+
+raise SystemExit(main())

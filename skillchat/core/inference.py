@@ -1,0 +1,237 @@
+"""Skill inference: which skills does the conversation need now, and how much of each?
+
+The default inferrer is local and offline: indicator phrases and patterns, plus tf-idf similarity
+to each skill's description and examples (or a learned signature). It reads the latest user
+message and a decayed digest of the recent turns, so "now make it faster" after a code question is
+still about code. Anything that implements `SkillInferrer` (for example a cheap LLM that reads the
+handbook and names weighted skills, as in the paper) can replace it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping, Protocol, Sequence
+
+from skillchat.core.handbook import Handbook
+from skillchat.core.ports import Message
+from skillchat.core.text import content_stems, stems
+
+# How much earlier turns count, relative to the latest user message.
+PREVIOUS_USER_DECAY = (0.5, 0.25, 0.125)
+LAST_ASSISTANT_WEIGHT = 0.25
+# Bounds the work on a pasted log or file: the head and tail carry the request.
+MAX_CHARS_HEAD, MAX_CHARS_TAIL = 12_000, 4_000
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSkill:
+    id: str
+    weight: float
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SkillProfile:
+    mode: str
+    skills: tuple[ActiveSkill, ...]
+    confident: bool = True
+
+    def weights(self) -> dict[str, float]:
+        return {s.id: s.weight for s in self.skills}
+
+
+class SkillInferrer(Protocol):
+    def infer(self, messages: Sequence[Message]) -> SkillProfile: ...
+
+
+# Quoted material is usually what the request is about, not the request: in "translate 'good
+# morning'" the greeting is the object. Indicators found inside quotes count half.
+_QUOTED_RE = re.compile(r'"[^"\n]{1,300}"|\u201c[^\u201d\n]{1,300}\u201d|(?<![\w\'])\'[^\'\n]{1,300}\'(?![\w])')
+QUOTED_WEIGHT = 0.5
+
+
+def _split_quotes(text: str) -> tuple[str, str]:
+    quoted = _QUOTED_RE.findall(text)
+    if not quoted:
+        return text, ""
+    return _QUOTED_RE.sub(" ", text), " ".join(quoted)
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_CHARS_HEAD + MAX_CHARS_TAIL:
+        return text
+    return text[:MAX_CHARS_HEAD] + "\n" + text[-MAX_CHARS_TAIL:]
+
+
+class KeywordInferrer:
+    """Indicator hits plus tf-idf similarity, over the latest message and a decayed digest."""
+
+    def __init__(
+        self,
+        handbook: Handbook,
+        *,
+        max_skills: int = 4,
+        min_share: float = 0.25,
+        threshold: float = 0.5,
+        similarity_weight: float = 2.5,
+    ) -> None:
+        self.handbook = handbook
+        self.max_skills = max_skills
+        self.min_share = min_share
+        self.threshold = threshold
+        self.similarity_weight = similarity_weight
+        self._phrases: dict[str, list[tuple[tuple[str, ...], str, str]]] = defaultdict(list)
+        self._patterns: list[tuple[re.Pattern[str], str, str]] = []
+        self._build_indicators()
+        self._idf: dict[str, float] = {}
+        self._default_idf = 1.0
+        self._postings: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        self._build_vectors()
+        # Every turn re-reads the recent messages; only the newest one is new. Results are shared,
+        # so callers must not mutate them.
+        self._score = lru_cache(maxsize=256)(self._score_text)
+
+    # --- index ------------------------------------------------------------------------------
+    def _build_indicators(self) -> None:
+        for skill in self.handbook.skills.values():
+            for ind in skill.indicators:
+                if ind.startswith("re:"):
+                    self._patterns.append((re.compile(ind[3:], re.IGNORECASE), skill.id, ind[3:]))
+                else:
+                    toks = tuple(stems(ind))
+                    if toks:
+                        self._phrases[toks[0]].append((toks, skill.id, ind))
+
+    def _build_vectors(self) -> None:
+        docs: dict[str, Counter[str]] = {}
+        for skill in self.handbook.skills.values():
+            if skill.signature:
+                docs[skill.id] = Counter(dict(skill.signature))
+                continue
+            text = " ".join(
+                [skill.name, skill.description, *(i for i in skill.indicators if not i.startswith("re:")), *skill.examples]
+            )
+            docs[skill.id] = Counter(content_stems(text))
+        n = len(docs)
+        df: Counter[str] = Counter()
+        for tf in docs.values():
+            df.update(tf.keys())
+        self._idf = {t: math.log((n + 1) / (c + 1)) + 1.0 for t, c in df.items()}
+        self._default_idf = math.log(n + 1) + 1.0
+        for sid, tf in docs.items():
+            skill = self.handbook.skills[sid]
+            if skill.signature:
+                vec = {t: w * self._idf[t] for t, w in tf.items()}
+            else:
+                vec = {t: (1.0 + math.log(c)) * self._idf[t] for t, c in tf.items()}
+            norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
+            for t, v in vec.items():
+                self._postings[t].append((sid, v / norm))
+
+    # --- scoring ----------------------------------------------------------------------------
+    def _score_text(self, text: str) -> tuple[dict[str, float], dict[str, list[str]]]:
+        """Raw relevance of every matching skill to one text, with the reasons."""
+        text = _clip(text)
+        hits: dict[str, float] = defaultdict(float)
+        reasons: dict[str, list[str]] = defaultdict(list)
+        # Keyed by the stemmed phrase: "optimize" and "optimizing" are one indicator, not two.
+        seen: set[tuple[str, object]] = set()
+        request, quoted = _split_quotes(text)
+        for part, weight in ((request, 1.0), (quoted, QUOTED_WEIGHT)):
+            if not part:
+                continue
+            toks = stems(part)
+            for i, t in enumerate(toks):
+                for phrase, sid, label in self._phrases.get(t, ()):
+                    if (sid, phrase) in seen:
+                        continue
+                    if tuple(toks[i : i + len(phrase)]) == phrase:
+                        seen.add((sid, phrase))
+                        hits[sid] += weight * (1.0 + 0.25 * (len(phrase) - 1))
+                        reasons[sid].append(f'"{label}"')
+            for pattern, sid, label in self._patterns:
+                if (sid, label) not in seen and pattern.search(part):
+                    seen.add((sid, label))
+                    hits[sid] += weight
+                    reasons[sid].append(f"pattern /{label}/")
+        scores = {sid: math.log2(1.0 + h) for sid, h in hits.items()}
+
+        tf: Counter[str] = Counter(content_stems(request))
+        for t in content_stems(quoted):
+            tf[t] += QUOTED_WEIGHT
+        if tf:
+            q = {t: (1.0 + math.log(max(c, 1.0)) if c >= 1 else c) * self._idf.get(t, self._default_idf) for t, c in tf.items()}
+            qn = math.sqrt(sum(v * v for v in q.values())) or 1.0
+            sims: dict[str, float] = defaultdict(float)
+            for t, qv in q.items():
+                for sid, sv in self._postings.get(t, ()):
+                    sims[sid] += qv * sv
+            for sid, dot in sims.items():
+                sim = dot / qn
+                if sim >= 0.05:
+                    scores[sid] = scores.get(sid, 0.0) + self.similarity_weight * sim
+                    if sim >= 0.15:
+                        reasons[sid].append(f"similar to its examples ({sim:.2f})")
+        return scores, reasons
+
+    def infer(self, messages: Sequence[Message]) -> SkillProfile:
+        users = [m for m in messages if m.role == "user"]
+        if not users:
+            return self._fallback("no user message")
+        latest, latest_reasons = self._score(users[-1].content)
+        total = dict(latest)
+        context: set[str] = set()
+        digest: list[tuple[str, float]] = [
+            (m.content, w) for m, w in zip(reversed(users[:-1]), PREVIOUS_USER_DECAY)
+        ]
+        last_assistant = next((m for m in reversed(messages) if m.role == "assistant"), None)
+        if last_assistant is not None:
+            digest.append((last_assistant.content, LAST_ASSISTANT_WEIGHT))
+        for text, w in digest:
+            for sid, s in self._score(text)[0].items():
+                total[sid] = total.get(sid, 0.0) + w * s
+                context.add(sid)
+
+        if not total or max(total.values()) < self.threshold:
+            return self._fallback("no skill matched confidently")
+        ranked = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
+        top = ranked[0][1]
+        kept = [(sid, s) for sid, s in ranked[: self.max_skills] if s >= self.min_share * top]
+        mass = sum(s for _, s in kept)
+        active = []
+        for sid, s in kept:
+            why = list(latest_reasons.get(sid, ()))
+            if sid in context and latest.get(sid, 0.0) < s:
+                why.append("earlier in the conversation")
+            active.append(ActiveSkill(sid, s / mass, tuple(why)))
+        return SkillProfile(dominant_mode(self.handbook, active), tuple(active), True)
+
+    def _fallback(self, why: str) -> SkillProfile:
+        fb = self.handbook.fallback()
+        return SkillProfile(fb.mode, (ActiveSkill(fb.id, 1.0, (why,)),), False)
+
+
+def profile_from_weights(handbook: Handbook, weights: Mapping[str, float], evidence: str = "") -> SkillProfile:
+    """A profile from explicit skill weights (an LLM orchestrator, a replayed log, a test).
+
+    Unknown ids are dropped rather than scored; an empty result falls back to the general skill.
+    """
+    known = {s: w for s, w in weights.items() if s in handbook.skills and w > 0}
+    total = sum(known.values())
+    if total <= 0:
+        fb = handbook.fallback()
+        return SkillProfile(fb.mode, (ActiveSkill(fb.id, 1.0, ("no known skill given",)),), False)
+    active = tuple(ActiveSkill(s, w / total, (evidence,) if evidence else ()) for s, w in known.items())
+    return SkillProfile(dominant_mode(handbook, active), active, True)
+
+
+def dominant_mode(handbook: Handbook, active: Sequence[ActiveSkill]) -> str:
+    """The mode holding most of the skill weight (ties: alphabetical, so it is reproducible)."""
+    by_mode: dict[str, float] = defaultdict(float)
+    for a in active:
+        by_mode[handbook.skills[a.id].mode] += a.weight
+    return max(by_mode.items(), key=lambda kv: (kv[1], kv[0]))[0]

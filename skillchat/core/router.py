@@ -1,0 +1,285 @@
+"""Agent scoring and choice: competence minus lambda times normalised cost, explored by Thompson sampling.
+
+Each eligible agent's score over the active skills is uncertain: competence is a weighted sum of
+Beta posteriors. Thompson sampling picks an agent with the probability that its sampled score is
+the highest. We compute those probabilities directly (normal approximation of each agent's score,
+integrated on a grid) and then draw from them, so the propensity logged with every turn is the
+exact probability with which the policy chose, which off-policy evaluation needs. A small floor
+(`exploration_floor`, spread over the eligible agents) keeps every agent reachable, so routing
+cannot collapse onto one model however lopsided early ratings are.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, replace
+from typing import Collection, Sequence
+
+from skillchat.core.competence import skill_posteriors
+from skillchat.core.decision import AgentScore, RoutingDecision
+from skillchat.core.handbook import Agent, Handbook
+from skillchat.core.inference import KeywordInferrer, SkillInferrer, SkillProfile
+from skillchat.core.ports import HeuristicCounter, Message, NoPrices, PriceBook, TokenCounter
+
+POLICIES = ("thompson", "greedy")
+_GRID = 40
+_SQRT2 = math.sqrt(2.0)
+_MIN_SD = 1e-4
+
+
+@dataclass(frozen=True, slots=True)
+class CostEstimate:
+    usd: float
+    known: bool
+    completion_tokens: float
+
+
+def estimate_cost(hb: Handbook, agent: Agent, mode: str, prompt_tokens: int, prices: PriceBook) -> CostEstimate:
+    """Expected USD of this turn: prompt tokens and expected completion tokens at the agent's price.
+
+    Without a price (a model missing from the price list), the observed mean cost of its calls is
+    used; with neither, the estimate is marked unknown.
+    """
+    default_ct = hb.modes[mode].completion_tokens
+    stat = hb.cost_stat(agent.id, mode)
+    pooled = hb.agent_cost(agent.id)
+    completion = float(default_ct)
+    if stat is not None and stat.n > 0 and stat.completion_tokens > 0:
+        # Two pseudo-observations of the mode's default keep one odd answer from dominating.
+        completion = (stat.n * stat.completion_tokens + 2 * default_ct) / (stat.n + 2)
+    price = agent.price or prices.price(agent.model)
+    if price is not None:
+        return CostEstimate(prompt_tokens * price.input + completion * price.output, True, completion)
+    if stat is not None and stat.n > 0:
+        if pooled is not None and pooled.n > stat.n:
+            return CostEstimate((stat.n * stat.usd + 2 * pooled.usd) / (stat.n + 2), True, completion)
+        return CostEstimate(stat.usd, True, completion)
+    if pooled is not None:
+        return CostEstimate(pooled.usd, True, completion)
+    return CostEstimate(0.0, False, completion)
+
+
+def win_probabilities(means: Sequence[float], sds: Sequence[float]) -> list[float]:
+    """P(agent i's score is the largest) when scores are independent normals.
+
+    Agents whose optimistic bound is below the best pessimistic bound are given 0 up front; the
+    rest share one grid over the score axis, so the cost is O(contenders x grid).
+    """
+    n = len(means)
+    if n == 0:
+        return []
+    sds = [max(s, _MIN_SD) for s in sds]
+    # Beyond 3.5 sd on both sides the chance of overtaking is below 1e-7: not worth integrating.
+    floor = max(m - 3.5 * s for m, s in zip(means, sds))
+    live = [i for i in range(n) if means[i] + 3.5 * sds[i] >= floor]
+    probs = [0.0] * n
+    if len(live) == 1:
+        probs[live[0]] = 1.0
+        return probs
+    lo = min(means[i] - 4 * sds[i] for i in live)
+    hi = max(means[i] + 4 * sds[i] for i in live)
+    step = (hi - lo) / (_GRID - 1)
+    xs = [lo + g * step for g in range(_GRID)]
+    erfc, exp = math.erfc, math.exp
+    cdfs, dens = [], []
+    for i in live:
+        m, inv = means[i], 1.0 / sds[i]
+        zs = [(x - m) * inv for x in xs]
+        cdfs.append([0.5 * erfc(-z / _SQRT2) for z in zs])
+        dens.append([exp(-0.5 * z * z) * inv if -7.0 < z < 7.0 else 0.0 for z in zs])
+    total_prod = [math.prod(col) for col in zip(*cdfs)]
+    # P(i wins) = integral of f_i(x) * prod_{j != i} F_j(x) dx on the shared grid.
+    for k, i in enumerate(live):
+        ck, dk = cdfs[k], dens[k]
+        acc = 0.0
+        for g in range(_GRID):
+            d = dk[g]
+            if d:
+                c = ck[g]
+                others = total_prod[g] / c if c > 1e-12 else math.prod(cdfs[j][g] for j in range(len(live)) if j != k)
+                acc += d * others
+        probs[i] = acc
+    total = sum(probs)
+    if total <= 0:
+        best = max(live, key=lambda i: means[i])
+        return [1.0 if i == best else 0.0 for i in range(n)]
+    return [p / total for p in probs]
+
+
+class Router:
+    """Infers the skills a turn needs and picks the agent for it."""
+
+    def __init__(
+        self,
+        handbook: Handbook,
+        *,
+        inferrer: SkillInferrer | None = None,
+        token_counter: TokenCounter | None = None,
+        prices: PriceBook | None = None,
+    ) -> None:
+        self.handbook = handbook
+        self.inferrer = inferrer or KeywordInferrer(handbook)
+        self.token_counter = token_counter or HeuristicCounter()
+        self.prices = prices or NoPrices()
+
+    def route(
+        self,
+        messages: Sequence[Message],
+        *,
+        lam: float = 0.2,
+        policy: str = "thompson",
+        rng: random.Random | None = None,
+        pin: str | None = None,
+        exclude: Collection[str] = (),
+        profile: SkillProfile | None = None,
+        prompt_tokens: int | None = None,
+    ) -> RoutingDecision:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown policy {policy!r}")
+        profile = profile or self.inferrer.infer(messages)
+        tokens = self.token_counter.count(messages) if prompt_tokens is None else prompt_tokens
+        return self.decide(profile, tokens, lam=lam, policy=policy, rng=rng, pin=pin, exclude=exclude)
+
+    def decide(
+        self,
+        profile: SkillProfile,
+        prompt_tokens: int,
+        *,
+        lam: float = 0.2,
+        policy: str = "thompson",
+        rng: random.Random | None = None,
+        pin: str | None = None,
+        exclude: Collection[str] = (),
+    ) -> RoutingDecision:
+        hb = self.handbook
+        weights = [(s.id, s.weight) for s in profile.skills]
+        wsum = sum(w for _, w in weights) or 1.0
+        skill_ids = [sid for sid, _ in weights]
+        rows = []
+        for agent in hb.agents.values():
+            why_not = None
+            if agent.id in exclude:
+                why_not = "excluded for this turn"
+            elif prompt_tokens > agent.context_window:
+                why_not = f"conversation ({prompt_tokens:,} tokens) exceeds its context window ({agent.context_window:,})"
+            mean = var = 0.0
+            for (_, w), post in zip(weights, skill_posteriors(hb, agent.id, skill_ids)):
+                mean += w / wsum * post.mean
+                var += (w / wsum) ** 2 * post.variance
+            cost = estimate_cost(hb, agent, profile.mode, prompt_tokens, self.prices)
+            rows.append([agent, mean, math.sqrt(var), cost, why_not])
+
+        eligible = [r for r in rows if r[4] is None]
+        known = sorted(r[3].usd for r in eligible if r[3].known)
+        # An agent of unknown price is assumed to cost what a typical agent of the pool costs,
+        # neither free (it would always win) nor the most expensive.
+        typical = known[len(known) // 2] if known else 0.0
+        usd = {r[0].id: (r[3].usd if r[3].known else typical) for r in rows}
+        top = max((usd[r[0].id] for r in eligible), default=0.0)
+        norm = {aid: (c / top if top > 0 else 0.0) for aid, c in usd.items()}
+        score = {r[0].id: r[1] - lam * norm[r[0].id] for r in rows}
+
+        probs: dict[str, float] = {r[0].id: 0.0 for r in rows}
+        if eligible:
+            greedy = max(eligible, key=lambda r: (score[r[0].id], -usd[r[0].id], r[0].id))[0].id
+        else:
+            greedy = None
+        chosen_policy = policy
+        if pin is not None and any(r[0].id == pin for r in eligible):
+            chosen, chosen_policy = pin, "pinned"
+            probs[pin] = 1.0
+        elif not eligible:
+            raise NoEligibleAgent(
+                "no agent can take this turn: " + "; ".join(f"{r[0].id}: {r[4]}" for r in rows)
+            )
+        elif policy == "greedy":
+            chosen = greedy
+            probs[chosen] = 1.0
+        else:
+            p = win_probabilities([score[r[0].id] for r in eligible], [r[2] for r in eligible])
+            eps = hb.settings.exploration_floor
+            k = len(eligible)
+            for r, pi in zip(eligible, p):
+                probs[r[0].id] = (1.0 - eps) * pi + eps / k
+            rng = rng or random.Random()
+            u, acc = rng.random(), 0.0
+            chosen = eligible[-1][0].id
+            for r in eligible:
+                acc += probs[r[0].id]
+                if u < acc:
+                    chosen = r[0].id
+                    break
+
+        ranking = [
+            AgentScore(
+                agent_id=r[0].id,
+                name=r[0].name,
+                model=r[0].model,
+                competence=r[1],
+                uncertainty=r[2],
+                cost_usd=usd[r[0].id],
+                cost_known=r[3].known,
+                cost_norm=norm[r[0].id],
+                score=score[r[0].id],
+                probability=probs[r[0].id],
+                eligible=r[4] is None,
+                excluded=r[4],
+            )
+            for r in rows
+        ]
+        ranking.sort(key=lambda a: (not a.eligible, -a.score, a.cost_usd, a.agent_id))
+        decision = RoutingDecision(
+            handbook=hb.name,
+            handbook_version=hb.version,
+            mode=profile.mode,
+            skills=profile.skills,
+            confident=profile.confident,
+            ranking=tuple(ranking),
+            chosen=chosen,
+            probability=probs[chosen],
+            policy=chosen_policy,
+            lam=lam,
+            prompt_tokens=prompt_tokens,
+            reason="",
+        )
+        return _with_reason(decision, hb, greedy)
+
+
+class NoEligibleAgent(Exception):
+    """Every agent was excluded (context windows, failures): the turn cannot be routed."""
+
+
+def _with_reason(d: RoutingDecision, hb: Handbook, greedy: str | None) -> RoutingDecision:
+    w = d.winner
+    top_skill = max(d.skills, key=lambda s: s.weight)
+    skill_name = hb.skills[top_skill.id].name
+    others = [a for a in d.ranking if a.eligible and a.agent_id != w.agent_id]
+    if d.policy == "pinned":
+        reason = f"pinned by you ({w.name})"
+    elif not others:
+        reason = f"{w.name} is the only agent that can take this turn"
+    elif d.chosen != greedy:
+        best = next(a for a in d.ranking if a.agent_id == greedy)
+        reason = (
+            f"exploring (drawn with p={d.probability:.0%}): {best.name} has the best expected score "
+            f"({best.score:.2f} vs {w.score:.2f}); trying {w.name} keeps its {skill_name} estimate honest"
+        )
+    else:
+        r = others[0]
+        if w.competence >= r.competence:
+            reason = f"most competent at {skill_name} ({w.competence:.2f} vs {r.name} {r.competence:.2f})"
+            if w.cost_usd < r.cost_usd:
+                reason += " and cheaper"
+        else:
+            ratio = r.cost_usd / w.cost_usd if w.cost_usd > 0 else float("inf")
+            more = f"{ratio:.0f}x" if math.isfinite(ratio) and ratio >= 2 else "more"
+            reason = (
+                f"{r.name} is a little more competent at {skill_name} ({r.competence:.2f} vs {w.competence:.2f}) "
+                f"but costs {more}; at lambda={d.lam:g} the saving wins"
+            )
+    if not w.cost_known:
+        reason += "; its price is unknown, so cost is a guess"
+    if not d.confident:
+        reason += "; no specific skill detected, using the general one"
+    return replace(d, reason=reason)

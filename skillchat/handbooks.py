@@ -1,0 +1,118 @@
+"""Finding, reading and saving handbooks: shipped ones and the user's own versions.
+
+Layout of the user's handbook dir: `<name>/v<version>.json`, one file per version, never
+overwritten. A user handbook shadows a shipped one of the same name; `name@N` picks a version.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from skillchat import atomic, paths
+from skillchat.core.handbook import Handbook, from_dict, to_dict
+from skillchat.errors import HandbookError
+
+_VERSION_FILE = re.compile(r"^v(\d+)\.json$")
+
+
+@dataclass(frozen=True)
+class HandbookInfo:
+    name: str
+    version: int
+    path: Path
+    shipped: bool
+    description: str = ""
+
+
+def load_file(path: Path | str) -> Handbook:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HandbookError(str(path), "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise HandbookError(str(path), "", f"cannot read it ({e})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise HandbookError(str(path), "", f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    return from_dict(data, source=str(path))
+
+
+def _user_versions(name: str) -> dict[int, Path]:
+    d = paths.user_handbooks_dir() / name
+    out: dict[int, Path] = {}
+    if d.is_dir():
+        for f in d.iterdir():
+            m = _VERSION_FILE.match(f.name)
+            if m:
+                out[int(m.group(1))] = f
+    return out
+
+
+def _shipped() -> dict[str, Path]:
+    d = paths.shipped_handbooks_dir()
+    return {f.stem: f for f in sorted(d.glob("*.json"))} if d.is_dir() else {}
+
+
+def versions(name: str) -> list[HandbookInfo]:
+    """Every version of a handbook that exists, oldest first (the shipped one counts)."""
+    out: dict[int, HandbookInfo] = {}
+    shipped = _shipped().get(name)
+    if shipped is not None:
+        hb = load_file(shipped)
+        out[hb.version] = HandbookInfo(name, hb.version, shipped, True, hb.description)
+    for v, p in _user_versions(name).items():
+        out[v] = HandbookInfo(name, v, p, False)
+    return [out[v] for v in sorted(out)]
+
+
+def list_handbooks() -> list[HandbookInfo]:
+    """The newest version of every known handbook."""
+    names = set(_shipped()) | {p.name for p in paths.user_handbooks_dir().iterdir() if p.is_dir() and _user_versions(p.name)}
+    result = []
+    for name in sorted(names):
+        vs = versions(name)
+        if vs:
+            result.append(vs[-1])
+    return result
+
+
+def resolve(ref: str) -> Path:
+    """`name`, `name@version`, or a path to a JSON file."""
+    if ref.endswith(".json") or "/" in ref or "\\" in ref:
+        return Path(ref)
+    name, _, ver = ref.partition("@")
+    vs = versions(name)
+    if not vs:
+        known = ", ".join(i.name for i in list_handbooks()) or "none"
+        raise HandbookError(ref, "", f"no handbook named {name!r} (known: {known})")
+    if not ver:
+        return vs[-1].path
+    if not ver.isdigit():
+        raise HandbookError(ref, "", f"version must be a number, got {ver!r}")
+    for info in vs:
+        if info.version == int(ver):
+            return info.path
+    raise HandbookError(ref, "", f"no version {ver} of {name!r} (have {', '.join(str(i.version) for i in vs)})")
+
+
+def load(ref: str) -> Handbook:
+    return load_file(resolve(ref))
+
+
+def save_version(hb: Handbook) -> Path:
+    """Write a handbook as a new version file; refuses to overwrite an existing version."""
+    path = paths.user_handbooks_dir() / hb.name / f"v{hb.version}.json"
+    if path.exists() or any(i.version == hb.version for i in versions(hb.name)):
+        raise HandbookError(str(path), "$.metadata.version", f"version {hb.version} of {hb.name!r} already exists")
+    atomic.write_text(path, json.dumps(to_dict(hb), indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+def next_version(name: str) -> int:
+    vs = versions(name)
+    return (vs[-1].version + 1) if vs else 1

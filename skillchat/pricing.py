@@ -1,0 +1,58 @@
+"""litellm's bundled price list, read as data.
+
+Importing litellm takes about four seconds; the price list it ships is a JSON file, so routing
+reads that file directly and stays fast. Actual costs of real calls are computed by litellm
+itself in the provider layer; this is only for estimates before a call.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from functools import lru_cache
+from typing import Any
+
+from skillchat.core.ports import Price
+
+_FREE_PREFIXES = ("ollama/", "ollama_chat/", "lm_studio/", "llamafile/")
+
+
+@lru_cache(maxsize=1)
+def _cost_map() -> dict[str, Any]:
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = os.path.join(list(spec.submodule_search_locations)[0], "model_prices_and_context_window_backup.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+class LitellmPriceBook:
+    def __init__(self, overrides: dict[str, Price] | None = None) -> None:
+        self.overrides = overrides or {}
+
+    def info(self, model: str) -> dict[str, Any] | None:
+        cmap = _cost_map()
+        if model in cmap:
+            return cmap[model]
+        _, _, bare = model.partition("/")
+        return cmap.get(bare) if bare else None
+
+    def price(self, model: str) -> Price | None:
+        if model in self.overrides:
+            return self.overrides[model]
+        info = self.info(model)
+        if info and info.get("input_cost_per_token") is not None:
+            return Price(float(info.get("input_cost_per_token") or 0.0), float(info.get("output_cost_per_token") or 0.0))
+        if model.startswith(_FREE_PREFIXES):
+            return Price(0.0, 0.0)  # local models cost nothing per token
+        return None
+
+    def context_window(self, model: str) -> int | None:
+        info = self.info(model)
+        v = info and (info.get("max_input_tokens") or info.get("max_tokens"))
+        return int(v) if v else None

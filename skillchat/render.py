@@ -1,0 +1,70 @@
+"""Plain-text and Rich renderings of a routing decision, shared by the CLI commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skillchat.core.decision import RoutingDecision
+from skillchat.core.handbook import Handbook
+
+
+def usd(x: float) -> str:
+    if x == 0:
+        return "$0"
+    if x < 0.01:
+        return f"${x:.5f}".rstrip("0")
+    return f"${x:.4f}" if x < 1 else f"${x:,.2f}"
+
+
+def skills_text(d: RoutingDecision, hb: Handbook | None = None, limit: int = 4) -> str:
+    parts = []
+    for s in sorted(d.skills, key=lambda s: -s.weight)[:limit]:
+        name = hb.skills[s.id].name if hb is not None and s.id in hb.skills else s.id
+        parts.append(f"{name} {s.weight:.0%}")
+    return ", ".join(parts)
+
+
+def decision_line(d: RoutingDecision, hb: Handbook | None = None) -> str:
+    """One line: mode, skills, chosen agent, estimated cost, why."""
+    w = d.winner
+    return f"[{d.mode}] {skills_text(d, hb)} -> {w.name} ~{usd(w.cost_usd)} ({d.policy}, p={d.probability:.2f}): {d.reason}"
+
+
+def decision_table(d: RoutingDecision, hb: Handbook) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    head = Text()
+    head.append("mode ", style="dim")
+    head.append(hb.modes[d.mode].name if d.mode in hb.modes else d.mode, style="bold")
+    head.append(f"   handbook {d.handbook}@{d.handbook_version}   lambda {d.lam:g}   prompt ~{d.prompt_tokens:,} tokens", style="dim")
+
+    skills = Table(title="active skills", title_justify="left", box=None, pad_edge=False)
+    skills.add_column("skill")
+    skills.add_column("weight", justify="right")
+    skills.add_column("evidence", overflow="fold")
+    for s in sorted(d.skills, key=lambda s: -s.weight):
+        name = hb.skills[s.id].name if s.id in hb.skills else s.id
+        skills.add_row(f"{name} [dim]({s.id})[/]", f"{s.weight:.0%}", ", ".join(s.evidence) or "-")
+
+    agents = Table(title="agents", title_justify="left", box=None, pad_edge=False)
+    for col, just in (("", "left"), ("agent", "left"), ("competence", "right"), ("est. cost", "right"),
+                      ("score", "right"), ("p(chosen)", "right")):
+        agents.add_column(col, justify=just)  # type: ignore[arg-type]
+    for a in d.ranking:
+        mark = "->" if a.agent_id == d.chosen else ""
+        if not a.eligible:
+            agents.add_row("", f"[dim]{a.name}[/]", "", "", "", f"[dim]{a.excluded}[/]")
+            continue
+        cost = usd(a.cost_usd) + ("" if a.cost_known else "?")
+        agents.add_row(
+            mark,
+            f"[bold]{a.name}[/]" if mark else a.name,
+            f"{a.competence:.2f} ±{a.uncertainty:.2f}",
+            cost,
+            f"{a.score:.3f}",
+            f"{a.probability:.2f}",
+        )
+    why = Text.assemble(("chosen: ", "dim"), (d.winner.name, "bold green"), (" because ", "dim"), d.reason)
+    return Group(head, Text(""), skills, Text(""), agents, Text(""), why)

@@ -1,0 +1,36 @@
+"""Hermetic tests: every test gets its own SKILLCHAT_HOME, and nothing may reach the network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Before anything imports litellm: never fetch its price list.
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+DATA = Path(__file__).parent / "data"
+REPO = Path(__file__).parent.parent
+
+
+@pytest.fixture(autouse=True)
+def skillchat_home(tmp_path, monkeypatch):
+    home = tmp_path / "skillchat-home"
+    monkeypatch.setenv("SKILLCHAT_HOME", str(home))
+    for var in ("SKILLCHAT_CONFIG", "SKILLCHAT_DB", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY",
+                "LITELLM_PROXY_URL", "LITELLM_PROXY_API_KEY", "OLLAMA_HOST"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture
+def tiny_path() -> Path:
+    return DATA / "tiny.json"
+
+
+@pytest.fixture
+def tiny(tiny_path):
+    from skillchat.handbooks import load_file
+
+    return load_file(tiny_path)

@@ -1,0 +1,107 @@
+import copy
+import json
+
+import pytest
+
+from skillchat import handbooks
+from skillchat.core.handbook import from_dict, to_dict
+from skillchat.errors import HandbookError
+
+
+@pytest.fixture
+def tiny_data(tiny_path):
+    return json.loads(tiny_path.read_text())
+
+
+def test_round_trip_keeps_everything(tiny):
+    tiny.record_outcome("big", {"code.debugging": 0.75, "code.python": 0.25}, 1.0)
+    tiny.record_cost("big", "code", 100, 200, 0.01)
+    again = from_dict(to_dict(tiny), "again")
+    assert to_dict(again) == to_dict(tiny)
+    assert again.evidence.skill("big", "code.debugging") == pytest.approx((0.75, 0.0))
+    assert again.cost_stat("big", "code").n == 1
+
+
+@pytest.mark.parametrize(
+    "mutate, path, words",
+    [
+        (lambda d: d.update(schema_version=7), "$.schema_version", "unsupported schema version"),
+        (lambda d: d["metadata"].pop("name"), "$.metadata.name", "is required"),
+        (lambda d: d["metadata"].update(version="one"), "$.metadata.version", "positive integer"),
+        (lambda d: d["skills"][3].update(mode="cod"), "$.skills[3].mode", "unknown mode 'cod'"),
+        (lambda d: d["skills"][1].update(id="code.debugging"), "$.skills[1].id", "duplicate skill id"),
+        (lambda d: d["skills"][0]["indicators"].append("re:(unclosed"), "$.skills[0].indicators[6]", "bad regular expression"),
+        (lambda d: d["skills"][0]["indicators"].append(3), "$.skills[0].indicators[6]", "expected a string"),
+        (lambda d: d["skills"][0].update(parent="nope"), "$.skills[0].parent", "unknown skill"),
+        (lambda d: d["agents"][1]["prior"].update(mean=1.5), "$.agents[1].prior.mean", "must be < 1"),
+        (lambda d: d["agents"][1]["prior"]["modes"].update(poetry=0.5), "$.agents[1].prior.modes.poetry", "unknown mode"),
+        (lambda d: d["agents"][0].update(context_window=0), "$.agents[0].context_window", "positive integer"),
+        (lambda d: d["agents"][0].pop("model"), "$.agents[0].model", "is required"),
+        (lambda d: d["settings"].update(fallback_skill="x.y"), "$.settings.fallback_skill", "unknown skill"),
+        (lambda d: d.update(competence={"ghost": {}}), "$.competence.ghost", "unknown agent"),
+        (lambda d: d.update(competence={"big": {"code.debugging": {"successes": -1}}}),
+         "$.competence.big.code.debugging.successes", "must be >= 0"),
+        (lambda d: d.update(costs={"big": {"nomode": {}}}), "$.costs.big.nomode", "unknown mode"),
+        (lambda d: d.update(modes=[]), "$.modes", "at least one mode"),
+        (lambda d: d.update(agents="all"), "$.agents", "expected a list"),
+    ],
+)
+def test_validation_names_source_and_json_path(tiny_data, mutate, path, words):
+    data = copy.deepcopy(tiny_data)
+    mutate(data)
+    with pytest.raises(HandbookError) as err:
+        from_dict(data, source="broken.json")
+    assert err.value.path == path
+    assert words in err.value.problem
+    assert str(err.value).startswith(f"broken.json: {path}: ")
+
+
+def test_bad_json_names_line_and_column(tmp_path):
+    f = tmp_path / "bad.json"
+    f.write_text('{"schema_version": 1,\n  "metadata": }')
+    with pytest.raises(HandbookError, match=r"bad.json: not valid JSON: .* line 2, column 15"):
+        handbooks.load_file(f)
+
+
+@pytest.mark.parametrize("name", ["general", "coding"])
+def test_shipped_handbooks_are_valid_and_sourced(name):
+    hb = handbooks.load(name)
+    assert hb.name == name
+    assert len(hb.modes) >= 6
+    assert hb.settings.fallback_skill in hb.skills
+    for a in hb.agents.values():
+        assert a.prior.source.strip(), f"{a.id} prior has no source"
+    for s in hb.skills.values():
+        assert s.indicators and s.examples, s.id
+    assert hb.evidence.total() == 0
+
+
+def test_general_handbook_covers_everyday_chat():
+    hb = handbooks.load("general")
+    assert len(hb.skills) >= 40
+    assert {"code", "math", "writing", "chat"} <= set(hb.modes)
+    models = " ".join(a.model for a in hb.agents.values())
+    for vendor in ("gpt", "claude", "gemini", "ollama/"):
+        assert vendor in models
+
+
+def test_shipped_handbooks_differ_in_shape():
+    general, coding = handbooks.load("general"), handbooks.load("coding")
+    assert set(general.modes) != set(coding.modes)
+    assert set(general.skills) != set(coding.skills)
+
+
+def test_versions_are_saved_once_and_resolved(tiny):
+    tiny.name = "mine"
+    p1 = handbooks.save_version(tiny)
+    assert p1.name == "v1.json"
+    with pytest.raises(HandbookError, match="already exists"):
+        handbooks.save_version(tiny)
+    nxt = tiny.structure_copy(version=2, parent_version=1)
+    handbooks.save_version(nxt)
+    assert handbooks.load("mine").version == 2
+    assert handbooks.load("mine@1").version == 1
+    with pytest.raises(HandbookError, match="no version 9"):
+        handbooks.load("mine@9")
+    with pytest.raises(HandbookError, match="no handbook named 'nope'"):
+        handbooks.load("nope")

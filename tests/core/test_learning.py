@@ -1,0 +1,46 @@
+import pytest
+
+from skillchat.core import apply_rating, rating_score, replace_rating
+
+
+def test_rating_is_split_by_skill_weight(tiny):
+    assert apply_rating(tiny, "mid", {"code.debugging": 0.6, "code.python": 0.4}, "up")
+    assert tiny.evidence.skill("mid", "code.debugging") == pytest.approx((0.6, 0.0))
+    assert tiny.evidence.skill("mid", "code.python") == pytest.approx((0.4, 0.0))
+    assert tiny.evidence.agent("mid") == pytest.approx((1.0, 0.0))  # one observation in total
+    apply_rating(tiny, "mid", {"code.debugging": 1.0}, 0.25)
+    assert tiny.evidence.skill("mid", "code.debugging") == pytest.approx((0.85, 0.75))
+
+
+def test_unrated_turn_changes_nothing(tiny):
+    assert not apply_rating(tiny, "mid", {"code.debugging": 1.0}, None)
+    assert tiny.evidence.total() == 0
+
+
+def test_unknown_skills_and_agents_are_ignored(tiny):
+    assert not apply_rating(tiny, "mid", {"gone.skill": 1.0}, "up")
+    assert not apply_rating(tiny, "ghost", {"code.debugging": 1.0}, "up")
+    assert tiny.evidence.total() == 0
+
+
+def test_new_rating_replaces_old(tiny):
+    w = {"code.debugging": 0.5, "math.calculus": 0.5}
+    apply_rating(tiny, "big", w, "up")
+    replace_rating(tiny, "big", w, "up", "down")
+    assert tiny.evidence.skill("big", "code.debugging") == pytest.approx((0.0, 0.5))
+    assert tiny.evidence.mode("big", "math") == pytest.approx((0.0, 0.5))
+    replace_rating(tiny, "big", w, "down", None)
+    assert tiny.evidence.agent("big") == pytest.approx((0.0, 0.0))
+
+
+@pytest.mark.parametrize("bad", ["meh", 1.5, -0.1])
+def test_rating_values_are_checked(bad):
+    with pytest.raises(ValueError):
+        rating_score(bad)
+
+
+def test_decay_discounts_all_tiers(tiny):
+    apply_rating(tiny, "big", {"code.debugging": 1.0}, "up")
+    tiny.evidence.scale(0.5)
+    assert tiny.evidence.skill("big", "code.debugging") == pytest.approx((0.5, 0.0))
+    assert tiny.evidence.agent("big") == pytest.approx((0.5, 0.0))

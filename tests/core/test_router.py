@@ -1,0 +1,169 @@
+import random
+from collections import Counter
+
+import pytest
+
+from skillchat.core import Message, NoEligibleAgent, Router, RoutingDecision, win_probabilities
+from skillchat.core.ports import Price
+
+
+class FixedCounter:
+    def __init__(self, n):
+        self.n = n
+
+    def count(self, messages):
+        return self.n
+
+
+def route(hb, text="Why does this raise TypeError?", **kw):
+    router = Router(hb, token_counter=kw.pop("counter", None))
+    return router.route([Message("user", text)], **kw)
+
+
+def test_win_probabilities_match_monte_carlo():
+    means, sds = [0.70, 0.66, 0.55, 0.2], [0.05, 0.08, 0.10, 0.01]
+    p = win_probabilities(means, sds)
+    rng = random.Random(0)
+    wins = Counter(max(range(4), key=lambda i: rng.gauss(means[i], sds[i])) for _ in range(40000))
+    for i in range(4):
+        assert p[i] == pytest.approx(wins[i] / 40000, abs=0.015)
+    assert sum(p) == pytest.approx(1.0)
+    assert p[3] == 0.0  # hopeless: pruned without integration
+
+
+def test_win_probabilities_edge_cases():
+    assert win_probabilities([], []) == []
+    assert win_probabilities([0.3], [0.1]) == [1.0]
+    p = win_probabilities([0.5, 0.5], [0.0, 0.0])
+    assert sum(p) == pytest.approx(1.0)
+
+
+def test_decision_carries_everything_the_ui_shows(tiny):
+    d = route(tiny, rng=random.Random(3))
+    assert d.mode == "code" and d.handbook == "tiny" and d.handbook_version == 1
+    assert {a.agent_id for a in d.ranking} == {"big", "mid", "small"}
+    assert sum(a.probability for a in d.ranking) == pytest.approx(1.0)
+    assert d.probability == d.winner.probability > 0
+    assert d.reason
+    scores = [a.score for a in d.ranking if a.eligible]
+    assert scores == sorted(scores, reverse=True)
+    w = d.winner
+    assert w.score == pytest.approx(w.competence - d.lam * w.cost_norm)
+
+
+def test_decision_round_trips_through_json(tiny):
+    import json
+
+    d = route(tiny, rng=random.Random(1))
+    assert RoutingDecision.from_dict(json.loads(json.dumps(d.to_dict()))) == d
+
+
+def test_cost_estimate_uses_tokens_and_prices(tiny):
+    d = route(tiny, counter=FixedCounter(1000), policy="greedy")
+    big = next(a for a in d.ranking if a.agent_id == "big")
+    # 1000 prompt tokens at $10/M + code's 600 expected completion tokens at $30/M
+    assert big.cost_usd == pytest.approx(1000 * 10e-6 + 600 * 30e-6)
+    assert big.cost_norm == 1.0
+    small = next(a for a in d.ranking if a.agent_id == "small")
+    assert small.cost_usd == 0 and small.cost_known
+
+
+def test_observed_completion_length_refines_the_estimate(tiny):
+    for _ in range(20):
+        tiny.record_cost("big", "code", 100, 100, 0.004)
+    d = route(tiny, counter=FixedCounter(0), policy="greedy")
+    big = next(a for a in d.ranking if a.agent_id == "big")
+    assert big.cost_usd == pytest.approx(((20 * 100 + 2 * 600) / 22) * 30e-6)
+
+
+def test_agent_without_price_uses_observed_cost_or_a_typical_one(tiny):
+    from dataclasses import replace
+
+    tiny.agents["mid"] = replace(tiny.agents["mid"], price=None, model="unknown/model")
+    d = route(tiny, policy="greedy")
+    mid = next(a for a in d.ranking if a.agent_id == "mid")
+    assert not mid.cost_known
+    known = sorted(a.cost_usd for a in d.ranking if a.cost_known)
+    assert mid.cost_usd == known[len(known) // 2]
+    tiny.record_cost("mid", "code", 10, 10, 0.5)
+    mid = next(a for a in route(tiny, policy="greedy").ranking if a.agent_id == "mid")
+    assert mid.cost_known and mid.cost_usd == pytest.approx(0.5)
+
+
+def test_lambda_trades_competence_for_cost(tiny):
+    assert route(tiny, "derivative of x^3", lam=0.0, policy="greedy").chosen == "big"
+    assert route(tiny, "derivative of x^3", lam=1.0, policy="greedy").chosen == "mid"
+
+
+def test_context_window_excludes_agents(tiny):
+    d = route(tiny, counter=FixedCounter(5000), policy="greedy")
+    small = next(a for a in d.ranking if a.agent_id == "small")
+    assert not small.eligible and "context window" in small.excluded
+    assert small.probability == 0 and d.ranking[-1] is small
+    assert "small" not in d.fallbacks()
+    with pytest.raises(NoEligibleAgent):
+        route(tiny, counter=FixedCounter(10**7))
+
+
+def test_pin_and_exclude(tiny):
+    d = route(tiny, pin="small")
+    assert d.chosen == "small" and d.policy == "pinned" and d.probability == 1.0
+    assert "pinned" in d.reason
+    d = route(tiny, exclude={"big", "mid"})
+    assert d.chosen == "small"
+
+
+def test_sampling_frequencies_equal_logged_probabilities(tiny):
+    router = Router(tiny)
+    msgs = [Message("user", "Why does this raise TypeError?")]
+    rng = random.Random(7)
+    first = router.route(msgs, rng=rng)
+    counts = Counter(router.route(msgs, rng=rng).chosen for _ in range(4000))
+    for a in first.ranking:
+        assert counts[a.agent_id] / 4000 == pytest.approx(a.probability, abs=0.03)
+
+
+def test_same_seed_same_choice(tiny):
+    a = [route(tiny, rng=random.Random(s)).chosen for s in range(30)]
+    b = [route(tiny, rng=random.Random(s)).chosen for s in range(30)]
+    assert a == b
+    assert len(set(a)) > 1  # it does explore
+
+
+def test_no_collapse_after_a_run_of_good_luck(tiny):
+    # The strong agent gets 200 thumbs-up on debugging: it should win most of the time, but every
+    # other eligible agent keeps at least its share of the exploration floor.
+    for _ in range(200):
+        tiny.record_outcome("big", {"code.debugging": 1.0}, 1.0)
+    d = route(tiny, lam=0.0)
+    floor = tiny.settings.exploration_floor / 3
+    assert d.ranking[0].agent_id == "big"
+    for a in d.ranking:
+        assert a.probability >= floor - 1e-12
+
+
+def test_bad_ratings_move_traffic_away(tiny):
+    before = route(tiny, lam=0.0, policy="greedy").chosen
+    for _ in range(40):
+        tiny.record_outcome(before, {"code.debugging": 1.0}, 0.0)
+    assert route(tiny, lam=0.0, policy="greedy").chosen != before
+
+
+def test_reason_mentions_the_runner_up_or_exploration(tiny):
+    d = route(tiny, policy="greedy", lam=0.0)
+    assert "Debugging" in d.reason
+    other = [a.name for a in d.ranking if a.agent_id != d.chosen]
+    assert any(name in d.reason for name in other)
+
+
+def test_price_book_is_consulted_when_the_handbook_has_no_price(tiny):
+    from dataclasses import replace
+
+    class Book:
+        def price(self, model):
+            return Price.per_million(2, 4) if model == "gpt-5-mini" else None
+
+    tiny.agents["mid"] = replace(tiny.agents["mid"], price=None)
+    d = Router(tiny, prices=Book(), token_counter=FixedCounter(1000)).route([Message("user", "TypeError")], policy="greedy")
+    mid = next(a for a in d.ranking if a.agent_id == "mid")
+    assert mid.cost_usd == pytest.approx(1000 * 2e-6 + 600 * 4e-6)
