@@ -153,10 +153,10 @@ class Router:
         exclude: Collection[str] = (),
     ) -> RoutingDecision:
         hb = self.handbook
-        weights = [(s.id, s.weight) for s in profile.skills]
-        wsum = sum(w for _, w in weights) or 1.0
-        skill_ids = [sid for sid, _ in weights]
-        rows = []
+        wsum = sum(s.weight for s in profile.skills) or 1.0
+        shares = [s.weight / wsum for s in profile.skills]
+        skill_ids = [s.id for s in profile.skills]
+        cands = []
         for agent in hb.agents.values():
             why_not = None
             if agent.id in exclude:
@@ -164,71 +164,70 @@ class Router:
             elif prompt_tokens > agent.context_window:
                 why_not = f"conversation ({prompt_tokens:,} tokens) exceeds its context window ({agent.context_window:,})"
             mean = var = 0.0
-            for (_, w), post in zip(weights, skill_posteriors(hb, agent.id, skill_ids)):
-                mean += w / wsum * post.mean
-                var += (w / wsum) ** 2 * post.variance
+            for share, post in zip(shares, skill_posteriors(hb, agent.id, skill_ids)):
+                mean += share * post.mean
+                var += share * share * post.variance
             cost = estimate_cost(hb, agent, profile.mode, prompt_tokens, self.prices)
-            rows.append([agent, mean, math.sqrt(var), cost, why_not])
+            cands.append(_Candidate(agent, mean, math.sqrt(var), cost, why_not))
 
-        eligible = [r for r in rows if r[4] is None]
-        known = sorted(r[3].usd for r in eligible if r[3].known)
+        eligible = [c for c in cands if c.excluded is None]
+        if not eligible:
+            raise NoEligibleAgent("no agent can take this turn: " + "; ".join(f"{c.agent.id}: {c.excluded}" for c in cands))
+        known = sorted(c.cost.usd for c in eligible if c.cost.known)
         # An agent of unknown price is assumed to cost what a typical agent of the pool costs,
         # neither free (it would always win) nor the most expensive.
         typical = known[len(known) // 2] if known else 0.0
-        usd = {r[0].id: (r[3].usd if r[3].known else typical) for r in rows}
-        top = max((usd[r[0].id] for r in eligible), default=0.0)
-        norm = {aid: (c / top if top > 0 else 0.0) for aid, c in usd.items()}
-        score = {r[0].id: r[1] - lam * norm[r[0].id] for r in rows}
+        top = max((c.cost.usd if c.cost.known else typical) for c in eligible)
+        for c in cands:
+            c.usd = c.cost.usd if c.cost.known else typical
+            c.norm = c.usd / top if top > 0 else 0.0
+            c.score = c.mean - lam * c.norm
+        greedy = max(eligible, key=lambda c: (c.score, -c.usd, c.agent.id))
 
-        probs: dict[str, float] = {r[0].id: 0.0 for r in rows}
-        if eligible:
-            greedy = max(eligible, key=lambda r: (score[r[0].id], -usd[r[0].id], r[0].id))[0].id
-        else:
-            greedy = None
+        note = ""
         chosen_policy = policy
-        if pin is not None and any(r[0].id == pin for r in eligible):
-            chosen, chosen_policy = pin, "pinned"
-            probs[pin] = 1.0
-        elif not eligible:
-            raise NoEligibleAgent(
-                "no agent can take this turn: " + "; ".join(f"{r[0].id}: {r[4]}" for r in rows)
-            )
-        elif policy == "greedy":
-            chosen = greedy
-            probs[chosen] = 1.0
+        pinned = next((c for c in cands if c.agent.id == pin), None) if pin is not None else None
+        if pinned is not None and pinned.excluded is None:
+            chosen, chosen_policy = pinned, "pinned"
+            chosen.probability = 1.0
         else:
-            p = win_probabilities([score[r[0].id] for r in eligible], [r[2] for r in eligible])
-            eps = hb.settings.exploration_floor
-            k = len(eligible)
-            for r, pi in zip(eligible, p):
-                probs[r[0].id] = (1.0 - eps) * pi + eps / k
-            rng = rng or random.Random()
-            u, acc = rng.random(), 0.0
-            chosen = eligible[-1][0].id
-            for r in eligible:
-                acc += probs[r[0].id]
-                if u < acc:
-                    chosen = r[0].id
-                    break
+            if pin is not None:
+                note = f"pinned {pin} cannot take this turn ({pinned.excluded if pinned else 'not in this handbook'}); routed instead"
+            if policy == "greedy":
+                chosen = greedy
+                chosen.probability = 1.0
+            else:
+                eps = hb.settings.exploration_floor
+                for c, p in zip(eligible, win_probabilities([c.score for c in eligible], [c.sd for c in eligible])):
+                    c.probability = (1.0 - eps) * p + eps / len(eligible)
+                u, acc = (rng or random.Random()).random(), 0.0
+                chosen = eligible[-1]
+                for c in eligible:
+                    acc += c.probability
+                    if u < acc:
+                        chosen = c
+                        break
 
-        ranking = [
-            AgentScore(
-                agent_id=r[0].id,
-                name=r[0].name,
-                model=r[0].model,
-                competence=r[1],
-                uncertainty=r[2],
-                cost_usd=usd[r[0].id],
-                cost_known=r[3].known,
-                cost_norm=norm[r[0].id],
-                score=score[r[0].id],
-                probability=probs[r[0].id],
-                eligible=r[4] is None,
-                excluded=r[4],
-            )
-            for r in rows
-        ]
-        ranking.sort(key=lambda a: (not a.eligible, -a.score, a.cost_usd, a.agent_id))
+        ranking = sorted(
+            (
+                AgentScore(
+                    agent_id=c.agent.id,
+                    name=c.agent.name,
+                    model=c.agent.model,
+                    competence=c.mean,
+                    uncertainty=c.sd,
+                    cost_usd=c.usd,
+                    cost_known=c.cost.known,
+                    cost_norm=c.norm,
+                    score=c.score,
+                    probability=c.probability,
+                    eligible=c.excluded is None,
+                    excluded=c.excluded,
+                )
+                for c in cands
+            ),
+            key=lambda a: (not a.eligible, -a.score, a.cost_usd, a.agent_id),
+        )
         decision = RoutingDecision(
             handbook=hb.name,
             handbook_version=hb.version,
@@ -236,21 +235,34 @@ class Router:
             skills=profile.skills,
             confident=profile.confident,
             ranking=tuple(ranking),
-            chosen=chosen,
-            probability=probs[chosen],
+            chosen=chosen.agent.id,
+            probability=chosen.probability,
             policy=chosen_policy,
             lam=lam,
             prompt_tokens=prompt_tokens,
             reason="",
         )
-        return _with_reason(decision, hb, greedy)
+        return _with_reason(decision, hb, greedy.agent.id, note)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    agent: Agent
+    mean: float
+    sd: float
+    cost: CostEstimate
+    excluded: str | None
+    usd: float = 0.0
+    norm: float = 0.0
+    score: float = 0.0
+    probability: float = 0.0
 
 
 class NoEligibleAgent(Exception):
     """Every agent was excluded (context windows, failures): the turn cannot be routed."""
 
 
-def _with_reason(d: RoutingDecision, hb: Handbook, greedy: str | None) -> RoutingDecision:
+def _with_reason(d: RoutingDecision, hb: Handbook, greedy: str, note: str = "") -> RoutingDecision:
     w = d.winner
     top_skill = max(d.skills, key=lambda s: s.weight)
     skill_name = hb.skills[top_skill.id].name
@@ -282,4 +294,6 @@ def _with_reason(d: RoutingDecision, hb: Handbook, greedy: str | None) -> Routin
         reason += "; its price is unknown, so cost is a guess"
     if not d.confident:
         reason += "; no specific skill detected, using the general one"
+    if note:
+        reason = f"{note}: {reason}"
     return replace(d, reason=reason)

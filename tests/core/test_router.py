@@ -167,3 +167,11 @@ def test_price_book_is_consulted_when_the_handbook_has_no_price(tiny):
     d = Router(tiny, prices=Book(), token_counter=FixedCounter(1000)).route([Message("user", "TypeError")], policy="greedy")
     mid = next(a for a in d.ranking if a.agent_id == "mid")
     assert mid.cost_usd == pytest.approx(1000 * 2e-6 + 600 * 4e-6)
+
+
+def test_a_pin_that_cannot_take_the_turn_is_explained(tiny):
+    d = route(tiny, counter=FixedCounter(5000), pin="small", policy="greedy")
+    assert d.chosen != "small" and d.policy == "greedy"
+    assert d.reason.startswith("pinned small cannot take this turn (conversation (5,000 tokens) exceeds")
+    d = route(tiny, pin="ghost", policy="greedy")
+    assert "pinned ghost cannot take this turn (not in this handbook)" in d.reason
