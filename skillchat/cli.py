@@ -19,6 +19,12 @@ from skillchat.errors import SkillchatError
 COMMANDS: list[tuple[str, str, str]] = [
     ("route", "route", "show how a message would be routed, without calling any model"),
     ("handbook", "handbook", "list, show, validate and manage skill handbooks"),
+    ("ask", "ask", "ask one question from the shell: routed, streamed to stdout, logged"),
+    ("rate", "rate", "rate an answer by its turn id: up, down or clear"),
+    ("relearn", "relearn", "rebuild the handbook from your rated history; asks before using the new version"),
+    ("spend", "spend", "what you spent, by day, model, mode or skill, against your budgets"),
+    ("doctor", "doctor", "which providers and agents skillchat can use here, and why not the others"),
+    ("bench", "bench", "learn a router from ratings on a replay set of model outcomes and score it"),
 ]
 
 
@@ -30,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"skillchat {__version__}")
     parser.add_argument("--config", metavar="FILE", help="use this config file instead of the default one")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the app with scripted demo agents: no provider, key or network needed")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module, help_ in COMMANDS:
         mod = importlib.import_module(f"skillchat.commands.{module}")

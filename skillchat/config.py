@@ -6,6 +6,7 @@ error: defaults apply and providers are detected from the environment.
     handbook = "general"          # active handbook: NAME or NAME@VERSION
     lambda = 0.2                  # cost weight in routing (0 = ignore cost)
     demo = false                  # scripted agents instead of real providers
+    timeout = 60                  # seconds before a silent model call counts as failed
 
     [budget]
     daily_usd = 2.0               # hard limits: a turn that would break one is refused
@@ -39,6 +40,7 @@ from skillchat.errors import ConfigError
 
 DEFAULT_HANDBOOK = "general"
 DEFAULT_LAMBDA = 0.2
+DEFAULT_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class Config:
     handbook: str = DEFAULT_HANDBOOK
     lam: float = DEFAULT_LAMBDA
     demo: bool = False
+    timeout_s: float = DEFAULT_TIMEOUT_S
     budget: Budget = field(default_factory=Budget)
     agents: tuple[AgentConfig, ...] = ()
     keymap: dict[str, str] = field(default_factory=dict)
@@ -87,7 +90,7 @@ def _str(where: str, key: str, v: Any) -> str:
     return v
 
 
-_TOP = {"handbook", "lambda", "demo", "budget", "agents", "keymap"}
+_TOP = {"handbook", "lambda", "demo", "timeout", "budget", "agents", "keymap"}
 _AGENT_KEYS = {"id", "model", "api_base", "api_key_env", "input_per_mtok", "output_per_mtok", "context_window", "enabled", "name"}
 _BUDGET_KEYS = {"daily_usd", "monthly_usd", "soft_daily_usd", "soft_monthly_usd"}
 
@@ -101,6 +104,10 @@ def parse(data: dict[str, Any], where: str) -> Config:
     demo = data.get("demo", False)
     if not isinstance(demo, bool):
         raise ConfigError(f"{where}: demo: expected true or false, got {demo!r}")
+
+    timeout_s = _num(where, "timeout", data["timeout"]) if "timeout" in data else DEFAULT_TIMEOUT_S
+    if timeout_s <= 0:
+        raise ConfigError(f"{where}: timeout: must be > 0 seconds, got {timeout_s:g}")
 
     b = data.get("budget", {})
     if not isinstance(b, dict):
@@ -151,7 +158,7 @@ def parse(data: dict[str, Any], where: str) -> Config:
     keymap = data.get("keymap", {})
     if not isinstance(keymap, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in keymap.items()):
         raise ConfigError(f"{where}: keymap: expected a table of binding id = \"keys\"")
-    return Config(handbook=handbook, lam=lam, demo=demo, budget=budget, agents=tuple(agents), keymap=dict(keymap))
+    return Config(handbook=handbook, lam=lam, demo=demo, timeout_s=timeout_s, budget=budget, agents=tuple(agents), keymap=dict(keymap))
 
 
 def load(path: Path | None = None) -> Config:
@@ -166,3 +173,77 @@ def load(path: Path | None = None) -> Config:
         raise ConfigError(f"{path}: cannot read it ({e})") from None
     cfg = parse(data, str(path))
     return Config(**{**cfg.__dict__, "path": path})
+
+
+# --- changing one setting ---------------------------------------------------------------------
+
+_KEY_LINE = r"""^(\s*{key}\s*=\s*)("(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s#]+)(\s*(?:#.*)?)$"""
+
+
+def _toml_value(value: str | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def set_value(key: str, value: str | float | bool, path: Path | None = None) -> Path:
+    """Set one top-level setting (e.g. `handbook`) in the config file, atomically.
+
+    Everything else in the file (other settings, tables, comments, order) is kept as it is. A
+    missing file is created. A file that is not valid TOML or not a valid config is left untouched
+    and reported as a ConfigError naming it; so is a result that would not read back the same.
+    """
+    import re
+
+    from skillchat import atomic
+
+    if key not in _TOP or key in ("budget", "agents", "keymap"):
+        raise ConfigError(f"cannot set {key!r}: only top-level settings ({', '.join(sorted(_TOP))}) can be set")
+    path = path or paths.config_file()
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{where}: cannot read it ({e})") from None
+    try:
+        parse(tomllib.loads(text), where)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{where}: not valid TOML: {e}; it was left unchanged") from None
+
+    lines = text.splitlines(keepends=True)
+    pattern = re.compile(_KEY_LINE.format(key=re.escape(key)))
+    new_line = f"{key} = {_toml_value(value)}"
+    done = False
+    for i, line in enumerate(lines):
+        stripped = line.lstrip()
+        if stripped.startswith("["):
+            break  # past the top-level settings
+        if re.match(rf"^\s*{re.escape(key)}\s*=", line):
+            m = pattern.match(line.rstrip("\r\n"))
+            if m is None:
+                raise ConfigError(f"{where}: {key}: cannot rewrite this value automatically; edit the file")
+            ending = line[len(line.rstrip("\r\n")):] or "\n"
+            lines[i] = m.group(1) + _toml_value(value) + m.group(3) + ending
+            done = True
+            break
+    if not done:
+        # Insert before the first table, after any leading comments and settings.
+        at = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("[")), len(lines))
+        while at > 0 and not lines[at - 1].strip():
+            at -= 1
+        if at > 0 and not lines[at - 1].endswith("\n"):
+            lines[at - 1] += "\n"
+        lines.insert(at, new_line + "\n")
+    new_text = "".join(lines)
+    try:
+        data = tomllib.loads(new_text)
+        parse(data, where)
+    except (tomllib.TOMLDecodeError, ConfigError) as e:
+        raise ConfigError(f"{where}: setting {key} would break the file ({e}); it was left unchanged") from None
+    if data.get(key) != value:
+        raise ConfigError(f"{where}: {key}: the change did not read back; it was left unchanged")
+    atomic.write_text(path, new_text)
+    return path

@@ -1,0 +1,108 @@
+"""`skillchat bench DIR`: learn a router from bandit ratings on a replay set and score it on its test split."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        vals = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not vals or any(v < 0 for v in vals):
+        raise argparse.ArgumentTypeError("expected one or more numbers >= 0")
+    return vals
+
+
+def _lam(text: str) -> float:
+    vals = _floats(text)
+    if len(vals) != 1:
+        raise argparse.ArgumentTypeError(f"expected one number, got {text!r}")
+    return vals[0]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Replay a folder of precomputed model outcomes (queries.csv + outcomes.csv): learn skills from the "
+        "train texts, learn a router from one revealed rating per train query, then route the test split "
+        "at several cost weights and compare with single models, kNN and per-category routers."
+    )
+    p.add_argument("dir", metavar="DIR", help="a replay-set folder (queries.csv, outcomes.csv)")
+    p.add_argument("--models", metavar="A,B,C", help="use only these models of the set")
+    p.add_argument("--skills", choices=("learned", "handbook", "both"), default="learned",
+                   help="skills learned from the train texts (default), the shipped general handbook's, or both")
+    p.add_argument("--seed", type=int, default=0, help="seed for skill discovery, replay order and exploration (default 0)")
+    p.add_argument("--lambdas", type=_floats, metavar="X,Y,...", help="cost weights to sweep on the test split")
+    p.add_argument("--train-lambda", type=_lam, metavar="X", help="cost weight while learning from ratings")
+    p.add_argument("--curve-lambda", type=_lam, metavar="X", help="cost weight of the learning curve")
+    p.add_argument("--modes", type=int, metavar="N", help="number of discovered task types (default: from the set's size)")
+    p.add_argument("--texts-per-skill", type=int, metavar="N", help="about how many train texts make one discovered skill")
+    p.add_argument("--knn", type=int, default=50, metavar="K", help="neighbours of the kNN baseline (default 50)")
+    p.add_argument("--no-relearn", action="store_true", help="skip the periodic-relearn variant")
+    p.add_argument("--no-plot", action="store_true", help="omit the terminal plot")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-' for stdout, instead of the tables)")
+    p.add_argument("--save-handbook", metavar="FILE", help="write the learned handbook (skills and evidence) to FILE")
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+    import sys
+    from pathlib import Path
+
+    from skillchat.bench import data, report, runner
+    from skillchat.bench.progress import Progress
+    from skillchat.core.handbook import to_dict
+    from skillchat.errors import SkillchatError
+
+    for name in ("modes", "texts_per_skill", "knn"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            raise SkillchatError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
+    rs = data.load(args.dir)
+    if args.models:
+        rs = rs.restrict([m.strip() for m in args.models.split(",") if m.strip()])
+    opts = runner.BenchOptions(seed=args.seed, skills=args.skills, knn_k=args.knn, relearn=not args.no_relearn)
+    changes: dict[str, object] = {}
+    if args.lambdas:
+        changes["lambdas"] = args.lambdas
+    if args.train_lambda is not None:
+        changes["train_lambda"] = args.train_lambda
+    if args.curve_lambda is not None:
+        changes["curve_lambda"] = args.curve_lambda
+    skill_changes: dict[str, object] = {}
+    if args.modes is not None:
+        skill_changes["n_modes"] = args.modes
+    if args.texts_per_skill is not None:
+        skill_changes["texts_per_skill"] = args.texts_per_skill
+    if skill_changes:
+        changes["skill"] = dataclasses.replace(opts.skill, **skill_changes)
+    opts = dataclasses.replace(opts, **changes)
+
+    progress = Progress(sys.stderr, enabled=not args.quiet)
+    try:
+        res = runner.run(rs, opts, progress)
+    finally:
+        progress.close()
+    doc = report.to_json(res)
+    if args.json == "-":
+        print(json.dumps(doc, indent=1))
+    else:
+        print(report.render(res, plot=not args.no_plot))
+        if args.json:
+            _write(Path(args.json), json.dumps(doc, indent=1) + "\n")
+    if args.save_handbook:
+        _write(Path(args.save_handbook), json.dumps(to_dict(res.handbook), indent=1, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _write(path, text):  # type: ignore[no-untyped-def]
+    from skillchat import atomic
+    from skillchat.errors import SkillchatError
+
+    try:
+        atomic.write_text(path, text)
+    except OSError as e:
+        raise SkillchatError(f"{path}: cannot write it ({e.strerror or e})") from None

@@ -1,0 +1,68 @@
+"""`skillchat doctor`: what skillchat found on this machine and which agents it can use.
+
+Names environment variables, never prints their values. Exit status 0 when at least one agent is
+usable, 1 when none is (the app would then run demo agents).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-probe", action="store_true", help="do not look for Ollama or a LiteLLM proxy over HTTP")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+
+    from skillchat import config, handbooks, paths
+    from skillchat.providers import keys
+    from skillchat.providers.detect import detect
+    from skillchat.providers.pool import build_pool, with_config_agents
+
+    cfg = config.load()
+    cfg_path = paths.config_file()
+    print(f"config     {cfg_path}" + ("" if cfg_path.exists() else "  (none: defaults)"))
+    print(f"database   {paths.database_file()}")
+    hb = with_config_agents(handbooks.load(cfg.handbook), cfg)
+    print(f"handbook   {hb.ref}  ({len(hb.skills)} skills, {len(hb.agents)} agents)")
+    env = detect(probe=not args.no_probe)
+
+    print("\nfound")
+    set_names = sorted(env.keys_set)
+    print("  keys       " + (", ".join(set_names) + " set" if set_names else "no provider key variables set"))
+    custom = sorted({a.api_key_env for a in cfg.agents if a.api_key_env})
+    for name in custom:
+        print(f"  config     {name} {'set' if os.environ.get(name) else 'NOT set'}")
+    o = env.ollama
+    if o is None:
+        print("  ollama     not checked (--no-probe)")
+    elif o.up:
+        models = ", ".join(sorted(o.models)) or "no models pulled"
+        print(f"  ollama     running at {o.url}: {models}")
+    else:
+        print(f"  ollama     {o.url} {o.problem}")
+    p = env.proxy
+    if p is None:
+        print(f"  proxy      none ({keys.PROXY_URL_ENV} not set)")
+    elif p.up:
+        print(f"  proxy      LiteLLM proxy at {p.url}: {len(p.models)} models"
+              + ("" if env.proxy_key_env else f" ({keys.PROXY_KEY_ENV} not set)"))
+    else:
+        print(f"  proxy      LiteLLM proxy at {p.url} {p.problem}")
+
+    pool = build_pool(hb, cfg, env)
+    print("\nagents")
+    width = max(len(s.agent_id) for s in pool.statuses)
+    for s in pool.statuses:
+        mark = "ok  " if s.usable else "--  "
+        print(f"  {mark}{s.agent_id:<{width}}  {s.model:<28} {s.how}")
+    usable = pool.usable
+    print()
+    if usable:
+        print(f"{len(usable)} of {len(pool.statuses)} agents usable; routing chooses among them.")
+        return 0
+    print("No agent is usable: set a provider key (e.g. OPENAI_API_KEY), start Ollama, or set "
+          f"{keys.PROXY_URL_ENV}. Until then `skillchat` runs demo agents; `skillchat ask --demo` tries them.")
+    return 1

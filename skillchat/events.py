@@ -1,0 +1,90 @@
+"""What `ChatService.run_turn` yields, in order, for one turn. Plain data: the UI imports these freely.
+
+A turn yields TurnStarted, then TokenChunk*, then TurnFinished; or TurnFailed at any point. When the
+chosen agent fails, AgentFailed comes before the next agent's chunks: the UI should drop the text
+streamed so far, because the next agent starts its answer from the beginning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from skillchat.core.decision import RoutingDecision
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call in a turn's fallback chain; the last one of an answered turn is the answer."""
+
+    agent_id: str
+    model: str
+    ok: bool
+    kind: str | None = None  # timeout | rate_limit | auth | server | stream | other | budget
+    error: str | None = None  # already stripped of any key value
+    latency_s: float | None = None
+    cost_usd: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Attempt":
+        return cls(**{k: d.get(k) for k in ("agent_id", "model", "ok", "kind", "error", "latency_s")},
+                   cost_usd=float(d.get("cost_usd") or 0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted:
+    turn_id: int
+    conversation_id: int
+    decision: RoutingDecision
+    demo: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TokenChunk:
+    turn_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentFailed:
+    turn_id: int
+    agent_id: str
+    error: str
+    kind: str
+    next_agent: str | None  # None: nobody is left to try
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    turn_id: int
+    agent_id: str
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    latency_s: float
+    ttft_s: float | None
+    fallback_chain: tuple[Attempt, ...]  # every call made, in order; the last one answered
+    budget_warning: str | None
+    # Says who answered when it was not the routed agent, e.g. "answered by Mid: Big hit a rate limit".
+    note: str = ""
+    cost_known: bool = True
+
+    @property
+    def fell_back(self) -> bool:
+        return len(self.fallback_chain) > 1
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFailed:
+    turn_id: int | None  # None only when not even a turn row could be written
+    error: str
+    # The conversation the user message was saved in (new when run_turn was given None).
+    conversation_id: int | None = None
+    kind: str = "failed"  # failed | refused (budget) | no_agent
+
+
+TurnEvent = TurnStarted | TokenChunk | AgentFailed | TurnFinished | TurnFailed

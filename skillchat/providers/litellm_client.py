@@ -1,0 +1,226 @@
+"""Streaming chat calls through litellm, with usage, actual cost, latency and time to first token.
+
+litellm takes about four seconds to import, so nothing here imports it at module level:
+`load_litellm()` does, once, and the service runs it off the event loop. Every failure leaves
+this module as a ProviderError whose `kind` drives fallback and whose message holds no key value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Mapping, Sequence
+
+from skillchat.core.ports import HeuristicCounter, Message, TokenCounter
+from skillchat.errors import ProviderError
+from skillchat.providers import keys
+from skillchat.providers.pool import Endpoint
+
+DEFAULT_TIMEOUT_S = 60.0
+_lock = threading.Lock()
+_litellm: Any = None
+# Providers whose streams always end with a finish_reason: ending without one means the
+# connection dropped mid-answer, even when the HTTP body itself ended cleanly.
+_FINISH_REASON_RELIABLE = ("openai", "litellm_proxy", "azure", "anthropic", "hosted_vllm", "openai_like")
+
+
+def load_litellm() -> Any:
+    """Import and quieten litellm (slow the first time; thread-safe)."""
+    global _litellm
+    with _lock:
+        if _litellm is None:
+            # Never fetch the price list over the network, whoever imports litellm first.
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            import litellm
+
+            litellm.suppress_debug_info = True  # else it prints provider-list hints to stdout
+            litellm.turn_off_message_logging = True
+            if hasattr(litellm, "telemetry"):
+                litellm.telemetry = False
+            # Its log lines would land on the TUI's screen; failures reach us as exceptions anyway.
+            for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
+            _litellm = litellm
+    return _litellm
+
+
+def warm_up(litellm: Any) -> None:
+    """One offline mock call, so the first real turn does not pay litellm's lazy imports and
+    tokenizer load (about half a second) on the event loop. Never fails."""
+    try:
+        stream = litellm.completion(model="gpt-4o-mini", messages=[{"role": "user", "content": "warm up"}],
+                                    mock_response="ok", stream=True, stream_options={"include_usage": True})
+        for _ in stream:
+            pass
+    except Exception:
+        pass
+
+
+def litellm_loaded() -> bool:
+    return _litellm is not None
+
+
+@dataclass
+class CallStats:
+    """Filled in while a call streams; complete once the stream ends without an error."""
+
+    text: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_reported: bool = False  # False: the tokens were counted here, not by the provider
+    cost_usd: float = 0.0
+    cost_known: bool = False
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+
+
+class LitellmProvider:
+    def __init__(
+        self,
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        token_counter: TokenCounter | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.token_counter = token_counter or HeuristicCounter()
+        self._env = env
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return os.environ if self._env is None else self._env
+
+    def _kwargs(self, ep: Endpoint, messages: Sequence[Message]) -> dict[str, Any]:
+        kw: dict[str, Any] = {
+            "model": ep.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "num_retries": 0,  # fallback to another agent beats retrying a failing one
+            "timeout": self.timeout_s,
+        }
+        if ep.api_base:
+            kw["api_base"] = ep.api_base
+        if ep.api_key_env and self.env.get(ep.api_key_env):
+            kw["api_key"] = self.env[ep.api_key_env]
+        elif ep.api_base and ep.via in ("config", "proxy"):
+            # OpenAI-compatible servers without auth still need some key, or the client refuses.
+            kw["api_key"] = "not-needed"
+        if ep.mock_response is not None:
+            kw["mock_response"] = ep.mock_response
+        return kw
+
+    async def stream(self, ep: Endpoint, messages: Sequence[Message], stats: CallStats,
+                     *, chunk_delay_s: float = 0.0) -> AsyncIterator[str]:
+        litellm = load_litellm()
+        t0 = time.monotonic()
+        try:
+            resp = await litellm.acompletion(**self._kwargs(ep, messages))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            stats.latency_s = time.monotonic() - t0
+            raise self.error(e, ep, mid_stream=False) from None
+        usage = None
+        try:
+            async for chunk in resp:
+                u = getattr(chunk, "usage", None)
+                if u is not None and getattr(u, "completion_tokens", None) is not None:
+                    usage = u
+                choices = getattr(chunk, "choices", None) or []
+                delta = choices[0].delta.content if choices and choices[0].delta is not None else None
+                if delta:
+                    if stats.ttft_s is None:
+                        stats.ttft_s = time.monotonic() - t0
+                    stats.text += delta
+                    yield delta
+                    if chunk_delay_s:
+                        await asyncio.sleep(chunk_delay_s)
+        except asyncio.CancelledError:
+            stats.latency_s = time.monotonic() - t0
+            raise
+        except Exception as e:
+            stats.latency_s = time.monotonic() - t0
+            raise self.error(e, ep, mid_stream=bool(stats.text)) from None
+        stats.latency_s = time.monotonic() - t0
+        provider = getattr(resp, "custom_llm_provider", None)
+        if (
+            ep.mock_response is None
+            and provider in _FINISH_REASON_RELIABLE
+            and getattr(resp, "received_finish_reason", "?") is None
+            and getattr(resp, "intermittent_finish_reason", None) is None
+        ):
+            raise ProviderError(f"{ep.agent_id}: the answer stream ended before the model finished", "stream", ep.agent_id)
+        self._account(litellm, ep, messages, stats, usage)
+
+    def _account(self, litellm: Any, ep: Endpoint, messages: Sequence[Message], stats: CallStats, usage: Any) -> None:
+        if usage is not None:
+            stats.prompt_tokens = int(usage.prompt_tokens or 0)
+            stats.completion_tokens = int(usage.completion_tokens or 0)
+            stats.usage_reported = True
+        else:
+            stats.prompt_tokens = self.token_counter.count(messages)
+            stats.completion_tokens = max(0, self.token_counter.count([Message("assistant", stats.text)]) - 6)
+        stats.cost_usd, stats.cost_known = actual_cost(litellm, ep, stats.prompt_tokens, stats.completion_tokens)
+
+    def error(self, e: BaseException, ep: Endpoint, *, mid_stream: bool) -> ProviderError:
+        kind = classify(e, mid_stream=mid_stream)
+        names = [ep.api_key_env] if ep.api_key_env else []
+        return ProviderError(f"{ep.agent_id}: {_short(e, self.env, names)}", kind, ep.agent_id)
+
+
+def actual_cost(litellm: Any, ep: Endpoint, prompt_tokens: int, completion_tokens: int) -> tuple[float, bool]:
+    """litellm's price list first; the configured price for models it does not know; else 0, unknown."""
+    try:
+        p, c = litellm.cost_per_token(model=ep.cost_model, prompt_tokens=prompt_tokens,
+                                      completion_tokens=completion_tokens)
+        return float(p) + float(c), True
+    except Exception:  # ModelNotMappedError and friends: never let pricing break a turn
+        pass
+    if ep.price is not None:
+        return prompt_tokens * ep.price.input + completion_tokens * ep.price.output, True
+    return 0.0, False
+
+
+def classify(e: BaseException, *, mid_stream: bool = False) -> str:
+    """timeout | rate_limit | auth | server | stream | other."""
+    if isinstance(e, (asyncio.TimeoutError, TimeoutError)):
+        return "timeout"
+    L = _litellm
+    kind = "other"
+    if L is not None:
+        if isinstance(e, L.Timeout):
+            kind = "timeout"
+        elif isinstance(e, L.RateLimitError):
+            kind = "rate_limit"
+        elif isinstance(e, (L.AuthenticationError, L.PermissionDeniedError)):
+            kind = "auth"
+        elif isinstance(e, getattr(L.exceptions, "MidStreamFallbackError", ())):
+            kind = "stream"
+        elif isinstance(e, (L.InternalServerError, L.ServiceUnavailableError, L.APIConnectionError)):
+            kind = "server"
+    if kind == "other":
+        status = getattr(e, "status_code", None)
+        if isinstance(status, int):
+            kind = {429: "rate_limit", 401: "auth", 403: "auth", 408: "timeout"}.get(
+                status, "server" if status >= 500 else "other")
+    if mid_stream and kind in ("server", "other"):
+        return "stream"
+    return kind
+
+
+def _short(e: BaseException, env: Mapping[str, str], key_names: Sequence[str]) -> str:
+    text = str(e) or type(e).__name__
+    # litellm stacks prefixes ("litellm.RateLimitError: RateLimitError: OpenAIException - ..."): keep the cause.
+    for sep in (" - ", "Exception: "):
+        if sep in text and len(text.rsplit(sep, 1)[1].strip()) > 3:
+            text = text.rsplit(sep, 1)[1]
+            break
+    text = " ".join(text.split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(e).__name__}: {keys.redact(text, env, key_names)}"

@@ -1,0 +1,525 @@
+"""ChatService: one turn = route -> stream from a provider -> write the trace -> learn. UI-free, async.
+
+The contract the UI codes against is in docs/architecture.md. Invariants kept here:
+* the user's message is committed before any provider is called, whatever happens next;
+* the routing decision is logged before the first token, with every agent's probability;
+* the in-memory handbook = its file + every rating newer than its `evidence_through` (applied at
+  start-up) + ratings given in this session, each credited to the skills stored with its turn;
+* a turn that would break a hard budget is refused before any call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import random
+from typing import Any, AsyncIterator, Mapping
+
+from skillchat import config as config_mod
+from skillchat import handbooks
+from skillchat.budgets import BudgetStatus
+from skillchat.config import Config
+from skillchat.core.decision import RoutingDecision
+from skillchat.core.handbook import Handbook
+from skillchat.core.learning import apply_rating, rating_score, replace_rating
+from skillchat.core.ports import Message
+from skillchat.core.router import NoEligibleAgent, Router
+from skillchat.errors import ProviderError, SkillchatError
+from skillchat.events import AgentFailed, Attempt, TokenChunk, TurnEvent, TurnFailed, TurnFinished, TurnStarted
+from skillchat.pricing import LitellmPriceBook
+from skillchat.providers import demo as demo_script
+from skillchat.providers import keys
+from skillchat.providers.detect import Environment, detect
+from skillchat.providers.litellm_client import (
+    CallStats,
+    LitellmProvider,
+    actual_cost,
+    litellm_loaded,
+    load_litellm,
+    warm_up,
+)
+from skillchat.providers.pool import Pool, build_pool, with_config_agents
+from skillchat.store import TraceStore
+from skillchat.store import clock
+from skillchat.store.spend import SpendReport
+from skillchat.store.traces import ConversationInfo, TranscriptEntry
+from skillchat.tokens import TiktokenCounter
+
+__all__ = [
+    "AgentFailed", "Attempt", "ChatService", "TokenChunk", "TurnEvent", "TurnFailed", "TurnFinished", "TurnStarted",
+]
+
+_KIND_WORDS = {
+    "timeout": "timed out", "rate_limit": "hit a rate limit", "auth": "rejected the key",
+    "server": "had a server error", "stream": "broke off mid-answer", "other": "failed",
+    "budget": "would break the budget",
+}
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: TraceStore,
+        handbook: Handbook,
+        environment: Environment | None,
+        demo: bool,
+        demo_reason: str = "",
+        provider: LitellmProvider | None = None,
+        rng: random.Random | None = None,
+        chunk_delay_s: float | None = None,
+        env: Mapping[str, str] | None = None,
+        handbook_ref: str | None = None,
+    ) -> None:
+        self.config = config
+        self.handbook_ref = handbook_ref or handbook.ref  # what to reload it from (set_demo)
+        self.store = store
+        self.environment = environment
+        self.demo_reason = demo_reason
+        self._env = env
+        self._counter = TiktokenCounter()
+        self._prices = LitellmPriceBook()
+        self.provider = provider or LitellmProvider(timeout_s=config.timeout_s, token_counter=self._counter, env=env)
+        self.rng = rng or random.Random()
+        self.chunk_delay_s = demo_script.CHUNK_DELAY_S if chunk_delay_s is None else chunk_delay_s
+        self.lam = config.lam
+        self.policy = "thompson"
+        self._pinned: str | None = None
+        self._demo = demo
+        self._ready = litellm_loaded()
+        self._adopt(handbook)
+
+    # --- construction -----------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        config: Config | None = None,
+        demo: bool | None = None,
+        *,
+        store: TraceStore | None = None,
+        environment: Environment | None = None,
+        probe: bool = True,
+        env: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> "ChatService":
+        """Open the store, load the active handbook, detect the pool.
+
+        demo=None: the config's `demo`, or demo agents when no real agent is usable (say so via
+        `demo_reason`); True/False force it. Probing a local Ollama or a proxy takes < 2 s.
+        """
+        cfg = config or config_mod.load()
+        store = store or TraceStore.open()
+        store.mark_interrupted()
+        ref = _startup_ref(store, cfg)
+        hb = with_config_agents(handbooks.load(ref), cfg)
+        environment = environment if environment is not None else detect(env, probe=probe)
+        reason = ""
+        if demo is None:
+            demo = cfg.demo
+            if not demo and not build_pool(hb, cfg, environment, env=env).usable:
+                demo, reason = True, "no provider key, Ollama model or proxy was found; running demo agents"
+        return cls(config=cfg, store=store, handbook=hb, environment=environment, demo=demo, demo_reason=reason,
+                   env=env, handbook_ref=ref, **kwargs)
+
+    def _adopt(self, hb: Handbook) -> None:
+        """Make `hb` the routing handbook: bring its evidence up to date with the log first."""
+        for c in self.store.catch_up(hb.name, hb.evidence_through, include_demo=self._demo):
+            if c.old is None:
+                apply_rating(hb, c.agent_id, c.skills, c.new)
+            elif c.new != c.old:
+                replace_rating(hb, c.agent_id, c.skills, c.old, c.new)
+        if not self._demo:
+            for agent, mode, pt, ct, usd in self.store.cost_observations(hb.name, hb.version):
+                if agent in hb.agents and mode in hb.modes:
+                    hb.record_cost(agent, mode, pt, ct, usd)
+        self.handbook = hb
+        self.pool: Pool = build_pool(hb, self.config, self.environment, demo=self._demo, env=self._env)
+        self.router = Router(hb, token_counter=self._counter, prices=self._prices)
+        if self._pinned is not None and self._pinned not in self.pool.endpoints:
+            self._pinned = None
+
+    async def load_providers(self) -> None:
+        """Import litellm (about four seconds) in a thread, so the event loop keeps running."""
+        if not self._ready:
+            await asyncio.to_thread(self._load_and_warm)
+            self._ready = True
+
+    def _load_and_warm(self) -> None:
+        warm_up(load_litellm())
+        self._counter.count([Message("user", "warm up")])  # tiktoken's BPE file loads here, not mid-turn
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- state --------------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def demo(self) -> bool:
+        return self._demo
+
+    @property
+    def pinned(self) -> str | None:
+        return self._pinned
+
+    def set_demo(self, on: bool) -> None:
+        """Switch demo agents on or off; the handbook is reloaded so demo ratings never mix with real ones."""
+        if on == self._demo:
+            return
+        self._demo = on
+        self.demo_reason = ""
+        self.use_handbook(self.handbook_ref, record=False)
+
+    def set_lambda(self, lam: float) -> None:
+        if not lam >= 0:
+            raise SkillchatError(f"lambda must be a number >= 0, got {lam}")
+        self.lam = float(lam)
+
+    def pin(self, agent_id: str | None) -> None:
+        """Answer every turn with one agent (logged as policy "pinned", propensity 1), or None to route."""
+        if agent_id is not None:
+            if agent_id not in self.handbook.agents:
+                raise SkillchatError(f"no agent {agent_id!r} in handbook {self.handbook.ref} "
+                                     f"(have: {', '.join(self.handbook.agents)})")
+            if agent_id not in self.pool.endpoints:
+                why = next((s.how for s in self.pool.statuses if s.agent_id == agent_id), "not usable")
+                raise SkillchatError(f"{agent_id} cannot be used here: {why}")
+        self._pinned = agent_id
+
+    def use_handbook(self, ref: str, *, record: bool = True) -> Handbook:
+        """Route with another handbook ("name" = its newest version, "name@N" = that version)."""
+        hb = with_config_agents(handbooks.load(ref), self.config)
+        self._adopt(hb)
+        self.handbook_ref = ref
+        if record:
+            self.store.add_handbook_event("switch", hb.name, hb.version,
+                                          {"ref": ref, "config_handbook": self.config.handbook})
+        return hb
+
+    def adopt_handbook(self, hb: Handbook, kind: str = "activate", detail: Mapping[str, Any] | None = None) -> None:
+        """Route with a handbook object (a fresh relearn result); logs a handbook event of `kind`."""
+        self._adopt(with_config_agents(hb, self.config))
+        self.handbook_ref = hb.ref
+        self.store.add_handbook_event(kind, hb.name, hb.version,
+                                      {"ref": hb.ref, "config_handbook": self.config.handbook, **dict(detail or {})})
+
+    # --- relearn (skillchat/relearning.py does the work) --------------------------------------
+    def relearn(self, progress: Any = None, cancel: Any = None, **options: Any) -> Any:
+        """Rebuild the active handbook from the rated log and save it as a new version.
+
+        Blocking (run it in a thread); `progress(stage, done, total)` reports, `cancel.is_set()`
+        stops it with nothing written (RelearnCancelled). The result (relearning.RelearnOutcome)
+        has handbook, counts, changes, evaluation (off-policy, against the handbook routing now)
+        and summary. The new version routes nothing until `activate(result)`.
+        Options: half_life_days, evolve, min_split, seed, namer, policy, lam (see relearning.run).
+        """
+        from skillchat import relearning
+
+        if self._demo:
+            raise SkillchatError("relearn learns from real ratings only; switch demo agents off first")
+        options.setdefault("lam", self.lam)
+        options.setdefault("policy", self.policy)
+        before = self.config.handbook
+        outcome = relearning.run(self.config, self.store, current=self.handbook, prices=self._prices,
+                                 progress=progress, cancel=cancel, **options)
+        if outcome.path is not None:
+            self._keep_routing_with(outcome.base, before, outcome.pinned)
+        return outcome
+
+    def _keep_routing_with(self, base: Handbook, config_before: str, pinned: str | None) -> None:
+        """A new version was saved: make sure nothing starts routing with it before activation."""
+        if pinned is not None:  # the config named the handbook without a version: now it names base's
+            self.config = dataclasses.replace(self.config, handbook=pinned)
+        ev = self.store.last_handbook_event(("switch", "activate"))
+        if ev and ev["detail"].get("config_handbook") == config_before:
+            ref = ev["detail"].get("ref") or ""
+            if ref.partition("@")[0] == base.name and "@" not in ref:
+                self.store.add_handbook_event("switch", base.name, base.version,
+                                              {"ref": base.ref, "config_handbook": self.config.handbook})
+
+    def activate(self, result: Any = None, ref: str | None = None) -> Handbook:
+        """Route with a relearned version (a relearn result, or NAME@VERSION) from now on.
+
+        Written to the config file (atomically, other settings kept), so the next start and the
+        CLI agree; logged as an "activate" handbook event.
+        """
+        from skillchat import relearning
+
+        if ref is None:
+            if result is None:
+                raise SkillchatError("nothing to activate: give a relearn result or NAME@VERSION")
+            ref = getattr(result, "ref", None) or result.handbook.ref
+        pinned = relearning.activate(self.config, ref)
+        self.config = dataclasses.replace(self.config, handbook=pinned)
+        hb = handbooks.load(pinned)
+        self.adopt_handbook(hb, "activate", {"from": self.handbook.ref})
+        return self.handbook
+
+    # --- added for the app (issue #5): demo relearn, and one turn's record -----------------------
+    # Demo mode has to show relearn working, but demo ratings must never reach a handbook file or
+    # the config. So: the same pipeline over the demo log, as a dry run; and activation swaps only
+    # the in-memory handbook, keeping its version number, so that leaving demo mode (set_demo
+    # reloads name@version from its file) drops it cleanly.
+    def relearn_demo(self, progress: Any = None, cancel: Any = None, **options: Any) -> Any:
+        from skillchat import relearning
+
+        if not self._demo:
+            raise SkillchatError("relearn_demo is for demo mode; use relearn")
+        options.setdefault("lam", self.lam)
+        options.setdefault("policy", self.policy)
+        return relearning.run(self.config, _DemoLog(self.store), current=self.handbook, prices=self._prices,
+                              progress=progress, cancel=cancel, save=False, **options)
+
+    def activate_demo(self, result: Any) -> Handbook:
+        if not self._demo:
+            raise SkillchatError("activate_demo is for demo mode; use activate")
+        hb = result.handbook.copy()
+        hb.version = self.handbook.version
+        if hb.history:
+            hb.history[-1] = {**hb.history[-1], "demo": True}
+        self._adopt(with_config_agents(hb, self.config))
+        return self.handbook
+
+    def turn(self, turn_id: int) -> Any:
+        """One turn as logged (decision, usage, attempts, rating): what the app shows for a past turn."""
+        return self.store.turn(_turn_id(turn_id))
+
+    # --- conversations ------------------------------------------------------------------------
+    def new_conversation(self) -> int:
+        return self.store.new_conversation(demo=self._demo)
+
+    def conversations(self, limit: int = 200) -> list[ConversationInfo]:
+        return self.store.conversations(limit)
+
+    def transcript(self, conversation_id: int) -> list[TranscriptEntry]:
+        return self.store.transcript(conversation_id)
+
+    # --- one turn -----------------------------------------------------------------------------
+    async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncIterator[TurnEvent]:
+        if conversation_id is None:
+            conversation_id = self.store.new_conversation(demo=self._demo)
+        elif not self.store.conversation_exists(conversation_id):
+            yield TurnFailed(None, f"no conversation {conversation_id}", conversation_id, "failed")
+            return
+        # First thing, before anything can fail: the user's words are never lost.
+        user_message_id = self.store.add_message(conversation_id, "user", text)
+        messages = self.store.history(conversation_id)
+        exclude = set(self.handbook.agents) - set(self.pool.endpoints)
+        try:
+            decision = self.router.route(messages, lam=self.lam, policy=self.policy, rng=self.rng,
+                                         pin=pin or self._pinned, exclude=exclude)
+        except NoEligibleAgent as e:
+            hint = "" if self._demo else " (run `skillchat doctor` to see why)"
+            error = f"no agent can take this turn: {e}{hint}"
+            turn_id = self.store.start_turn(conversation_id, user_message_id, None, demo=self._demo,
+                                            status="failed", error=error)
+            yield TurnFailed(turn_id, error, conversation_id, "no_agent")
+            return
+        if not self._demo:
+            refusal = self.budget_status().refusal(decision.estimated_cost)
+            if refusal:
+                turn_id = self.store.start_turn(conversation_id, user_message_id, decision, demo=False,
+                                                status="refused", error=refusal)
+                yield TurnFailed(turn_id, refusal, conversation_id, "refused")
+                return
+        turn_id = self.store.start_turn(conversation_id, user_message_id, decision, demo=self._demo)
+        state = _TurnState()
+        try:
+            yield TurnStarted(turn_id, conversation_id, decision, self._demo)
+            # aclosing: when the consumer is cancelled or closes us, the inner generators (and the
+            # HTTP stream under them) are closed now, not whenever the garbage collector gets to them.
+            async with contextlib.aclosing(self._answer(turn_id, conversation_id, decision, messages, text,
+                                                        state)) as events:
+                async for ev in events:
+                    yield ev
+        except (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt):
+            if not state.done:
+                self._record_cancelled(turn_id, messages, state)
+            raise
+        except Exception as e:  # a bug must not leave the turn 'running' forever
+            if state.done:
+                raise
+            error = keys.redact(f"internal error: {type(e).__name__}: {e}", self._env) or "internal error"
+            self.store.finish_turn(turn_id, "failed", attempts=state.attempts, error=error)
+            yield TurnFailed(turn_id, error, conversation_id, "failed")
+
+    async def _answer(self, turn_id: int, conversation_id: int, decision: RoutingDecision,
+                      messages: list[Message], text: str, state: "_TurnState") -> AsyncIterator[TurnEvent]:
+        hb = self.handbook
+        chain = [decision.chosen] + decision.fallbacks()
+        estimates = {a.agent_id: a.cost_usd for a in decision.ranking}
+        attempts = state.attempts
+        budget = None if self._demo else self.budget_status()
+        for i, agent_id in enumerate(chain):
+            ep = self.pool.endpoints[agent_id]
+            nxt = chain[i + 1] if i + 1 < len(chain) else None
+            if i > 0 and budget is not None:
+                refusal = budget.refusal(estimates.get(agent_id, 0.0) + sum(a.cost_usd for a in attempts))
+                if refusal:
+                    attempts.append(Attempt(agent_id, ep.model, False, "budget", refusal))
+                    yield AgentFailed(turn_id, agent_id, refusal, "budget", nxt)
+                    continue
+            delay = 0.0
+            if self._demo:
+                delay = self.chunk_delay_s
+                if ep.mock_response is None:
+                    ep = dataclasses.replace(ep, mock_response=demo_script.answer(hb, decision, agent_id, text))
+            stats = state.stats = CallStats()
+            state.endpoint = ep
+            try:
+                async with contextlib.aclosing(self.provider.stream(ep, messages, stats, chunk_delay_s=delay)) as pieces:
+                    async for piece in pieces:
+                        yield TokenChunk(turn_id, piece)
+            except ProviderError as e:
+                attempts.append(Attempt(agent_id, ep.model, False, e.kind, str(e), stats.latency_s,
+                                        self._partial_cost(ep, messages, stats)))
+                state.endpoint = None
+                yield AgentFailed(turn_id, agent_id, str(e), e.kind, nxt)
+                continue
+            cost = stats.cost_usd + sum(a.cost_usd for a in attempts)
+            attempts.append(Attempt(agent_id, ep.model, True, latency_s=stats.latency_s, cost_usd=stats.cost_usd))
+            warning = None
+            if budget is not None:
+                warning = dataclasses.replace(budget, today_usd=budget.today_usd + cost,
+                                              month_usd=budget.month_usd + cost).warning()
+            total_latency = sum(a.latency_s or 0.0 for a in attempts)
+            self.store.finish_turn(
+                turn_id, "answered", attempts=attempts, agent_id=agent_id, model=ep.model, text=stats.text,
+                prompt_tokens=stats.prompt_tokens, completion_tokens=stats.completion_tokens, cost_usd=cost,
+                cost_known=stats.cost_known, latency_s=total_latency, ttft_s=stats.ttft_s, budget_warning=warning,
+            )
+            state.done = True
+            if not self._demo:  # scripted answers say nothing about what a real model costs
+                hb.record_cost(agent_id, decision.mode, stats.prompt_tokens, stats.completion_tokens, stats.cost_usd)
+            yield TurnFinished(
+                turn_id, agent_id, stats.text, stats.prompt_tokens, stats.completion_tokens, cost, total_latency,
+                stats.ttft_s, tuple(attempts), warning, _note(hb, attempts), stats.cost_known,
+            )
+            return
+        error = "every agent failed: " + "; ".join(f"{a.agent_id} {_KIND_WORDS.get(a.kind or '', 'failed')}"
+                                                  for a in attempts)
+        self.store.finish_turn(turn_id, "failed", attempts=attempts, error=error,
+                               cost_usd=sum(a.cost_usd for a in attempts),
+                               latency_s=sum(a.latency_s or 0.0 for a in attempts))
+        state.done = True
+        yield TurnFailed(turn_id, error, conversation_id, "failed")
+
+    def _partial_cost(self, ep: Any, messages: list[Message], stats: CallStats) -> float:
+        """What a call that broke off mid-answer probably cost: prompt plus the text that did arrive."""
+        if not stats.text or not litellm_loaded():
+            return 0.0
+        pt = self._counter.count(messages)
+        ct = max(0, self._counter.count([Message("assistant", stats.text)]) - 6)
+        stats.prompt_tokens, stats.completion_tokens = pt, ct
+        return actual_cost(load_litellm(), ep, pt, ct)[0]
+
+    def _record_cancelled(self, turn_id: int, messages: list[Message], state: "_TurnState") -> None:
+        """Keep what arrived of the answer, and what it probably cost, on a turn the user stopped."""
+        ep, stats = state.endpoint, state.stats
+        attempts = list(state.attempts)
+        if ep is not None:
+            attempts.append(Attempt(ep.agent_id, ep.model, False, "cancelled", "cancelled by the user",
+                                    stats.latency_s, self._partial_cost(ep, messages, stats)))
+        state.done = True
+        self.store.finish_turn(
+            turn_id, "cancelled", attempts=attempts, agent_id=ep and ep.agent_id, model=ep and ep.model,
+            text=(stats.text or None) if ep else None, prompt_tokens=stats.prompt_tokens or None,
+            completion_tokens=stats.completion_tokens or None, cost_usd=sum(a.cost_usd for a in attempts),
+            cost_known=False, latency_s=stats.latency_s or None, ttft_s=stats.ttft_s, error="cancelled by the user",
+        )
+
+    # --- ratings ------------------------------------------------------------------------------
+    def rate(self, turn_id: int | str, value: str | float | None, source: str = "user") -> int:
+        """Store a rating at once (None clears it) and apply it to the active handbook; returns its id."""
+        tid = _turn_id(turn_id)
+        new = None if value is None else rating_score(value)
+        turn = self.store.turn(tid)
+        old, rating_id = self.store.rate(tid, new, source)
+        if (turn is not None and turn.agent_id and turn.handbook == self.handbook.name
+                and (not turn.demo or self._demo)):
+            replace_rating(self.handbook, turn.agent_id, turn.skills, old, new)
+        return rating_id
+
+    # --- money --------------------------------------------------------------------------------
+    def budget_status(self) -> BudgetStatus:
+        today = clock.today()
+        return BudgetStatus.of(
+            self.config.budget,
+            self.store.spent_between(today.isoformat()),
+            self.store.spent_between(today.replace(day=1).isoformat()),
+        )
+
+    def spend(self, by: str = "day", since: Any = None) -> SpendReport:
+        """Real spend; in demo mode, the demo turns' pretend spend (report.demo says which)."""
+        report = self.store.spend_report(by, since, demo=self._demo)
+        return dataclasses.replace(report, budget=self.budget_status().to_dict())
+
+    # --- export -------------------------------------------------------------------------------
+    def export(self, conversation_id: int, fmt: str = "markdown") -> str:
+        from skillchat.exports import export_conversation
+
+        out = export_conversation(self.store, conversation_id, fmt, self.handbook)
+        for value in keys.secret_values(self._env):  # belt and braces: nothing below should hold one
+            out = out.replace(value, "[redacted]")
+        return out
+
+
+@dataclasses.dataclass
+class _TurnState:
+    """What run_turn's cancellation handler needs to know about the call in flight."""
+
+    attempts: list[Attempt] = dataclasses.field(default_factory=list)
+    stats: CallStats = dataclasses.field(default_factory=CallStats)
+    endpoint: Any = None  # the endpoint streaming right now
+    done: bool = False  # the outcome is written
+
+
+class _DemoLog:
+    """The trace store as a demo relearn reads it: demo turns count, and nothing can be written."""
+
+    def __init__(self, store: TraceStore) -> None:
+        self._store = store
+
+    def rated_turns(self, *args: Any, **kwargs: Any) -> Any:
+        return self._store.rated_turns(*args, **{**kwargs, "include_demo": True})
+
+    def catch_up(self, *args: Any, **kwargs: Any) -> Any:
+        return self._store.catch_up(*args, **{**kwargs, "include_demo": True})
+
+    def add_handbook_event(self, *args: Any, **kwargs: Any) -> Any:
+        raise SkillchatError("a demo relearn writes nothing")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+def _turn_id(turn_id: int | str) -> int:
+    try:
+        return int(turn_id)
+    except (TypeError, ValueError):
+        raise SkillchatError(f"a turn id is a number, not {turn_id!r}") from None
+
+
+def _note(hb: Handbook, attempts: list[Attempt]) -> str:
+    if len(attempts) < 2:
+        return ""
+    name = lambda a: hb.agents[a].name if a in hb.agents else a  # noqa: E731
+    failed = ", ".join(f"{name(a.agent_id)} {_KIND_WORDS.get(a.kind or '', 'failed')}" for a in attempts[:-1])
+    return f"answered by {name(attempts[-1].agent_id)}: {failed}"
+
+
+def _startup_ref(store: TraceStore, cfg: Config) -> str:
+    """The handbook last switched to in the app, unless the config has named another one since."""
+    ev = store.last_handbook_event(("switch", "activate"))
+    if ev and ev["detail"].get("config_handbook") == cfg.handbook:
+        ref = ev["detail"].get("ref") or f"{ev['handbook']}@{ev['version']}"
+        try:
+            handbooks.resolve(ref)
+            return ref
+        except SkillchatError:  # that version was deleted: fall back to the config's choice
+            pass
+    return cfg.handbook
+

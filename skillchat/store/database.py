@@ -1,0 +1,49 @@
+"""Opening the trace database: WAL, a busy timeout, and pending migrations applied on the way in."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from skillchat import paths
+from skillchat.errors import StoreError
+from skillchat.store.migrations import migrations
+
+# The app, `skillchat ask` and a relearn worker may write at once; waiting beats "database is locked".
+BUSY_TIMEOUT_S = 10.0
+
+
+def connect(path: Path | str | None = None, *, migrate: bool = True) -> Database:
+    path = Path(path) if path is not None else paths.database_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # check_same_thread=False: the service is created on one thread and used from the event
+        # loop's; TraceStore serialises writes with its own lock.
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        db = Database(conn, execute_plugins=False)
+        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        db.enable_wal()
+        # In WAL mode NORMAL loses at most the last commits on power loss, never consistency,
+        # and keeps logging a turn well under a millisecond.
+        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA foreign_keys = ON")
+        if migrate:
+            _migrate(db)
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"{path}: cannot open the trace database ({e})") from None
+    except OSError as e:
+        raise StoreError(f"{path}: cannot create the trace database ({e})") from None
+    return db
+
+
+def _migrate(db: Database) -> None:
+    if not migrations.pending(db):
+        return
+    try:
+        migrations.apply(db)
+    except sqlite3.OperationalError:
+        # Another skillchat process migrated the same file at the same moment: fine if it finished.
+        if migrations.pending(db):
+            raise

@@ -1,0 +1,40 @@
+"""A connection for quick read-only commands that skips sqlite-utils when the schema is current.
+
+`skillchat spend` must answer in well under 200 ms; importing sqlite-utils alone takes 50-100 ms.
+When every migration has already run, a plain sqlite3 connection is all a reader needs; otherwise
+(a new or older database) the full store opens it and migrates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from skillchat import paths
+from skillchat.errors import StoreError
+
+# Must equal migrations.names() (tests/store/test_migrations.py checks it).
+MIGRATIONS = ("m001_initial", "m002_indexes", "m003_spend_rollups")
+BUSY_TIMEOUT_S = 10.0
+
+
+def open_for_reading(path: Path | str | None = None) -> Any:
+    """A sqlite3.Connection, or a migrated sqlite_utils Database; both have .execute(sql, params)."""
+    path = Path(path) if path is not None else paths.database_file()
+    if path.exists():
+        try:
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S)
+            try:
+                done = {r[0] for r in conn.execute(
+                    "SELECT name FROM _sqlite_migrations WHERE migration_set = 'skillchat'")}
+            except sqlite3.OperationalError:  # no migrations table: a new or foreign file
+                done = set()
+            if set(MIGRATIONS) <= done:
+                return conn
+            conn.close()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"{path}: cannot open the trace database ({e})") from None
+    from skillchat.store.database import connect
+
+    return connect(path)

@@ -1,0 +1,562 @@
+"""The trace store: conversations, messages, turns, ratings and handbook events in one SQLite file.
+
+The log is the source of truth for learning: every turn keeps the routing decision it was made
+with (skills and weights, every agent's probability), so ratings can be credited exactly and
+relearn and off-policy evaluation can replay history. Writes that belong together happen in one
+transaction. No API key ever reaches this module: it is only given model names and env var names.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+
+from sqlite_utils import Database
+
+from skillchat import paths
+from skillchat.core.decision import RoutingDecision
+from skillchat.core.learning import RatedTurn
+from skillchat.core.ports import Message
+from skillchat.core.relearn import TurnCost
+from skillchat.errors import StoreError
+from skillchat.events import Attempt
+from skillchat.store import clock, spend
+from skillchat.store.database import connect
+from skillchat.store.spend import SpendReport
+
+T = TypeVar("T")
+RATABLE = ("answered", "cancelled")
+# A turn still 'running' after this long belongs to a process that died (another live process may
+# legitimately have a turn running right now, so younger ones are left alone).
+STALE_AFTER = timedelta(minutes=10)
+# Each turn adds ~10-20 pages to the write-ahead log; checkpointing every 50 turns keeps it to a
+# few megabytes, and journal_size_limit trims the file back after a checkpoint.
+CHECKPOINT_EVERY_TURNS = 50
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationInfo:
+    id: int
+    title: str
+    created_at: str
+    updated_at: str
+    turns: int
+    demo: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptEntry:
+    message_id: int
+    role: str
+    content: str
+    created_at: str
+    turn_id: int | None = None
+    agent_id: str | None = None
+    partial: bool = False  # an answer cut short by cancellation
+    status: str | None = None  # the turn's status, on user and assistant messages alike
+    rating: float | None = None
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    id: int
+    conversation_id: int
+    status: str
+    started_at: str
+    handbook: str | None
+    handbook_version: int | None
+    mode: str | None
+    skills: dict[str, float]
+    policy: str | None
+    chosen_agent: str | None
+    probability: float | None
+    agent_id: str | None
+    model: str | None
+    decision: RoutingDecision | None
+    est_cost_usd: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    latency_s: float | None
+    ttft_s: float | None
+    attempts: tuple[Attempt, ...]
+    error: str | None
+    demo: bool
+    user_text: str
+    answer_text: str | None
+    rating: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """A rating newer than a handbook's evidence: `old` is what the handbook already holds for the turn."""
+
+    turn_id: int
+    agent_id: str
+    skills: dict[str, float]
+    old: float | None
+    new: float | None
+    rating_id: int
+
+
+def _locked(method: Callable[..., T]) -> Callable[..., T]:
+    """Reads take the store's lock too: the UI reads from worker threads while the event loop
+    writes, and a read must not land inside another thread's open transaction."""
+
+    @functools.wraps(method)
+    def wrapper(self: "TraceStore", *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+class TraceStore:
+    def __init__(self, db: Database, path: Path | None = None) -> None:
+        self.db = db
+        self.path = path
+        self._lock = threading.RLock()
+        self._turns_since_checkpoint = 0
+        self._checkpointer: threading.Thread | None = None
+        if path is not None:
+            # SQLite's automatic checkpoint runs inside whichever commit crosses the threshold and
+            # fsyncs the database file: a 5-20 ms stall in the middle of a turn. We checkpoint in a
+            # background thread instead (see _after_turn); readers and writers carry on meanwhile.
+            db.execute("PRAGMA wal_autocheckpoint = 0")
+            db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+
+    @classmethod
+    def open(cls, path: Path | str | None = None) -> "TraceStore":
+        path = Path(path) if path is not None else paths.database_file()
+        return cls(connect(path), path)
+
+    def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=5)
+        self.db.close()  # the last connection to close checkpoints what is left
+
+    def _after_turn(self) -> None:
+        self._turns_since_checkpoint += 1
+        if self.path is None or self._turns_since_checkpoint < CHECKPOINT_EVERY_TURNS:
+            return
+        if self._checkpointer is not None and self._checkpointer.is_alive():
+            return
+        self._turns_since_checkpoint = 0
+        self._checkpointer = threading.Thread(target=_checkpoint, args=(self.path,), daemon=True,
+                                              name="skillchat-wal-checkpoint")
+        self._checkpointer.start()
+
+    def _write(self):  # type: ignore[no-untyped-def]
+        return _Locked(self)
+
+    # --- conversations and messages ---------------------------------------------------------
+    def new_conversation(self, title: str = "", demo: bool = False) -> int:
+        now = clock.now_iso()
+        with self._write():
+            cur = self.db.execute(
+                "INSERT INTO conversations (title, created_at, updated_at, demo) VALUES (?, ?, ?, ?)",
+                [title, now, now, int(demo)],
+            )
+        return int(cur.lastrowid)
+
+    @_locked
+    def conversation_exists(self, conversation_id: int) -> bool:
+        return self.db.execute("SELECT 1 FROM conversations WHERE id = ?", [conversation_id]).fetchone() is not None
+
+    _CONVERSATION = """SELECT c.id, c.title, c.created_at, c.updated_at,
+                             (SELECT count(*) FROM turns t WHERE t.conversation_id = c.id), c.demo
+                      FROM conversations c"""
+
+    @_locked
+    def conversations(self, limit: int = 200) -> list[ConversationInfo]:
+        """Most recently active first."""
+        rows = self.db.execute(self._CONVERSATION + " ORDER BY c.updated_at DESC, c.id DESC LIMIT ?", [limit]).fetchall()
+        return [ConversationInfo(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+
+    @_locked
+    def conversation(self, conversation_id: int) -> ConversationInfo | None:
+        r = self.db.execute(self._CONVERSATION + " WHERE c.id = ?", [conversation_id]).fetchone()
+        return ConversationInfo(r[0], r[1], r[2], r[3], r[4], bool(r[5])) if r else None
+
+    def add_message(self, conversation_id: int, role: str, content: str) -> int:
+        """A message on its own (the user's, before any provider is called), committed at once."""
+        now = clock.now_iso()
+        with self._write():
+            if not self.conversation_exists(conversation_id):
+                raise StoreError(f"no conversation {conversation_id}")
+            cur = self.db.execute(
+                "INSERT INTO messages (conversation_id, role, content, created_at) VALUES (?, ?, ?, ?)",
+                [conversation_id, role, content, now],
+            )
+            title = _title(content) if role == "user" else ""
+            self.db.execute(
+                "UPDATE conversations SET updated_at = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
+                [now, title, conversation_id],
+            )
+        return int(cur.lastrowid)
+
+    @_locked
+    def history(self, conversation_id: int) -> list[Message]:
+        """The conversation as context for the next call: user messages and complete answers."""
+        rows = self.db.execute(
+            "SELECT role, content FROM messages WHERE conversation_id = ? AND partial = 0 ORDER BY id",
+            [conversation_id],
+        ).fetchall()
+        return [Message(r[0], r[1]) for r in rows]
+
+    @_locked
+    def transcript(self, conversation_id: int) -> list[TranscriptEntry]:
+        rows = self.db.execute(
+            """SELECT m.id, m.role, m.content, m.created_at, coalesce(m.turn_id, tu.id), m.agent_id, m.partial,
+                      coalesce(ta.status, tu.status), r.value, ta.cost_usd
+               FROM messages m
+               LEFT JOIN turns ta ON ta.id = m.turn_id
+               LEFT JOIN turns tu ON tu.user_message_id = m.id
+               LEFT JOIN ratings r ON r.turn_id = m.turn_id AND r.replaced_by IS NULL
+               WHERE m.conversation_id = ? ORDER BY m.id""",
+            [conversation_id],
+        ).fetchall()
+        return [
+            TranscriptEntry(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], r[9]) for r in rows
+        ]
+
+    # --- turns ------------------------------------------------------------------------------
+    def start_turn(
+        self,
+        conversation_id: int,
+        user_message_id: int,
+        decision: RoutingDecision | None,
+        *,
+        demo: bool,
+        status: str = "running",
+        error: str | None = None,
+        started: datetime | None = None,
+    ) -> int:
+        """Log the routing decision before any call; `status="refused"` logs a turn that never ran."""
+        started = started or datetime.now(timezone.utc)
+        d = decision
+        with self._write():
+            cur = self.db.execute(
+                """INSERT INTO turns (conversation_id, user_message_id, started_at, day, status, handbook,
+                       handbook_version, mode, skills_json, policy, lam, chosen_agent, probability,
+                       decision_json, est_cost_usd, est_prompt_tokens, error, demo, finished_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    conversation_id, user_message_id, clock.now_iso(started), clock.local_day(started), status,
+                    d and d.handbook, d and d.handbook_version, d and d.mode,
+                    json.dumps(d.skill_weights() if d else {}), d and d.policy, d and d.lam, d and d.chosen,
+                    d and d.probability, json.dumps(d.to_dict()) if d else None, d and d.estimated_cost,
+                    d and d.prompt_tokens, error, int(demo), None if status == "running" else clock.now_iso(),
+                ],
+            )
+        return int(cur.lastrowid)
+
+    def finish_turn(
+        self,
+        turn_id: int,
+        status: str,
+        *,
+        attempts: Sequence[Attempt],
+        agent_id: str | None = None,
+        model: str | None = None,
+        text: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        cost_usd: float | None = None,
+        cost_known: bool | None = None,
+        latency_s: float | None = None,
+        ttft_s: float | None = None,
+        error: str | None = None,
+        budget_warning: str | None = None,
+    ) -> int | None:
+        """The outcome and the answer, in one transaction; returns the answer's message id."""
+        now = clock.now_iso()
+        with self._write():
+            row = self.db.execute("SELECT conversation_id FROM turns WHERE id = ?", [turn_id]).fetchone()
+            if row is None:
+                raise StoreError(f"no turn {turn_id}")
+            message_id = None
+            if text:
+                cur = self.db.execute(
+                    """INSERT INTO messages (conversation_id, role, content, created_at, turn_id, agent_id, partial)
+                       VALUES (?, 'assistant', ?, ?, ?, ?, ?)""",
+                    [row[0], text, now, turn_id, agent_id, int(status != "answered")],
+                )
+                message_id = int(cur.lastrowid)
+            self.db.execute(
+                """UPDATE turns SET status = ?, finished_at = ?, assistant_message_id = ?, agent_id = ?, model = ?,
+                       prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, cost_known = ?, latency_s = ?,
+                       ttft_s = ?, fallback_json = ?, error = ?, budget_warning = ?
+                   WHERE id = ?""",
+                [
+                    status, now, message_id, agent_id, model, prompt_tokens, completion_tokens, cost_usd,
+                    None if cost_known is None else int(cost_known), latency_s, ttft_s,
+                    json.dumps([a.to_dict() for a in attempts]), error, budget_warning, turn_id,
+                ],
+            )
+            self.db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", [now, row[0]])
+        self._after_turn()
+        return message_id
+
+    @_locked
+    def turn(self, turn_id: int) -> TurnRecord | None:
+        r = self.db.execute(
+            """SELECT t.id, t.conversation_id, t.status, t.started_at, t.handbook, t.handbook_version, t.mode,
+                      t.skills_json, t.policy, t.chosen_agent, t.probability, t.agent_id, t.model, t.decision_json,
+                      t.est_cost_usd, t.prompt_tokens, t.completion_tokens, t.cost_usd, t.latency_s, t.ttft_s,
+                      t.fallback_json, t.error, t.demo, mu.content, ma.content, r.value
+               FROM turns t
+               LEFT JOIN messages mu ON mu.id = t.user_message_id
+               LEFT JOIN messages ma ON ma.id = t.assistant_message_id
+               LEFT JOIN ratings r ON r.turn_id = t.id AND r.replaced_by IS NULL
+               WHERE t.id = ?""",
+            [turn_id],
+        ).fetchone()
+        if r is None:
+            return None
+        return TurnRecord(
+            id=r[0], conversation_id=r[1], status=r[2], started_at=r[3], handbook=r[4], handbook_version=r[5],
+            mode=r[6], skills=json.loads(r[7] or "{}"), policy=r[8], chosen_agent=r[9], probability=r[10],
+            agent_id=r[11], model=r[12], decision=RoutingDecision.from_dict(json.loads(r[13])) if r[13] else None,
+            est_cost_usd=r[14], prompt_tokens=r[15], completion_tokens=r[16], cost_usd=r[17], latency_s=r[18],
+            ttft_s=r[19], attempts=tuple(Attempt.from_dict(a) for a in json.loads(r[20] or "[]")), error=r[21],
+            demo=bool(r[22]), user_text=r[23] or "", answer_text=r[24], rating=r[25],
+        )
+
+    @_locked
+    def turns_of(self, conversation_id: int) -> list[TurnRecord]:
+        ids = [r[0] for r in self.db.execute("SELECT id FROM turns WHERE conversation_id = ? ORDER BY id",
+                                             [conversation_id]).fetchall()]
+        return [t for t in (self.turn(i) for i in ids) if t is not None]
+
+    def mark_interrupted(self) -> int:
+        """Turns left 'running' by a process that died mid-call: they will never finish."""
+        with self._write():
+            cur = self.db.execute(
+                "UPDATE turns SET status = 'cancelled', error = 'interrupted: skillchat stopped during the call', "
+                "finished_at = ? WHERE status = 'running' AND started_at < ?",
+                [clock.now_iso(), clock.now_iso(datetime.now(timezone.utc) - STALE_AFTER)],
+            )
+        return cur.rowcount
+
+    # --- ratings ----------------------------------------------------------------------------
+    def rate(self, turn_id: int, value: float | None, source: str = "user") -> tuple[float | None, int]:
+        """Store a rating (None clears it), replacing the turn's previous one.
+
+        Returns (previous value, new rating id). Ids only grow: the old row stays, marked as
+        replaced, so a handbook's `evidence_through` watermark keeps meaning the same ratings.
+        """
+        with self._write():
+            t = self.db.execute("SELECT status, assistant_message_id FROM turns WHERE id = ?", [turn_id]).fetchone()
+            if t is None:
+                raise StoreError(f"no turn {turn_id}")
+            if t[0] not in RATABLE or t[1] is None:
+                raise StoreError(f"turn {turn_id} has no answer to rate (it {_status_phrase(t[0])})")
+            old = self.db.execute(
+                "SELECT id, value FROM ratings WHERE turn_id = ? AND replaced_by IS NULL ORDER BY id DESC LIMIT 1",
+                [turn_id],
+            ).fetchone()
+            cur = self.db.execute(
+                "INSERT INTO ratings (turn_id, value, rated_at, source) VALUES (?, ?, ?, ?)",
+                [turn_id, value, clock.now_iso(), source],
+            )
+            new_id = int(cur.lastrowid)
+            if old is not None:
+                self.db.execute("UPDATE ratings SET replaced_by = ? WHERE id = ?", [new_id, old[0]])
+        return (old[1] if old is not None else None), new_id
+
+    @_locked
+    def last_rating_id(self) -> int:
+        return int(self.db.execute("SELECT coalesce(max(id), 0) FROM ratings").fetchone()[0])
+
+    @_locked
+    def catch_up(self, handbook_name: str, through: int | None, *, include_demo: bool = False) -> list[CatchUp]:
+        """Ratings after a handbook's watermark, on turns routed with a handbook of that name."""
+        through = -1 if through is None else through
+        demo = "" if include_demo else "AND t.demo = 0"
+        rows = self.db.execute(
+            f"""SELECT t.id, t.agent_id, t.skills_json,
+                      (SELECT r1.value FROM ratings r1 WHERE r1.turn_id = t.id AND r1.id <= :through
+                       ORDER BY r1.id DESC LIMIT 1),
+                      (SELECT r2.value FROM ratings r2 WHERE r2.turn_id = t.id AND r2.replaced_by IS NULL),
+                      (SELECT max(r3.id) FROM ratings r3 WHERE r3.turn_id = t.id)
+               FROM turns t
+               WHERE t.handbook = :name AND t.agent_id IS NOT NULL {demo}
+                 AND t.id IN (SELECT turn_id FROM ratings WHERE id > :through)
+               ORDER BY 6""",
+            {"through": through, "name": handbook_name},
+        ).fetchall()
+        return [CatchUp(r[0], r[1], json.loads(r[2] or "{}"), r[3], r[4], r[5]) for r in rows]
+
+    @_locked
+    def rated_turns(
+        self,
+        handbook_name: str | None = None,
+        since: datetime | str | None = None,
+        *,
+        after_rating: int | None = None,
+        include_demo: bool = False,
+    ) -> list[RatedTurn]:
+        """Every turn whose current rating is a value, oldest rating first, for relearn and OPE.
+
+        `since` keeps turns started at or after that time; `after_rating` keeps ratings with a
+        larger id (a handbook's evidence_through). The agent is the one that answered. A turn a
+        fallback agent answered has policy "fallback" and propensity 1: the policy never chose
+        that agent with a known probability, so off-policy estimates should leave it out.
+        Demo turns (scripted answers) are left out unless asked for.
+        """
+        where = ["r.replaced_by IS NULL", "r.value IS NOT NULL", "t.agent_id IS NOT NULL"]
+        if not include_demo:
+            where.append("t.demo = 0")
+        params: list[Any] = []
+        if handbook_name is not None:
+            where.append("t.handbook = ?")
+            params.append(handbook_name)
+        if since is not None:
+            where.append("t.started_at >= ?")
+            params.append(clock.now_iso(since) if isinstance(since, datetime) else since)
+        if after_rating is not None:
+            where.append("r.id > ?")
+            params.append(after_rating)
+        rows = self.db.execute(
+            f"""SELECT t.id, t.agent_id, t.mode, t.skills_json, r.value, t.probability, t.policy, t.chosen_agent,
+                       m.content, t.started_at, t.cost_usd, t.prompt_tokens, t.completion_tokens, r.id,
+                       t.decision_json
+                FROM ratings r JOIN turns t ON t.id = r.turn_id
+                LEFT JOIN messages m ON m.id = t.user_message_id
+                WHERE {' AND '.join(where)} ORDER BY r.id""",
+            params,
+        ).fetchall()
+        now = datetime.now(timezone.utc)
+        out = []
+        for r in rows:
+            answered_by_choice = r[1] == r[7]
+            probs: dict[str, float] = {}
+            if r[14]:
+                probs = {a["agent_id"]: float(a["probability"]) for a in json.loads(r[14]).get("ranking", ())}
+            out.append(
+                RatedTurn(
+                    turn_id=str(r[0]),
+                    agent_id=r[1],
+                    mode=r[2] or "",
+                    skills=json.loads(r[3] or "{}"),
+                    score=float(r[4]),
+                    propensity=float(r[5]) if answered_by_choice and r[5] is not None else 1.0,
+                    policy=(r[6] or "thompson") if answered_by_choice else "fallback",
+                    text=r[8] or "",
+                    age_days=max(0.0, (now - clock.parse_iso(r[9])).total_seconds() / 86400.0),
+                    cost_usd=r[10],
+                    prompt_tokens=r[11],
+                    completion_tokens=r[12],
+                    rating_id=int(r[13]),
+                    probabilities=probs,
+                )
+            )
+        return out
+
+    @_locked
+    def turn_costs(self, handbook_name: str) -> list[TurnCost]:
+        """Usage of every real answered (or cancelled) turn routed with this handbook, rated or not."""
+        rows = self.db.execute(
+            """SELECT agent_id, mode, prompt_tokens, completion_tokens, cost_usd, started_at FROM turns
+               WHERE handbook = ? AND demo = 0 AND agent_id IS NOT NULL AND status IN ('answered', 'cancelled')
+                 AND cost_usd IS NOT NULL ORDER BY id""",
+            [handbook_name],
+        ).fetchall()
+        now = datetime.now(timezone.utc)
+        return [TurnCost(r[0], r[1] or "", float(r[2] or 0), float(r[3] or 0), float(r[4]),
+                         max(0.0, (now - clock.parse_iso(r[5])).total_seconds() / 86400.0)) for r in rows]
+
+    @_locked
+    def cost_observations(self, handbook_name: str, version: int, limit: int = 5000) -> list[tuple[str, str, int, int, float]]:
+        """Answered turns routed with exactly this handbook version (so not yet in its cost table)."""
+        rows = self.db.execute(
+            """SELECT agent_id, mode, prompt_tokens, completion_tokens, cost_usd FROM turns
+               WHERE handbook = ? AND handbook_version = ? AND status = 'answered' AND demo = 0
+                 AND prompt_tokens IS NOT NULL AND cost_usd IS NOT NULL
+               ORDER BY id DESC LIMIT ?""",
+            [handbook_name, version, limit],
+        ).fetchall()
+        return [(r[0], r[1], int(r[2]), int(r[3] or 0), float(r[4])) for r in reversed(rows)]
+
+    # --- money ---------------------------------------------------------------------------------
+    @_locked
+    def spend_report(self, by: str = "model", since: Any = None, *, demo: bool = False) -> "SpendReport":
+        return spend.report(self.db, by, since, demo=demo)
+
+    @_locked
+    def spent_between(self, first_day: str, last_day: str | None = None) -> float:
+        return spend.spent_between(self.db, first_day, last_day)
+
+    # --- handbook events --------------------------------------------------------------------
+    def add_handbook_event(self, kind: str, handbook: str, version: int | None, detail: Mapping[str, Any] | None = None) -> int:
+        with self._write():
+            cur = self.db.execute(
+                "INSERT INTO handbook_events (at, kind, handbook, version, detail_json) VALUES (?, ?, ?, ?, ?)",
+                [clock.now_iso(), kind, handbook, version, json.dumps(dict(detail or {}))],
+            )
+        return int(cur.lastrowid)
+
+    @_locked
+    def last_handbook_event(self, kinds: Iterable[str]) -> dict[str, Any] | None:
+        kinds = list(kinds)
+        r = self.db.execute(
+            f"""SELECT id, at, kind, handbook, version, detail_json FROM handbook_events
+                WHERE kind IN ({','.join('?' * len(kinds))}) ORDER BY id DESC LIMIT 1""",
+            kinds,
+        ).fetchone()
+        if r is None:
+            return None
+        return {"id": r[0], "at": r[1], "kind": r[2], "handbook": r[3], "version": r[4], "detail": json.loads(r[5])}
+
+
+class _Locked:
+    """The store's lock plus one transaction: writes from the UI thread and workers never interleave."""
+
+    def __init__(self, store: TraceStore) -> None:
+        self.store = store
+        self._cm = None
+
+    def __enter__(self) -> None:
+        self.store._lock.acquire()
+        try:
+            self._cm = self.store.db.atomic()
+            self._cm.__enter__()
+        except BaseException:
+            self.store._lock.release()
+            raise
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self._cm.__exit__(*exc)  # type: ignore[union-attr]
+        finally:
+            self.store._lock.release()
+
+
+def _checkpoint(path: Path) -> None:
+    try:
+        conn = sqlite3.connect(str(path), timeout=1.0)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            conn.close()
+    except sqlite3.Error:  # busy or gone: the next turn's checkpoint, or the final close, catches up
+        pass
+
+
+def _title(text: str, limit: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def _status_phrase(status: str) -> str:
+    return {"failed": "failed", "refused": "was refused before any call", "running": "is still running",
+            "cancelled": "was cancelled before any text arrived"}.get(status, status)

@@ -1,0 +1,143 @@
+"""A local OpenAI-compatible server on 127.0.0.1 for tests: real HTTP, real SSE, scripted failures.
+
+    server.behaviour["alpha"] = "500"   # the model named "alpha" (after any provider prefix) fails
+
+Behaviours: ok | 500 | 429 | 401 | break (the body stops short of its Content-Length mid-answer) |
+truncate (the stream ends cleanly but without a finish_reason) | stall (no answer for a while).
+It also answers GET /v1/models (a LiteLLM proxy's model list) and GET /api/tags (Ollama's).
+Every request is recorded with its headers, so tests can check what reached the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+USAGE = {"prompt_tokens": 6, "completion_tokens": 4, "total_tokens": 10}
+
+
+class FakeOpenAIServer:
+    def __init__(self) -> None:
+        self.behaviour: dict[str, str] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.models = ["alpha", "beta", "gamma"]
+        self.ollama_models = ["llama3.1:latest"]
+        self.stall_s = 3.0
+        self.echo_auth = False  # put the Authorization header into error bodies, as careless servers do
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _json(self, status: int, obj: Any) -> None:
+                body = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": None})
+                if self.path.endswith("/models"):
+                    self._json(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.models]})
+                elif self.path == "/api/tags":
+                    self._json(200, {"models": [{"name": m, "model": m} for m in server.ollama_models]})
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": req})
+                model = req["model"].rsplit("/", 1)[-1]
+                how = server.behaviour.get(model, "ok")
+                if how in ("500", "429", "401"):
+                    msg = f"scripted failure {how}"
+                    if server.echo_auth:
+                        msg += f" (you sent {self.headers.get('Authorization')})"
+                    self._json(int(how), {"error": {"message": msg, "type": "test", "code": how}})
+                    return
+                if how == "stall":
+                    time.sleep(server.stall_s)
+                reply = f"Echo from {model}: " + req["messages"][-1]["content"]
+                base = {"id": "chatcmpl-test", "created": int(time.time()), "model": req["model"]}
+                if not req.get("stream"):
+                    self._json(200, {**base, "object": "chat.completion", "usage": USAGE, "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]})
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                if how == "break":
+                    self.send_header("Content-Length", "100000")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                chunk = {**base, "object": "chat.completion.chunk"}
+
+                def send(obj: Any) -> None:
+                    data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+                    self.wfile.write(b"data: " + data + b"\n\n")
+                    self.wfile.flush()
+
+                words = reply.split(" ")
+                for i, w in enumerate(words):
+                    send({**chunk, "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")},
+                                                "finish_reason": None}]})
+                    if how in ("break", "truncate") and i == 1:
+                        if how == "break":
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        return
+                send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                if (req.get("stream_options") or {}).get("include_usage"):
+                    send({**chunk, "choices": [], "usage": USAGE})
+                send(b"[DONE]")
+                self.close_connection = True
+
+        class QuietServer(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                pass  # a client that hung up on a stalled or broken answer is what the test wanted
+
+        self.httpd = QuietServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def api_base(self) -> str:
+        return self.url + "/v1"
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["body"] is not None]
+
+    def __enter__(self) -> "FakeOpenAIServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def openai_server():
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
