@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--texts-per-skill", type=int, metavar="N", help="about how many train texts make one discovered skill")
     p.add_argument("--knn", type=int, default=50, metavar="K", help="neighbours of the kNN baseline (default 50)")
     p.add_argument("--no-relearn", action="store_true", help="skip the periodic-relearn variant")
+    p.add_argument("--no-per-lambda", action="store_true",
+                   help="skip the routers learned separately at each lambda (faster)")
     p.add_argument("--no-plot", action="store_true", help="omit the terminal plot")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-' for stdout, instead of the tables)")
@@ -64,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     rs = data.load(args.dir)
     if args.models:
         rs = rs.restrict([m.strip() for m in args.models.split(",") if m.strip()])
-    opts = runner.BenchOptions(seed=args.seed, skills=args.skills, knn_k=args.knn, relearn=not args.no_relearn)
+    opts = runner.BenchOptions(
+        seed=args.seed, skills=args.skills, knn_k=args.knn, relearn=not args.no_relearn, per_lambda=not args.no_per_lambda
+    )
     changes: dict[str, object] = {}
     if args.lambdas:
         changes["lambdas"] = args.lambdas

@@ -99,7 +99,7 @@ def vectorize(
                 continue
             w = idf.default
         vec[t] = (1.0 + math.log(c)) * w
-    return normalize(_top(vec, max_terms))
+    return normalize(top(vec, max_terms))
 
 
 def normalize(vec: Mapping[str, float]) -> Vector:
@@ -113,7 +113,8 @@ def dot(a: Mapping[str, float], b: Mapping[str, float]) -> float:
     return sum(v * b.get(t, 0.0) for t, v in a.items())
 
 
-def _top(vec: Mapping[str, float], n: int | None) -> Vector:
+def top(vec: Mapping[str, float], n: int | None) -> Vector:
+    """The `n` heaviest terms of a vector (all when n is None); ties broken by term."""
     if n is None or len(vec) <= n:
         return dict(vec)
     # Ties broken by term, so the result never depends on insertion order.
@@ -126,7 +127,7 @@ def mean_vector(vectors: Iterable[Mapping[str, float]], *, max_terms: int | None
     for v in vectors:
         for t, w in v.items():
             acc[t] = acc.get(t, 0.0) + w
-    return normalize(_top(acc, max_terms))
+    return normalize(top(acc, max_terms))
 
 
 class _Index:
@@ -278,8 +279,8 @@ def cluster_vectors(
     for i in live:
         sims[i] = index.scores(vecs[i])[assignments[i]]
     bg = background if background is not None else mean_vector((vecs[i] for i in live), max_terms=None)
-    top = [_distinctive(c, bg, n_top_terms) for c in centroids]
-    return Clustering(assignments, centroids, top, sims, None, it, vecs)
+    names = [distinctive_terms(c, bg, n_top_terms) for c in centroids]
+    return Clustering(assignments, centroids, names, sims, None, it, vecs)
 
 
 def _seed_plus_plus(vecs: list[Vector], live: list[int], k: int, rng: random.Random) -> list[Vector]:
@@ -312,7 +313,7 @@ def _seed_plus_plus(vecs: list[Vector], live: list[int], k: int, rng: random.Ran
     return centroids
 
 
-def _distinctive(centroid: Mapping[str, float], background: Mapping[str, float], n: int) -> list[str]:
+def distinctive_terms(centroid: Mapping[str, float], background: Mapping[str, float], n: int) -> list[str]:
     """Terms heavier in the centroid than in the corpus as a whole, heaviest lift first."""
     scored = [(w - background.get(t, 0.0), t) for t, w in centroid.items()]
     scored = [(s, t) for s, t in scored if s > 0]
@@ -413,3 +414,8 @@ def cluster_hierarchy(
             [mean_vector((vecs[mm[p]] for p in sub.members(s)), max_terms=signature_terms) for s in range(sub.k)]
         )
     return Hierarchy(modes, skills, members, signatures)
+
+
+# Older private names, used by core/evolution.py.
+_top = top
+_distinctive = distinctive_terms
