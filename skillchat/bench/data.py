@@ -1,0 +1,343 @@
+"""Replay sets: loading, validation, and the three doors through which outcomes may be seen.
+
+A replay set is a folder with `queries.csv` (qid,text,category,split) and `outcomes.csv`
+(qid,model,score,cost_usd,prompt_tokens,completion_tokens), one outcome row for every
+(query, model) pair. Loading checks all of it and raises `ReplaySetError` naming the file and the
+problem.
+
+Nothing outside this module reads the outcome matrix directly. It is reached through:
+
+* `Environment` (the learned router's only access): reveals the outcome of ONE (train query,
+  model) pair per call, as a chat user's rating would, and refuses test queries;
+* `FullInformation`: the whole train matrix, for the full-information baselines, whose names say so;
+* `TestScorer`: scores a routing of the test split (mean score and cost), never hands out rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from skillchat.errors import SkillchatError
+
+QUERY_COLUMNS = ("qid", "text", "category", "split")
+OUTCOME_COLUMNS = ("qid", "model", "score", "cost_usd", "prompt_tokens", "completion_tokens")
+SPLITS = ("train", "test")
+
+
+class ReplaySetError(SkillchatError):
+    """A replay-set folder that cannot be read or does not follow the format."""
+
+    def __init__(self, file: Path | str, problem: str) -> None:
+        self.file, self.problem = str(file), problem
+        super().__init__(f"{file}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    qid: str
+    text: str
+    category: str
+    split: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    score: float
+    cost_usd: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True)
+class ReplaySet:
+    name: str
+    path: Path
+    queries: tuple[Query, ...]
+    models: tuple[str, ...]
+    # qid -> one Outcome per model, in the order of `models`. Private by convention: use the views.
+    _outcomes: Mapping[str, tuple[Outcome, ...]]
+
+    @property
+    def train(self) -> list[Query]:
+        return [q for q in self.queries if q.split == "train"]
+
+    @property
+    def test(self) -> list[Query]:
+        return [q for q in self.queries if q.split == "test"]
+
+    def holdout(self, fraction: float = 0.25, seed: int = 0) -> "ReplaySet":
+        """A validation copy for tuning: a seeded `fraction` of the TRAIN queries play the test
+        split, and the real test split is dropped before anything can see it."""
+        import random
+        from dataclasses import replace
+
+        train = [q for q in self.queries if q.split == "train"]
+        rng = random.Random(f"holdout:{seed}")
+        val = set(rng.sample([q.qid for q in train], max(1, int(len(train) * fraction))))
+        qs = tuple(replace(q, split="test" if q.qid in val else "train") for q in train)
+        return ReplaySet(self.name + "-validation", self.path, qs, self.models, {q.qid: self._outcomes[q.qid] for q in qs})
+
+    def restrict(self, models: Sequence[str]) -> "ReplaySet":
+        """The same set with only some models (in the given order)."""
+        unknown = [m for m in models if m not in self.models]
+        if unknown:
+            raise ReplaySetError(
+                self.path / "outcomes.csv",
+                f"unknown model(s) {', '.join(map(repr, unknown))} (the set has: {', '.join(self.models)})",
+            )
+        if len(set(models)) != len(models):
+            raise ReplaySetError(self.path / "outcomes.csv", "--models lists a model twice")
+        idx = [self.models.index(m) for m in models]
+        outs = {q: tuple(row[i] for i in idx) for q, row in self._outcomes.items()}
+        return ReplaySet(self.name, self.path, self.queries, tuple(models), outs)
+
+
+def _num(value: str, *, file: Path, line: int, column: str, lo: float | None = None, hi: float | None = None) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise ReplaySetError(file, f"line {line}: {column} {value!r} is not a number") from None
+    if not math.isfinite(x):
+        raise ReplaySetError(file, f"line {line}: {column} {value!r} is not a finite number")
+    if (lo is not None and x < lo) or (hi is not None and x > hi):
+        rng = f"[{lo:g}, {hi:g}]" if hi is not None else f">= {lo:g}"
+        raise ReplaySetError(file, f"line {line}: {column} {value} is outside {rng}")
+    return x
+
+
+def _tokens(value: str, *, file: Path, line: int, column: str) -> int | None:
+    if value is None or value.strip() == "":
+        return None
+    return int(_num(value, file=file, line=line, column=column, lo=0))
+
+
+def _reader(file: Path, required: Sequence[str]) -> tuple[Any, dict[str, int], Any]:
+    """An open csv reader past a checked header, its column index, and the file to close."""
+    if not file.is_file():
+        raise ReplaySetError(file, "no such file" if not file.exists() else "not a file")
+    try:
+        fh = open(file, newline="", encoding="utf-8")
+    except OSError as e:
+        raise ReplaySetError(file, f"cannot read it ({e.strerror or e})") from None
+    rd = csv.reader(fh)
+    try:
+        header = next(rd)
+    except StopIteration:
+        fh.close()
+        raise ReplaySetError(file, "empty file (expected a header: " + ",".join(required) + ")") from None
+    except (csv.Error, UnicodeDecodeError) as e:
+        fh.close()
+        raise ReplaySetError(file, f"not a readable CSV file ({e})") from None
+    cols = {name.strip().lstrip("\ufeff"): i for i, name in enumerate(header)}
+    missing = [c for c in required if c not in cols]
+    if missing:
+        fh.close()
+        raise ReplaySetError(file, f"missing column(s) {', '.join(missing)} (header: {','.join(header)})")
+    return rd, cols, fh
+
+
+def load(path: Path | str) -> ReplaySet:
+    """Read and validate a replay-set folder; raises ReplaySetError naming the file and the problem."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ReplaySetError(path, "no such folder" if not path.exists() else "not a folder")
+    qfile, ofile = path / "queries.csv", path / "outcomes.csv"
+    queries = _load_queries(qfile)
+    models, outcomes = _load_outcomes(ofile, {q.qid for q in queries})
+    return ReplaySet(path.resolve().name, path, tuple(queries), models, outcomes)
+
+
+def _load_queries(qfile: Path) -> list[Query]:
+    rd, cols, fh = _reader(qfile, QUERY_COLUMNS)
+    out: list[Query] = []
+    seen: set[str] = set()
+    ci = [cols[c] for c in QUERY_COLUMNS]
+    width = max(ci) + 1
+    try:
+        with fh:  # type: ignore[attr-defined]
+            for row in rd:
+                line = rd.line_num
+                if not row:
+                    continue
+                if len(row) < width:
+                    raise ReplaySetError(qfile, f"line {line}: {len(row)} fields, expected at least {width}")
+                qid, text, cat, split = (row[i] for i in ci)
+                if not qid:
+                    raise ReplaySetError(qfile, f"line {line}: empty qid")
+                if qid in seen:
+                    raise ReplaySetError(qfile, f"line {line}: duplicate qid {qid!r}")
+                if split not in SPLITS:
+                    raise ReplaySetError(qfile, f"line {line}: unknown split {split!r} (expected train or test)")
+                seen.add(qid)
+                out.append(Query(qid, text, cat, split))
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise ReplaySetError(qfile, f"not a readable CSV file ({e})") from None
+    if not out:
+        raise ReplaySetError(qfile, "no queries")
+    for split in SPLITS:
+        if not any(q.split == split for q in out):
+            raise ReplaySetError(qfile, f"no {split} queries (a replay set needs both splits)")
+    return out
+
+
+def _load_outcomes(ofile: Path, qids: set[str]) -> tuple[tuple[str, ...], dict[str, tuple[Outcome, ...]]]:
+    rd, cols, fh = _reader(ofile, OUTCOME_COLUMNS)
+    cells: dict[str, dict[str, Outcome]] = {}
+    models: dict[str, None] = {}
+    iq, im, isc, ic, ip, ico = (cols[c] for c in OUTCOME_COLUMNS)
+    width = max(iq, im, isc, ic, ip, ico) + 1
+    try:
+        with fh:  # type: ignore[attr-defined]
+            for row in rd:
+                line = rd.line_num
+                if not row:
+                    continue
+                if len(row) < width:
+                    raise ReplaySetError(ofile, f"line {line}: {len(row)} fields, expected at least {width}")
+                qid, model = row[iq], row[im]
+                if qid not in qids:
+                    raise ReplaySetError(ofile, f"line {line}: qid {qid!r} is not in queries.csv")
+                if not model:
+                    raise ReplaySetError(ofile, f"line {line}: empty model")
+                score = _num(row[isc], file=ofile, line=line, column="score", lo=0.0, hi=1.0)
+                cost = _num(row[ic], file=ofile, line=line, column="cost_usd", lo=0.0)
+                pt = _tokens(row[ip], file=ofile, line=line, column="prompt_tokens")
+                ct = _tokens(row[ico], file=ofile, line=line, column="completion_tokens")
+                per_q = cells.setdefault(qid, {})
+                if model in per_q:
+                    raise ReplaySetError(ofile, f"line {line}: a second row for ({qid!r}, {model!r})")
+                per_q[model] = Outcome(score, cost, pt, ct)
+                models.setdefault(model, None)
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise ReplaySetError(ofile, f"not a readable CSV file ({e})") from None
+    if not models:
+        raise ReplaySetError(ofile, "no outcome rows")
+    order = tuple(models)
+    missing: list[tuple[str, str]] = []
+    for qid in sorted(qids):
+        per_q = cells.get(qid, {})
+        if len(per_q) != len(order):
+            missing.extend((qid, m) for m in order if m not in per_q)
+    if missing:
+        q, m = missing[0]
+        raise ReplaySetError(
+            ofile,
+            f"not a dense matrix: {len(missing)} (query, model) pair(s) have no row, "
+            f"for example query {q!r} with model {m!r}",
+        )
+    return order, {qid: tuple(per_q[m] for m in order) for qid, per_q in cells.items()}
+
+
+# --- the three views -------------------------------------------------------------------------
+
+
+class Environment:
+    """Bandit feedback on the train split: the outcome of the one model that was called, nothing else.
+
+    This is all the learned router gets. `reveal` counts its calls and refuses test queries, so a
+    run can prove how many ratings it used and that none came from the test split.
+    """
+
+    def __init__(self, rs: ReplaySet) -> None:
+        self._outcomes = rs._outcomes
+        self._model_index = {m: i for i, m in enumerate(rs.models)}
+        self._train = frozenset(q.qid for q in rs.queries if q.split == "train")
+        self.calls = 0
+        self.revealed: list[tuple[str, str]] = []
+
+    def reveal(self, qid: str, model: str) -> Outcome:
+        """The outcome of calling `model` on train query `qid`: its score (the rating) and cost."""
+        if qid not in self._train:
+            raise PermissionError(f"{qid!r} is not a train query: the environment only answers train queries")
+        self.calls += 1
+        self.revealed.append((qid, model))
+        return self._outcomes[qid][self._model_index[model]]
+
+
+class FullInformation:
+    """Every model's outcome on every TRAIN query. Only for baselines named '(full info)'."""
+
+    def __init__(self, rs: ReplaySet) -> None:
+        self.models = rs.models
+        self.queries = rs.train
+        self._rows = {q.qid: rs._outcomes[q.qid] for q in self.queries}
+
+    def row(self, qid: str) -> tuple[Outcome, ...]:
+        return self._rows[qid]
+
+    def means(self, qids: Iterable[str] | None = None) -> list[tuple[float, float]]:
+        """(mean score, mean cost) per model over some train queries (default: all)."""
+        qs = list(self._rows) if qids is None else list(qids)
+        k = len(self.models)
+        s, c = [0.0] * k, [0.0] * k
+        for q in qs:
+            for j, o in enumerate(self._rows[q]):
+                s[j] += o.score
+                c[j] += o.cost_usd
+        n = max(len(qs), 1)
+        return [(s[j] / n, c[j] / n) for j in range(k)]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    score: float  # mean score per query
+    cost: float  # mean USD per query
+    top_share: float  # share of queries sent to the most used model
+    top_model: str
+    counts: Mapping[str, int]
+
+
+class TestScorer:
+    """Scores a routing of the test split. It aggregates; it never hands out one query's outcomes."""
+
+    def __init__(self, rs: ReplaySet) -> None:
+        self.models = rs.models
+        self._index = {m: i for i, m in enumerate(rs.models)}
+        self.queries = rs.test
+        self._rows = [rs._outcomes[q.qid] for q in self.queries]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def score(self, choices: Sequence[str]) -> Result:
+        """choices[i]: the model picked for test query i (in `queries` order)."""
+        if len(choices) != len(self._rows):
+            raise ValueError(f"expected {len(self._rows)} choices, got {len(choices)}")
+        s = c = 0.0
+        counts: dict[str, int] = {}
+        for row, m in zip(self._rows, choices):
+            o = row[self._index[m]]
+            s += o.score
+            c += o.cost_usd
+            counts[m] = counts.get(m, 0) + 1
+        n = max(len(self._rows), 1)
+        top = max(counts.items(), key=lambda kv: (kv[1], kv[0])) if counts else ("", 0)
+        return Result(s / n, c / n, top[1] / n, top[0], dict(sorted(counts.items())))
+
+    def single(self, model: str) -> Result:
+        return self.score([model] * len(self._rows))
+
+    def random_expectation(self) -> Result:
+        """Uniformly random routing, in expectation (exact, no sampling noise)."""
+        k = len(self.models)
+        s = sum(o.score for row in self._rows for o in row) / max(len(self._rows) * k, 1)
+        c = sum(o.cost_usd for row in self._rows for o in row) / max(len(self._rows) * k, 1)
+        return Result(s, c, 1.0 / k, "", {})
+
+    def oracle(self) -> Result:
+        """Per query the best score, and among the models reaching it the cheapest."""
+        s = c = 0.0
+        counts: dict[str, int] = {}
+        for row in self._rows:
+            best = max(o.score for o in row)
+            j = min((j for j, o in enumerate(row) if o.score >= best), key=lambda j: (row[j].cost_usd, j))
+            s += row[j].score
+            c += row[j].cost_usd
+            counts[self.models[j]] = counts.get(self.models[j], 0) + 1
+        n = max(len(self._rows), 1)
+        top = max(counts.items(), key=lambda kv: (kv[1], kv[0])) if counts else ("", 0)
+        return Result(s / n, c / n, top[1] / n, top[0], dict(sorted(counts.items())))

@@ -1,0 +1,401 @@
+"""The replay benchmark: learn a router from bandit ratings on the train split, score it on the test split.
+
+Training is a chat user rating answers: the train queries are replayed in a seeded random order;
+for each one the core Router (Thompson policy, at the training lambda) picks ONE model, the
+`Environment` reveals that model's score (the rating) and cost, and the handbook is updated exactly
+as the app does it (`apply_rating`, `record_cost`). Nothing else about the outcomes is ever looked
+at by the router. Every rating is also logged as a `RatedTurn`, the record relearn consumes.
+
+Testing routes the test split greedily (no learning) at several lambdas. Baselines get the full
+train matrix and say so in their names. Hyper-parameters are defaults, chosen on validation
+carved out of train splits (see `holdout` and benchmarks/bench_tune.py), never on a test split.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from skillchat.bench import baselines
+from skillchat.bench.data import Environment, FullInformation, Query, ReplaySet, Result, TestScorer
+from skillchat.bench.progress import Progress
+from skillchat.bench.skills import SkillOptions, agent_ids, build_handbook
+from skillchat.core.handbook import Handbook
+from skillchat.core.inference import KeywordInferrer, SkillProfile
+from skillchat.core.learning import RatedTurn, apply_rating
+from skillchat.core.ports import Message
+from skillchat.core.router import Router
+
+DEFAULT_LAMBDAS = (0.0, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class InferrerOptions:
+    max_skills: int = 4
+    min_share: float = 0.25
+    threshold: float = 0.0
+    similarity_weight: float = 2.5
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    seed: int = 0
+    skills: str = "learned"
+    lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
+    train_lambda: float = 0.1
+    curve_lambda: float = 0.1
+    knn_k: int = 50
+    skill: SkillOptions = field(default_factory=SkillOptions)
+    inferrer: InferrerOptions = field(default_factory=InferrerOptions)
+    relearn: bool = True
+    relearn_every: int | None = None  # None: n_train / 8, at least 100
+    # Also learn one router per lambda, each from its own replay at that lambda (a user who keeps
+    # one budget setting), next to the main router learned at train_lambda and swept at test.
+    per_lambda: bool = True
+    curve_start: int = 50  # learning curve after curve_start, 2x, 4x ... ratings; 0: no curve
+    baselines: bool = True
+
+
+@dataclass
+class Point:
+    lam: float
+    result: Result
+    seconds: float = 0.0
+
+
+@dataclass
+class BenchResult:
+    dataset: str
+    models: list[str]
+    n_train: int
+    n_test: int
+    ratings_used: int
+    options: BenchOptions
+    handbook: Handbook
+    best_single: tuple[str, Result]
+    router: list[Point]
+    baselines: list[dict[str, Any]]
+    learning_curve: list[tuple[int, Result]]
+    relearn_note: str
+    router_relearn: list[Point] | None
+    router_per_lambda: list[Point] | None
+    singles: list[tuple[str, Result]]
+    random: Result
+    oracle: Result
+    knn: list[Point]
+    per_category: list[Point]
+    timings: dict[str, float]
+    ratings_log: list[RatedTurn] = field(repr=False, default_factory=list)
+
+
+def prompt_tokens(text: str) -> int:
+    return (len(text) + 3) // 4 + 6
+
+
+class Learner:
+    """A handbook, its Router, and the skill profile of every text (inference reads text only)."""
+
+    def __init__(self, hb: Handbook, opts: InferrerOptions, *, profiles_from: "Learner | None" = None) -> None:
+        self.opts = opts
+        self._profiles: dict[str, SkillProfile] = {}
+        self.use(hb)
+        if profiles_from is not None and profiles_from.opts == opts and profiles_from._structure == self._structure:
+            self._profiles = profiles_from._profiles  # same skills, same inference: same profiles
+
+    def use(self, hb: Handbook) -> None:
+        o = self.opts
+        structure = [(s.id, s.mode, s.signature, s.indicators, s.examples) for s in hb.skills.values()]
+        if getattr(self, "_structure", None) != structure:
+            self._profiles.clear()
+            self._structure = structure
+        self.hb = hb
+        inferrer = KeywordInferrer(
+            hb, max_skills=o.max_skills, min_share=o.min_share, threshold=o.threshold, similarity_weight=o.similarity_weight
+        )
+        self.router = Router(hb, inferrer=inferrer)
+
+    def profile(self, q: Query) -> SkillProfile:
+        p = self._profiles.get(q.qid)
+        if p is None:
+            p = self.router.inferrer.infer([Message("user", q.text)])
+            self._profiles[q.qid] = p
+        return p
+
+    def route_greedy(self, queries: Sequence[Query], lambdas: Sequence[float]) -> dict[float, list[str]]:
+        """Agent ids chosen greedily for each query at each lambda; the handbook is not changed."""
+        out: dict[float, list[str]] = {lam: [] for lam in lambdas}
+        for q in queries:
+            prof = self.profile(q)
+            pt = prompt_tokens(q.text)
+            for lam in lambdas:
+                out[lam].append(self.router.decide(prof, pt, lam=lam, policy="greedy").chosen)
+        return out
+
+
+def holdout(rs: ReplaySet, fraction: float = 0.25, seed: int = 0) -> ReplaySet:
+    """A validation copy: a seeded `fraction` of the TRAIN queries become 'test', the real test split is dropped."""
+    return rs.holdout(fraction, seed)
+
+
+def _checkpoints(n: int, start: int) -> list[int]:
+    pts, x = [], start
+    while x < n:
+        pts.append(x)
+        x *= 2
+    pts.append(n)
+    return pts
+
+
+def train(
+    learner: Learner,
+    env: Environment,
+    order: Sequence[Query],
+    model_of: dict[str, str],
+    *,
+    lam: float,
+    rng: random.Random,
+    log: list[RatedTurn],
+    checkpoint: Callable[[int], None] | None = None,
+    checkpoints: Sequence[int] = (),
+    relearn_fn: Callable[[list[RatedTurn]], Handbook] | None = None,
+    relearn_every: int = 0,
+    progress: Progress | None = None,
+) -> None:
+    """Replay `order` as rated chat turns: route (Thompson), reveal one outcome, learn from it."""
+    marks = set(checkpoints)
+    for i, q in enumerate(order):
+        hb = learner.hb
+        d = learner.router.decide(learner.profile(q), prompt_tokens(q.text), lam=lam, policy="thompson", rng=rng)
+        out = env.reveal(q.qid, model_of[d.chosen])  # the one outcome the user sees: the rating
+        weights = d.skill_weights()
+        apply_rating(hb, d.chosen, weights, out.score)
+        hb.record_cost(d.chosen, d.mode, out.prompt_tokens or 0, out.completion_tokens or 0, out.cost_usd)
+        log.append(
+            RatedTurn(
+                turn_id=f"bench-{i + 1}",
+                agent_id=d.chosen,
+                mode=d.mode,
+                skills=weights,
+                score=out.score,
+                propensity=d.probability,
+                policy=d.policy,
+                text=q.text,
+                cost_usd=out.cost_usd,
+                prompt_tokens=out.prompt_tokens,
+                completion_tokens=out.completion_tokens,
+                rating_id=i + 1,
+                probabilities={a.agent_id: a.probability for a in d.ranking},
+            )
+        )
+        n = i + 1
+        if relearn_fn is not None and relearn_every and n % relearn_every == 0 and n < len(order):
+            learner.use(relearn_fn(log))
+        if checkpoint is not None and n in marks:
+            checkpoint(n)
+        if progress is not None:
+            progress.advance()
+
+
+def _relearn_module() -> tuple[Any, str]:
+    import importlib
+
+    try:
+        mod = importlib.import_module("skillchat.core.relearn")  # another issue's work; optional here
+    except ImportError as e:
+        return None, f"relearn: not available ({e})"
+    if not hasattr(mod, "relearn"):
+        return None, "relearn: not available (skillchat.core.relearn has no relearn())"
+    return mod, ""
+
+
+def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress | None = None) -> BenchResult:
+    progress = progress or Progress(enabled=False)
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    train_q, test_q = rs.train, rs.test
+    ids = agent_ids(rs.models)
+    model_of = {a: m for m, a in ids.items()}
+    lambdas = tuple(sorted(set(opts.lambdas)))
+
+    # 1. A fresh handbook: skills from the train texts only.
+    t = time.perf_counter()
+    progress.phase("discovering skills", 1)
+    hb, _ = build_handbook(
+        rs.name, rs.models, [q.text for q in train_q], source=opts.skills, seed=opts.seed, opts=opts.skill,
+        train_ids=[q.qid for q in train_q],
+    )
+    base = hb.structure_copy()
+    learner = Learner(hb, opts.inferrer)
+    progress.advance()
+    timings["skills"] = time.perf_counter() - t
+
+    # 2. Training by bandit ratings, with the learning curve measured along the way.
+    scorer = TestScorer(rs)
+    env = Environment(rs)
+    order = list(train_q)
+    random.Random(f"order:{opts.seed}").shuffle(order)
+    curve: list[tuple[int, Result]] = []
+    curve_time = 0.0
+
+    def checkpoint(n: int) -> None:
+        nonlocal curve_time
+        tc = time.perf_counter()
+        choices = learner.route_greedy(test_q, [opts.curve_lambda])[opts.curve_lambda]
+        curve.append((n, scorer.score([model_of[a] for a in choices])))
+        curve_time += time.perf_counter() - tc
+
+    t = time.perf_counter()
+    log: list[RatedTurn] = []
+    progress.phase("learning from ratings", len(order))
+    train(
+        learner, env, order, model_of, lam=opts.train_lambda, rng=random.Random(f"policy:{opts.seed}"), log=log,
+        checkpoint=checkpoint, checkpoints=_checkpoints(len(order), opts.curve_start) if opts.curve_start else (),
+        progress=progress,
+    )
+    timings["training"] = time.perf_counter() - t - curve_time
+    timings["learning_curve"] = curve_time
+    ratings_used = env.calls
+
+    # 3. The learned router on the test split, greedy, at every lambda.
+    t = time.perf_counter()
+    progress.phase("routing the test split", 1)
+    choices = learner.route_greedy(test_q, lambdas)
+    elapsed = time.perf_counter() - t
+    router = [Point(lam, scorer.score([model_of[a] for a in choices[lam]]), elapsed / len(lambdas)) for lam in lambdas]
+    progress.advance()
+    timings["router_test"] = elapsed
+
+    per_lambda: list[Point] | None = None
+    if opts.per_lambda:
+        t = time.perf_counter()
+        per_lambda = []
+        progress.phase("one router per lambda", len(lambdas) * len(order))
+        for lam in lambdas:
+            other = Learner(base.copy(), opts.inferrer, profiles_from=learner)
+            train(other, Environment(rs), order, model_of, lam=lam, rng=random.Random(f"policy:{opts.seed}"), log=[], progress=progress)
+            tl = time.perf_counter()
+            picks = other.route_greedy(test_q, [lam])[lam]
+            per_lambda.append(Point(lam, scorer.score([model_of[a] for a in picks]), time.perf_counter() - tl))
+        timings["per_lambda"] = time.perf_counter() - t
+
+    # 4. Baselines.
+    full = FullInformation(rs)
+    singles = [(m, scorer.single(m)) for m in rs.models]
+    best = baselines.best_single(full)
+    best_single = (best, scorer.single(best))
+    cheap = baselines.cheapest(full)
+    rand = scorer.random_expectation()
+    oracle = scorer.oracle()
+    base_rows: list[dict[str, Any]] = []
+    knn_pts: list[Point] = []
+    cat_pts: list[Point] = []
+    if opts.baselines:
+        t = time.perf_counter()
+        cat = baselines.per_category(full, test_q, lambdas)
+        cat_pts = [Point(lam, scorer.score(cat[lam])) for lam in lambdas]
+        timings["per_category"] = time.perf_counter() - t
+        t = time.perf_counter()
+        progress.phase(f"kNN baseline (k={opts.knn_k})", max(1, len(test_q) // 50))
+        knn = baselines.KNN(full, opts.knn_k, progress=progress.advance).route(test_q, lambdas)
+        knn_pts = [Point(lam, scorer.score(knn[lam])) for lam in lambdas]
+        timings["knn"] = time.perf_counter() - t
+
+    def row(name: str, r: Result, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "score": r.score, "cost": r.cost, "top_share": r.top_share, **extra}
+
+    for m, r in singles:
+        base_rows.append(row(f"single: {m}", r, kind="single", model=m))
+    base_rows.append(row("random (expected)", rand, kind="random"))
+    base_rows.append(row(f"cheapest on train: {cheap}", scorer.single(cheap), kind="cheapest", model=cheap))
+    base_rows.append(row(f"best single on train: {best}", best_single[1], kind="best_single", model=best))
+    for p in cat_pts:
+        base_rows.append(row(f"per-category best (uses category labels, full info) lambda={p.lam:g}", p.result, kind="per_category", **{"lambda": p.lam}))
+    for p in knn_pts:
+        base_rows.append(row(f"kNN tf-idf k={opts.knn_k} (full info) lambda={p.lam:g}", p.result, kind="knn", **{"lambda": p.lam}))
+    base_rows.append(row("oracle: cheapest correct model (full info on test)", oracle, kind="oracle"))
+
+    # 5. Periodic relearn, when another issue's relearn is installed.
+    relearn_mod, note = _relearn_module() if opts.relearn else (None, "relearn: skipped (--no-relearn)")
+    router_relearn: list[Point] | None = None
+    if relearn_mod is not None:
+        every = opts.relearn_every or max(100, len(order) // 8)
+        t = time.perf_counter()
+        try:
+            router_relearn = _run_relearn(
+                relearn_mod, base, rs, order, model_of, opts, every, test_q, lambdas, scorer, progress
+            )
+            note = f"relearn: periodic, every {every} ratings (skillchat.core.relearn)"
+        except Exception as e:  # another issue's work in progress must not sink the benchmark
+            note = f"relearn: failed ({type(e).__name__}: {e})"
+            router_relearn = None
+        timings["relearn"] = time.perf_counter() - t
+    progress.close()
+    timings["total"] = time.perf_counter() - t_all
+    return BenchResult(
+        dataset=rs.name,
+        models=list(rs.models),
+        n_train=len(train_q),
+        n_test=len(test_q),
+        ratings_used=ratings_used,
+        options=opts,
+        handbook=learner.hb,
+        best_single=best_single,
+        router=router,
+        baselines=base_rows,
+        learning_curve=curve,
+        relearn_note=note,
+        router_relearn=router_relearn,
+        router_per_lambda=per_lambda,
+        singles=singles,
+        random=rand,
+        oracle=oracle,
+        knn=knn_pts,
+        per_category=cat_pts,
+        timings=timings,
+        ratings_log=log,
+    )
+
+
+def _run_relearn(
+    mod: Any,
+    base: Handbook,
+    rs: ReplaySet,
+    order: Sequence[Query],
+    model_of: dict[str, str],
+    opts: BenchOptions,
+    every: int,
+    test_q: Sequence[Query],
+    lambdas: Sequence[float],
+    scorer: TestScorer,
+    progress: Progress,
+) -> list[Point]:
+    """The same replay (same order and seed), rebuilding the handbook from the log every `every` ratings."""
+    learner = Learner(base.copy(), opts.inferrer)
+    env = Environment(rs)
+
+    def relearn_fn(turns: list[RatedTurn]) -> Handbook:
+        return mod.relearn(base, list(turns)).handbook
+
+    progress.phase("learning with periodic relearn", len(order))
+    train(
+        learner, env, order, model_of, lam=opts.train_lambda, rng=random.Random(f"policy:{opts.seed}"), log=[],
+        relearn_fn=relearn_fn, relearn_every=every, progress=progress,
+    )
+    t = time.perf_counter()
+    choices = learner.route_greedy(test_q, lambdas)
+    elapsed = time.perf_counter() - t
+    return [Point(lam, scorer.score([model_of[a] for a in choices[lam]]), elapsed / len(lambdas)) for lam in lambdas]
+
+
+def ratings_to_reach(curve: Sequence[tuple[int, Result]], share: float = 0.95) -> int | None:
+    """The first checkpoint whose test score reaches `share` of the final one."""
+    if not curve:
+        return None
+    final = curve[-1][1].score
+    for n, r in curve:
+        if r.score >= share * final - 1e-12:
+            return n
+    return None
+
