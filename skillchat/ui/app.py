@@ -1,0 +1,301 @@
+"""SkillchatApp: the Textual app around one ChatService.
+
+Start-up is ordered for a prompt that answers the keyboard in well under a second: the screen is
+composed at once; the service (SQLite, handbook) is opened in a thread; the provider layer
+(litellm, ~4 s to import) loads in another. A message sent before models are reachable waits in
+its turn, saying so, and goes out by itself once they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any, Callable
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.worker import Worker, WorkerState
+
+from skillchat import paths
+from skillchat.config import Config
+from skillchat.ui.commands import SkillchatCommands
+from skillchat.ui.screens.chat import ChatScreen
+from skillchat.ui.widgets.status import StatusState, StatusBar
+from skillchat.ui.widgets.turn import AssistantTurn
+
+ServiceFactory = Callable[[Config, bool | None], Any]
+
+
+def _default_factory(cfg: Config, demo: bool | None) -> Any:
+    from skillchat.service import ChatService
+
+    return ChatService.create(config=cfg, demo=demo)
+
+
+class SkillchatApp(App[int]):
+    TITLE = "skillchat"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {SkillchatCommands}
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("f1", "command('/help')", "Help", id="help", tooltip="Slash commands and keys"),
+        Binding("f2", "command('/spend')", "Spend", id="spend", tooltip="Spend, by model, mode and skill; budgets"),
+        Binding("f3", "command('/handbook show')", "Handbook", id="handbook",
+                tooltip="Modes, skills and each agent's learned competence"),
+        Binding("f4", "command('/history')", "Chats", id="conversations", tooltip="Past conversations: resume one"),
+    ]
+
+    def __init__(self, config: Config | None = None, *, demo: bool | None = None,
+                 service_factory: ServiceFactory | None = None, cwd: Path | None = None) -> None:
+        super().__init__()
+        self.config = config or Config()
+        self.demo_requested = demo
+        self.service_factory = service_factory or _default_factory
+        self.cwd = cwd or Path.cwd()
+        self.service: Any = None
+        self.providers = "loading"  # loading, ready, failed, none
+        self.providers_error: str | None = None
+        self._service_ready = asyncio.Event()
+        self._providers_done = asyncio.Event()
+        self._unknown_keymap_ids: list[str] = []
+
+    # --- start-up ----------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.apply_keymap(self.config.keymap)
+        self.push_screen(ChatScreen())
+        self._open_service()
+
+    def apply_keymap(self, keymap: dict[str, str]) -> None:
+        known = self.binding_ids()
+        self._unknown_keymap_ids = sorted(k for k in keymap if k not in known)
+        self.set_keymap(keymap)
+        if self._unknown_keymap_ids:
+            self.notify(f"[keymap] in the config names unknown binding ids: {', '.join(self._unknown_keymap_ids)}. "
+                        "F1 lists the ids.", severity="warning", timeout=8)
+        taken = self.prompt_editing_keys()
+        shadowed = sorted(f"{bid} = {k}" for bid, keys in keymap.items() for k in keys.split(",") if k.strip() in taken)
+        if shadowed:
+            self.notify(f"[keymap]: {', '.join(shadowed)} is also a prompt editing key, so it only works while "
+                        "the prompt is not focused.", severity="warning", timeout=8)
+
+    def key_for(self, binding_id: str) -> str:
+        """How the key bound to `binding_id` is shown, after the user's [keymap]: for help texts."""
+        import dataclasses
+
+        from skillchat.ui.widgets.prompt import PromptArea
+
+        for cls in (type(self), ChatScreen, AssistantTurn, PromptArea):
+            for b in cls.BINDINGS:
+                if isinstance(b, Binding) and b.id == binding_id:
+                    key = self._keymap.get(binding_id, b.key).split(",")[0].strip()
+                    return self.get_key_display(dataclasses.replace(b, key=key))
+        return binding_id
+
+    @staticmethod
+    def prompt_editing_keys() -> set[str]:
+        from textual.widgets import TextArea
+
+        return {k.strip() for b in TextArea.BINDINGS if isinstance(b, Binding) for k in b.key.split(",")}
+
+    @work(thread=True, group="service", exit_on_error=False, description="opening the trace store")
+    def _open_service(self) -> None:
+        try:
+            svc = self.service_factory(self.config, self.demo_requested)
+        except Exception as e:
+            self.call_from_thread(self._service_failed, e)
+            return
+        self.call_from_thread(self._service_opened, svc)
+
+    async def _service_opened(self, svc: Any) -> None:
+        self.service = svc
+        self._service_ready.set()
+        self.refresh_status()
+        chat = self.chat
+        if chat is not None and chat.conversation_id is None and not chat.transcript.turns():
+            await chat.show_welcome()
+        self._load_providers()
+
+    def _service_failed(self, error: Exception) -> None:
+        self.providers, self.providers_error = "failed", str(error)
+        self._service_ready.set()
+        self._providers_done.set()
+        self.notify(str(error), title="skillchat could not start its service", severity="error", timeout=30)
+        self.refresh_status()
+
+    @work(group="providers", exclusive=True, exit_on_error=False, description="loading model providers")
+    async def _load_providers(self) -> None:
+        self._providers_done.clear()
+        self.providers = "loading"
+        self.refresh_status()
+        try:
+            await self.service.load_providers()
+        except Exception as e:
+            self.providers, self.providers_error = "failed", str(e)
+            self.notify(f"Model providers could not be loaded: {e}", severity="error", timeout=15)
+        else:
+            self.providers = "ready" if self.has_agents() else "none"
+            self.providers_error = None
+        finally:
+            self._providers_done.set()
+            self.refresh_status()
+            chat = self.chat
+            if chat is not None and chat.conversation_id is None and not chat.transcript.turns():
+                await chat.show_welcome()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place where any background job that failed says so, instead of failing silently."""
+        worker = event.worker
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            what = worker.description or worker.name or "a background task"
+            self.notify(f"{what} failed: {worker.error}", title="Something went wrong", severity="error", timeout=10)
+
+    async def wait_until_ready(self, turn: AssistantTurn) -> bool:
+        """Hold a turn until the service and the providers are up; False if they never will be."""
+        if not (self._service_ready.is_set() and self._providers_done.is_set()):
+            await turn.waiting_for_providers()
+            await self._service_ready.wait()
+            await self._providers_done.wait()
+        if self.service is None or self.providers == "failed":
+            await turn.failed(f"Models cannot be reached: {self.providers_error}. Run `skillchat doctor` to see why, "
+                              "or type /demo to try skillchat with scripted agents.")
+            return False
+        return True
+
+    def has_agents(self) -> bool:
+        svc = self.service
+        if svc is None:
+            return False
+        if svc.demo:
+            return True
+        pool = getattr(svc, "pool", None)
+        return bool(pool.usable) if pool is not None else True
+
+    async def set_demo(self, on: bool) -> None:
+        svc = self.service
+        if bool(svc.demo) == on:
+            self.notify("Demo mode is already " + ("on." if on else "off."))
+            return
+        chat = self.chat
+        if chat is not None:
+            await chat.new_conversation()
+        # The service reloads the handbook, so demo ratings never mix with real ones.
+        await asyncio.to_thread(svc.set_demo, on)
+        self.providers = "ready" if self.has_agents() else "none"
+        self.refresh_status()
+        if chat is not None:
+            await chat.show_welcome()
+        if on:
+            self.notify("Demo mode: scripted agents answer, nothing leaves this machine and nothing is charged.",
+                        title="Demo", timeout=6)
+        else:
+            self.notify("Demo mode is off: real models answer.", title="Demo", timeout=4)
+
+    async def resume(self, conversation_id: int) -> None:
+        chat = self.chat
+        if chat is not None:
+            await chat.load_conversation(conversation_id)
+
+    # --- shared state ------------------------------------------------------------------------
+    @property
+    def chat(self) -> ChatScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen):
+                return screen
+        return None
+
+    def active_handbook(self) -> Any:
+        return self.service.handbook if self.service is not None else None
+
+    def handbook_infos(self) -> list[Any]:
+        from skillchat import handbooks
+
+        try:
+            return handbooks.list_handbooks()
+        except Exception:
+            return []
+
+    def handbook_names(self) -> list[str]:
+        return [i.name for i in self.handbook_infos()]
+
+    def prompt_history_path(self) -> Path:
+        return paths.data_dir() / "prompt-history.jsonl"
+
+    def config_path_text(self) -> str:
+        return str(self.config.path or paths.config_file())
+
+    def refresh_status(self) -> None:
+        chat = self.chat
+        bars = chat.query(StatusBar) if chat is not None else None
+        if not bars:
+            return
+        svc = self.service
+        # Until the service is open, show what the config asks for: the bar is never blank.
+        state = StatusState(handbook=self.config.handbook, lam=self.config.lam, providers=self.providers,
+                            demo=bool(self.demo_requested))
+        if svc is not None:
+            pinned = svc.pinned
+            hb = svc.handbook
+            demo_relearned = bool(hb.history) and isinstance(hb.history[-1], dict) and hb.history[-1].get("demo")
+            state = StatusState(
+                handbook=hb.ref + (" (relearned in demo)" if demo_relearned else ""),
+                lam=svc.lam,
+                pinned=hb.agents[pinned].name if pinned in hb.agents else pinned,
+                providers=self.providers,
+                demo=bool(svc.demo),
+                **self._spend_state(svc),
+            )
+        bars.first().show(state)
+        chat.refresh_bindings()
+
+    def _spend_state(self, svc: Any) -> dict[str, Any]:
+        from skillchat.render import usd
+
+        try:
+            b = svc.budget_status()
+        except Exception:
+            return {}
+        limit = b.daily_usd or b.soft_daily_usd
+        text = f"today {usd(b.today_usd)}" + (f" of {usd(limit)}" if limit else "")
+        alert = any(r["used"] >= 0.8 for r in b.rows())
+        return {"spend": text, "spend_alert": alert}
+
+    def welcome_markdown(self) -> str:
+        from skillchat.ui.screens.help import welcome_markdown
+
+        return welcome_markdown(self)
+
+    # --- commands ----------------------------------------------------------------------------
+    def run_command_line(self, line: str) -> None:
+        chat = self.chat
+        if chat is None:
+            return
+        # From another screen (spend, handbook), come back to the chat first so results are seen.
+        while self.screen is not chat and len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.run_worker(chat.run_command(line), group="command", exit_on_error=False, description=line)
+
+    def action_command(self, line: str) -> None:
+        self.run_command_line(line)
+
+    def binding_ids(self) -> set[str]:
+        from skillchat.ui.widgets.prompt import PromptArea
+        from skillchat.ui.screens import all_screen_classes
+
+        ids: set[str] = set()
+        for cls in (type(self), ChatScreen, AssistantTurn, PromptArea, *all_screen_classes()):
+            for b in getattr(cls, "BINDINGS", []):
+                if isinstance(b, Binding) and b.id:
+                    ids.add(b.id)
+        return ids
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from skillchat import config
+
+    cfg = config.load()  # a broken config is reported on the terminal, before the screen switches
+    demo = True if getattr(args, "demo", False) else None
+    app = SkillchatApp(cfg, demo=demo)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,224 @@
+"""What each slash command does. Typed commands and command-palette entries both end up here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Awaitable, Callable
+
+from rich.table import Table
+from rich.text import Text
+
+from skillchat.ui.commands import Invocation
+
+if TYPE_CHECKING:
+    from skillchat.ui.screens.chat import ChatScreen
+
+Handler = Callable[["ChatScreen", tuple[str, ...]], Awaitable[None]]
+_HANDLERS: dict[str, Handler] = {}
+
+
+def handler(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        _HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+async def run(chat: ChatScreen, inv: Invocation) -> None:
+    fn = _HANDLERS[inv.name]
+    needs_service = inv.name not in ("help", "quit", "new", "why", "copy")
+    if needs_service and chat.sc.service is None:
+        chat.notify("Still starting up; try again in a moment.", severity="warning")
+        return
+    try:
+        await fn(chat, inv.args)
+    except Exception as e:  # a command must never take the app down; say what went wrong
+        chat.notify(f"/{inv.name}: {e}", severity="error", title="Command failed")
+
+
+@handler("help")
+async def _help(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    from skillchat.ui.screens.help import HelpScreen
+
+    chat.app.push_screen(HelpScreen())
+
+
+@handler("quit")
+async def _quit(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    chat.app.exit()
+
+
+@handler("new")
+async def _new(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    await chat.new_conversation()
+
+
+@handler("why")
+async def _why(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    chat.action_why()
+
+
+@handler("copy")
+async def _copy(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    chat.action_copy_last()
+
+
+@handler("regenerate")
+async def _regenerate(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    await chat.regenerate()
+
+
+@handler("demo")
+async def _demo(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    want = args[0].lower() if args else "on"
+    if want not in ("on", "off"):
+        raise ValueError("use /demo or /demo off")
+    await chat.sc.set_demo(want == "on")
+
+
+@handler("handbook")
+async def _handbook(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    svc = chat.sc.service
+    sub = args[0].lower() if args else "show"
+    if sub == "show":
+        from skillchat.ui.screens.handbook import HandbookScreen
+
+        chat.app.push_screen(HandbookScreen())
+    elif sub == "list":
+        active = svc.handbook.name
+        t = Table(title="handbooks", title_justify="left", box=None, pad_edge=False)
+        for col in ("", "name", "version", "description"):
+            t.add_column(col)
+        for info in chat.sc.handbook_infos():
+            t.add_row("→" if info.name == active else "", info.name, str(info.version),
+                      Text(info.description or ("shipped" if info.shipped else "your version"), overflow="fold"))
+        await chat.note(t)
+    elif sub == "use":
+        if len(args) < 2:
+            raise ValueError("name the handbook: /handbook use NAME (or NAME@VERSION)")
+        svc.use_handbook(args[1])
+        chat.sc.refresh_status()
+        await chat.note(f"Routing with handbook {svc.handbook.ref} from now on.")
+    else:
+        raise ValueError(f"unknown subcommand {sub!r}: use list, use NAME or show")
+
+
+@handler("relearn")
+async def _relearn(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    from skillchat.ui.screens.relearn import RelearnScreen
+
+    chat.app.push_screen(RelearnScreen())
+
+
+@handler("spend")
+async def _spend(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    from skillchat.ui.screens.spend import SpendScreen
+
+    chat.app.push_screen(SpendScreen())
+
+
+@handler("budget")
+async def _budget(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    from skillchat.ui.screens.spend import budget_renderable
+
+    await chat.note(budget_renderable(chat.sc.service.budget_status(), config_path=chat.sc.config_path_text()))
+
+
+@handler("model")
+async def _model(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    svc = chat.sc.service
+    if not args:
+        pinned = svc.pinned
+        name = svc.handbook.agents[pinned].name if pinned in svc.handbook.agents else pinned
+        await chat.note(f"Pinned to {name}; /model auto routes again." if pinned
+                        else "Routing automatically; /model NAME answers with one model every turn.")
+        return
+    want = " ".join(args)
+    if want.lower() in ("auto", "none", "off"):
+        svc.pin(None)
+        chat.sc.refresh_status()
+        await chat.note("Routing automatically again.")
+        return
+    agent = _find_agent(svc.handbook, want)
+    svc.pin(agent.id)
+    chat.sc.refresh_status()
+    await chat.note(f"Every turn now goes to {agent.name} ({agent.model}); /model auto routes again.")
+
+
+def _find_agent(hb, want: str):  # type: ignore[no-untyped-def]
+    w = want.lower()
+    for a in hb.agents.values():
+        if w in (a.id.lower(), a.name.lower(), a.model.lower()):
+            return a
+    close = [a for a in hb.agents.values() if w in a.id.lower() or w in a.name.lower()]
+    if len(close) == 1:
+        return close[0]
+    raise ValueError(f"no agent {want!r} in {hb.ref} (agents: {', '.join(hb.agents)})")
+
+
+@handler("lambda")
+async def _lambda(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    svc = chat.sc.service
+    if not args:
+        await chat.note(f"λ = {svc.lam:g}: 0 ignores cost, 1 weighs it heavily. /lambda X changes it.")
+        return
+    try:
+        x = float(args[0])
+    except ValueError:
+        raise ValueError(f"expected a number such as 0.2, got {args[0]!r}") from None
+    svc.set_lambda(x)
+    chat.sc.refresh_status()
+    await chat.note(f"λ = {svc.lam:g} from now on: " + ("cost is ignored." if svc.lam == 0 else "cheaper agents win closer calls." if svc.lam < 0.5 else "cost weighs heavily."))
+
+
+@handler("history")
+async def _history(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    from skillchat.ui.screens.conversations import ConversationsScreen
+
+    def resume(conversation_id: int | None) -> None:
+        if conversation_id is not None:
+            chat.run_worker(chat.sc.resume(conversation_id), group="resume", exit_on_error=False,
+                            description="resuming the conversation")
+
+    chat.app.push_screen(ConversationsScreen(), resume)
+
+
+_FORMATS = {"markdown": ".md", "md": ".md", "json": ".json"}
+
+
+@handler("export")
+async def _export(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    svc = chat.sc.service
+    if chat.conversation_id is None:
+        raise ValueError("nothing to export yet: this conversation has no turns")
+    fmt, path = "markdown", None
+    for a in args:
+        if a.lower() in _FORMATS:
+            fmt = "json" if a.lower() == "json" else "markdown"
+        else:
+            path = a
+    text = svc.export(chat.conversation_id, fmt)
+    target = export_path(path, chat.conversation_id, fmt, cwd=chat.sc.cwd)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    await chat.note(Text.assemble("Exported this conversation to ", (str(target), "bold"), f" ({len(text):,} characters)."))
+    chat.notify(f"Saved {target.name}", timeout=3)
+
+
+def export_path(path: str | None, conversation_id: int, fmt: str, *, cwd: Path) -> Path:
+    """An explicit path (a folder gets the default name), or a new file in the current folder."""
+    ext = _FORMATS[fmt]
+    if path is not None:
+        p = Path(path).expanduser()
+        p = p if p.is_absolute() else cwd / p
+        if p.is_dir() or path.endswith(("/", "\\")):
+            p = p / f"skillchat-{conversation_id}{ext}"
+        return p if p.suffix else p.with_suffix(ext)
+    base = cwd / f"skillchat-{conversation_id}{ext}"
+    n = 1
+    while base.exists():  # never overwrite an earlier export
+        n += 1
+        base = cwd / f"skillchat-{conversation_id}-{n}{ext}"
+    return base
+

@@ -1,0 +1,81 @@
+"""A scripted stand-in for ChatService, for UI tests that must control timing exactly (the
+streaming-lag benchmark, cancellation) and never touch litellm. Routing is the real core Router.
+
+Everything that must prove the real wiring (ratings in SQLite, spend, relearn) uses the real
+ChatService in demo mode instead; see conftest.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any, AsyncIterator
+
+from skillchat import handbooks
+from skillchat.budgets import BudgetStatus
+from skillchat.config import Budget
+from skillchat.core import Message, Router
+from skillchat.events import Attempt, TokenChunk, TurnFinished, TurnStarted
+
+
+class ScriptedService:
+    def __init__(self, *, answer: str = "Hello **there**.", chunk: int = 3, delay: float = 0.0,
+                 chunks: list[str] | None = None, load_delay: float | None = 0.0, seed: int = 7) -> None:
+        self.handbook = handbooks.load("general")
+        self.router = Router(self.handbook)
+        self.lam, self.pinned, self.demo = 0.2, None, True
+        self.answer, self.chunk, self.delay, self.chunks = answer, chunk, delay, chunks
+        self.load_delay = load_delay
+        self.release = asyncio.Event()  # set it to let load_providers finish (when load_delay is None)
+        self.ready = False
+        self.rng = random.Random(seed)
+        self.ratings: dict[int, str | None] = {}
+        self.next_turn = 1
+        self.conversations_: dict[int, list[tuple[str, str]]] = {}
+        self.chunk_times: list[float] = []
+
+    async def load_providers(self) -> None:
+        if self.load_delay is None:
+            await self.release.wait()
+        else:
+            await asyncio.sleep(self.load_delay)
+        self.ready = True
+
+    async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None,
+                       **_: Any) -> AsyncIterator[Any]:
+        if conversation_id is None:
+            conversation_id = len(self.conversations_) + 1
+            self.conversations_[conversation_id] = []
+        turn_id = self.next_turn
+        self.next_turn += 1
+        decision = self.router.route([Message("user", text)], lam=self.lam, rng=self.rng, pin=pin or self.pinned)
+        yield TurnStarted(turn_id, conversation_id, decision, True)
+        start = time.perf_counter()
+        parts = self.chunks or [self.answer[i:i + self.chunk] for i in range(0, len(self.answer), self.chunk)]
+        due = start
+        for part in parts:
+            if self.delay:
+                # Paced against the clock, not by sleeping a fixed amount, so the rate holds under load.
+                due += self.delay
+                pause = due - time.perf_counter()
+                await asyncio.sleep(max(pause, 0))
+            self.chunk_times.append(time.perf_counter())
+            yield TokenChunk(turn_id, part)
+        full = "".join(parts)
+        self.conversations_[conversation_id] += [("user", text), ("assistant", full)]
+        yield TurnFinished(turn_id, decision.chosen, full, decision.prompt_tokens, len(parts), 0.001,
+                           time.perf_counter() - start, 0.01,
+                           (Attempt(decision.chosen, decision.winner.model, True),), None)
+
+    def rate(self, turn_id: int, rating: str | None) -> None:
+        self.ratings[turn_id] = rating
+
+    def budget_status(self) -> BudgetStatus:
+        return BudgetStatus.of(Budget(), 0.0, 0.0)
+
+    def set_lambda(self, x: float) -> None:
+        self.lam = x
+
+    def pin(self, agent_id: str | None) -> None:
+        self.pinned = agent_id

@@ -1,0 +1,196 @@
+"""Slash commands: parsing and completion (no UI), then each command in the running app."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from textual.widgets import DataTable
+
+from conftest import SIZE, db_rows, make_app, plain, ready, send, wait_for
+from skillchat.config import Config
+from skillchat.ui import commands
+from skillchat.ui.commands import SlashError, completions, parse
+from skillchat.ui.slash import export_path
+
+
+# --- parsing and completion -----------------------------------------------------------------
+def test_parse_accepts_unique_prefixes_and_quoted_paths():
+    assert parse("/hand use coding") == commands.Invocation("handbook", ("use", "coding"))
+    assert parse('/export json "my notes/chat.json"').args == ("json", "my notes/chat.json")
+    with pytest.raises(SlashError, match="ambiguous"):
+        parse("/h")
+    with pytest.raises(SlashError, match="unknown command /nope"):
+        parse("/nope")
+
+
+def test_a_double_slash_is_a_message():
+    assert commands.is_command("/help") and not commands.is_command("//etc/hosts is a path")
+
+
+def test_completions_offer_commands_then_their_arguments():
+    assert [c.value for c in completions("/h")] == ["/help", "/handbook ", "/history"]
+    assert [c.value for c in completions("/handbook u")] == ["/handbook use "]
+    assert [c.value for c in completions("/handbook use c", handbooks=["coding", "general"])] == ["/handbook use coding"]
+    assert [c.value for c in completions("/model g", agents=["gpt-5", "claude"])] == ["/model gpt-5"]
+    assert [c.value for c in completions("/export ")] == ["/export markdown", "/export json"]
+    assert completions("hello /h") == [] and completions("/help") == []
+
+
+def test_export_path_never_overwrites(tmp_path):
+    first = export_path(None, 3, "markdown", cwd=tmp_path)
+    assert first == tmp_path / "skillchat-3.md"
+    first.write_text("x")
+    assert export_path(None, 3, "markdown", cwd=tmp_path) == tmp_path / "skillchat-3-2.md"
+    assert export_path("out/", 3, "json", cwd=tmp_path) == tmp_path / "out" / "skillchat-3.json"
+    assert export_path("notes", 3, "json", cwd=tmp_path) == tmp_path / "notes.json"
+
+
+# --- in the app -------------------------------------------------------------------------------
+async def run(pilot, line: str) -> None:
+    await pilot.click("#prompt")
+    pilot.app.chat.prompt.load_text(line)
+    pilot.app.chat.prompt.menu.hide()
+    await pilot.press("enter")
+    await pilot.pause(0.2)
+
+
+async def test_completion_menu_completes_with_tab(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.click("#prompt")
+        await pilot.press("/", "h", "a")
+        menu = app.chat.query_one("#completions")
+        assert menu.display and menu.option_count == 1
+        await pilot.press("tab")
+        assert app.chat.prompt.text == "/handbook "
+        await pilot.press("u", "tab")
+        assert app.chat.prompt.text == "/handbook use "
+        assert menu.display and {menu.get_option_at_index(i).id for i in range(menu.option_count)} >= {
+            "/handbook use coding", "/handbook use general"}
+        await pilot.press("escape")
+        assert not menu.display
+
+
+async def test_lambda_model_and_handbook_commands_change_routing(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        svc = app.service
+        await run(pilot, "/lambda 0.5")
+        assert svc.lam == 0.5
+        await run(pilot, "/model claude-haiku-4-5")
+        assert svc.pinned == "claude-haiku-4-5"
+        turn = await send(pilot, "Tell me a joke")
+        assert turn.decision.policy == "pinned" and turn.decision.chosen == "claude-haiku-4-5"
+        assert "pinned" in str(turn.query_one(".routing").render())
+        await run(pilot, "/model auto")
+        assert svc.pinned is None
+        await run(pilot, "/handbook use coding")
+        assert svc.handbook.name == "coding"
+        status = str(app.chat.query_one("#status").render())
+        assert "coding@1" in status and "λ 0.5" in status
+        await run(pilot, "/lambda lots")
+        assert svc.lam == 0.5  # refused with a message, nothing changed
+
+
+async def test_export_writes_to_the_current_folder_and_says_where(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "What is the capital of France?")
+        await run(pilot, "/export json")
+        files = list(tmp_path.glob("skillchat-*.json"))
+        assert len(files) == 1
+        data = json.loads(files[0].read_text())
+        assert "France" in json.dumps(data)
+        notice = app.chat.transcript.query(".notice").last()
+        assert str(files[0]) in str(notice.render())
+        await run(pilot, "/export")
+        assert len(list(tmp_path.glob("skillchat-*.md"))) == 1
+
+
+async def test_new_history_and_resume(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        first = await send(pilot, "Write a limerick about cats")
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: first.rating == "up", what="the rating")
+        old_conversation = app.chat.conversation_id
+        await run(pilot, "/new")
+        assert app.chat.conversation_id is None and not app.chat.transcript.turns()
+        await send(pilot, "Something else entirely")
+        await run(pilot, "/history")
+        table = await wait_for(pilot, lambda: app.screen.query(DataTable) and app.screen.query_one(DataTable),
+                               what="the list")
+        await wait_for(pilot, lambda: table.row_count == 2, what="two conversations")
+        await pilot.press("down", "enter")  # newest first: the second row is the older conversation
+        await wait_for(pilot, lambda: app.chat.conversation_id == old_conversation, what="the resume")
+        turns = app.chat.transcript.turns()
+        assert len(turns) == 1 and "limerick" in turns[0].text and turns[0].rating == "up"
+        assert turns[0].decision is not None  # routing is shown for resumed turns too
+        nxt = await send(pilot, "Another one please")
+        assert db_rows(app, "SELECT conversation_id FROM turns WHERE id = ?", (nxt.turn_id,)) == [(old_conversation,)]
+
+
+async def test_budget_and_help(tmp_path):
+    cfg = Config(budget=__import__("skillchat.config", fromlist=["Budget"]).Budget(daily_usd=2.0))
+    app = make_app(tmp_path, config=cfg)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await run(pilot, "/budget")
+        text = plain(app.chat.transcript.query(".notice").last().content)
+        assert "daily" in text and "$2" in text
+        await run(pilot, "/help")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        assert app.screen is app.chat
+
+
+async def test_demo_mode_can_be_left_and_reentered(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await run(pilot, "/demo off")
+        await wait_for(pilot, lambda: not app.service.demo, what="demo off")
+        # Hermetic env: no key, no Ollama, so nothing is usable and the app says how to fix it.
+        assert app.providers == "none"
+        assert "skillchat doctor" in app.welcome_markdown()
+        await run(pilot, "/demo")
+        await wait_for(pilot, lambda: app.service.demo, what="demo on")
+        turn = await send(pilot, "hi there")
+        assert turn.demo and turn.status == "done"
+
+
+async def test_command_palette_runs_the_same_commands(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"Spend")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "SpendScreen", what="the spend screen")
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"Pin model: GPT-5 mini")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.service.pinned == "gpt-5-mini", what="the pin")
+
+
+async def test_keymap_from_config_remaps_bindings(tmp_path):
+    app = make_app(tmp_path, config=Config(keymap={"rate_up": "f8", "no_such_binding": "f9"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app._unknown_keymap_ids == ["no_such_binding"]
+        turn = await send(pilot, "Hello!")
+        await pilot.press("ctrl+t")  # the old key no longer rates
+        await pilot.pause(0.1)
+        assert turn.rating is None
+        await pilot.press("f8")
+        await wait_for(pilot, lambda: turn.rating == "up", what="the remapped rating")

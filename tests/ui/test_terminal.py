@@ -1,0 +1,95 @@
+"""The real app in a real terminal: `python -m skillchat --demo` under tmux, driven by keystrokes.
+
+This is the one test that catches what a headless Pilot cannot: the entry point, --demo, terminal
+output going to the right stream, litellm loading in the background of a live app, and keys as a
+terminal really sends them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed, so there is no real terminal to drive"),
+]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def __call__(self, *args: str, check: bool = True) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check).stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "app")
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} did not appear within {timeout:.0f} s; the screen was:\n{self.screen()}")
+
+
+@pytest.fixture
+def tmux(tmp_path, skillchat_home):
+    t = Tmux(f"skillchat-test-{os.getpid()}")
+    env = {
+        "SKILLCHAT_HOME": str(skillchat_home),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        # The checkout may not be installed into the venv; the app starts from the user's folder.
+        "PYTHONPATH": str(REPO),
+    }
+    exports = " ".join(f"{k}={v!r}" for k, v in env.items())
+    cmd = f"cd {str(tmp_path)!r} && env -i {exports} {sys.executable} -m skillchat --demo"
+    t("new-session", "-d", "-s", "app", "-x", "100", "-y", "30", cmd)
+    # Keep the pane after the app exits, so a crash leaves its traceback on screen for the message.
+    t("set-option", "-t", "app", "remain-on-exit", "on")
+    yield t
+    t("kill-server", check=False)
+
+
+def test_demo_app_in_a_real_terminal(tmux, skillchat_home):
+    screen = tmux.wait_for("Message, or / for commands", timeout=15)
+    assert "DEMO" in screen and "skillchat" in screen
+    tmux.wait_for("models ready", timeout=30)  # litellm loaded in the background
+    tmux.wait_for("Demo mode")  # the welcome says what demo mode is
+
+    tmux("send-keys", "-t", "app", "Why does my Python loop raise KeyError?", "Enter")
+    screen = tmux.wait_for("[+] good", timeout=30)
+    assert "→" in screen and "Debugging" in screen, screen  # the routing line, with the active skill
+    tmux.wait_for("out ·")  # tokens, cost and latency under the answer
+    tmux.wait_for("Demo answer from")
+
+    tmux("send-keys", "-t", "app", "C-t")
+    tmux.wait_for("rated good")
+
+    tmux("send-keys", "-t", "app", "F2")
+    screen = tmux.wait_for("1 turns")  # read in a worker, so it fills in a moment after the screen opens
+    assert "By model" in screen and "DEMO" in screen
+    tmux("send-keys", "-t", "app", "Escape")
+    tmux.wait_for("Message, or / for commands")
+
+    tmux("send-keys", "-t", "app", "C-q")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and "Pane is dead" not in tmux.screen():
+        time.sleep(0.1)
+    db = sqlite3.connect(skillchat_home / "data" / "traces.db")
+    assert db.execute("SELECT t.demo, r.value FROM ratings r JOIN turns t ON t.id = r.turn_id").fetchall() == [(1, 1.0)]
