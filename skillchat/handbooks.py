@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from skillchat import atomic, paths
 from skillchat.core.handbook import Handbook, from_dict, to_dict
@@ -98,6 +99,21 @@ def resolve(ref: str) -> Path:
         if info.version == int(ver):
             return info.path
     raise HandbookError(ref, "", f"no version {ver} of {name!r} (have {', '.join(str(i.version) for i in vs)})")
+
+
+def active_ref(configured: str, store: Any | None = None) -> str:
+    """The handbook the app routes with: its last switch or activation in the trace store, unless
+    the config has named another one since (or that version was deleted)."""
+    if store is not None:
+        ev = store.last_handbook_event(("switch", "activate"))
+        if ev and ev["detail"].get("config_handbook") == configured:
+            ref = ev["detail"].get("ref") or f"{ev['handbook']}@{ev['version']}"
+            try:
+                resolve(ref)
+                return ref
+            except HandbookError:
+                pass
+    return configured
 
 
 def load(ref: str) -> Handbook:

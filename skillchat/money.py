@@ -1,5 +1,5 @@
-"""Dollar amounts as text. The same rule as skillchat.render.usd (tests keep them equal), in a
-module that imports nothing, so quick commands like `skillchat spend` need not load the core."""
+"""Dollar amounts as text, in a module that imports nothing, so quick commands like
+`skillchat spend` need not load the routing core. skillchat.render re-exports it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from __future__ import annotations
 def usd(x: float) -> str:
     if x == 0:
         return "$0"
+    if x < 0.000005:
+        return "<$0.00001"  # a few tokens of a cheap model: more digits would only be noise
     if x < 0.01:
         return f"${x:.5f}".rstrip("0")
     return f"${x:.4f}" if x < 1 else f"${x:,.2f}"

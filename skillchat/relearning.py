@@ -95,17 +95,7 @@ def turn_costs(store: Any, handbook_name: str) -> list[TurnCost]:
 
 
 def active_ref(cfg: Config, store: Any | None = None) -> str:
-    """The handbook the app would route with: its last switch, unless the config changed since."""
-    if store is not None:
-        ev = store.last_handbook_event(("switch", "activate"))
-        if ev and ev["detail"].get("config_handbook") == cfg.handbook:
-            ref = ev["detail"].get("ref") or f"{ev['handbook']}@{ev['version']}"
-            try:
-                handbooks.resolve(ref)
-                return ref
-            except SkillchatError:
-                pass
-    return cfg.handbook
+    return handbooks.active_ref(cfg.handbook, store)
 
 
 def load_base(ref: str, cfg: Config) -> Handbook:

@@ -8,12 +8,7 @@ from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
 
 
-def usd(x: float) -> str:
-    if x == 0:
-        return "$0"
-    if x < 0.01:
-        return f"${x:.5f}".rstrip("0")
-    return f"${x:.4f}" if x < 1 else f"${x:,.2f}"
+from skillchat.money import usd  # noqa: F401  (re-exported: the CLI and UI format money from here)
 
 
 def skills_text(d: RoutingDecision, hb: Handbook | None = None, limit: int = 4) -> str:

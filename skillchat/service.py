@@ -112,7 +112,7 @@ class ChatService:
         cfg = config or config_mod.load()
         store = store or TraceStore.open()
         store.mark_interrupted()
-        ref = _startup_ref(store, cfg)
+        ref = handbooks.active_ref(cfg.handbook, store)
         hb = with_config_agents(handbooks.load(ref), cfg)
         environment = environment if environment is not None else detect(env, probe=probe)
         reason = ""
@@ -509,17 +509,3 @@ def _note(hb: Handbook, attempts: list[Attempt]) -> str:
     name = lambda a: hb.agents[a].name if a in hb.agents else a  # noqa: E731
     failed = ", ".join(f"{name(a.agent_id)} {_KIND_WORDS.get(a.kind or '', 'failed')}" for a in attempts[:-1])
     return f"answered by {name(attempts[-1].agent_id)}: {failed}"
-
-
-def _startup_ref(store: TraceStore, cfg: Config) -> str:
-    """The handbook last switched to in the app, unless the config has named another one since."""
-    ev = store.last_handbook_event(("switch", "activate"))
-    if ev and ev["detail"].get("config_handbook") == cfg.handbook:
-        ref = ev["detail"].get("ref") or f"{ev['handbook']}@{ev['version']}"
-        try:
-            handbooks.resolve(ref)
-            return ref
-        except SkillchatError:  # that version was deleted: fall back to the config's choice
-            pass
-    return cfg.handbook
-
