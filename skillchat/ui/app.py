@@ -8,6 +8,8 @@ its turn, saying so, and goes out by itself once they are.
 
 from __future__ import annotations
 
+from skillchat.errors import SkillchatError
+
 import argparse
 import asyncio
 from pathlib import Path
@@ -213,7 +215,7 @@ class SkillchatApp(App[int]):
 
         try:
             return handbooks.list_handbooks()
-        except Exception:
+        except SkillchatError:  # a broken file must not take the app down; using it reports why
             return []
 
     def handbook_names(self) -> list[str]:
@@ -254,7 +256,7 @@ class SkillchatApp(App[int]):
 
         try:
             b = svc.budget_status()
-        except Exception:
+        except SkillchatError:  # a broken file must not take the app down; using it reports why
             return {}
         limit = b.daily_usd or b.soft_daily_usd
         text = f"today {usd(b.today_usd)}" + (f" of {usd(limit)}" if limit else "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from skillchat.errors import SkillchatError
+
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -133,7 +135,7 @@ class HandbookScreen(Screen):
         table.add_columns("version", "when", "what")
         try:
             versions = handbooks.versions(hb.name)
-        except Exception:
+        except SkillchatError:  # a broken file must not take the app down; using it reports why
             versions = []
         notes = {h.get("version"): h for h in hb.history if isinstance(h, dict)}
         for info in reversed(versions):
