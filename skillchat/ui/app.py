@@ -8,8 +8,6 @@ its turn, saying so, and goes out by itself once they are.
 
 from __future__ import annotations
 
-from skillchat.errors import SkillchatError
-
 import argparse
 import asyncio
 from pathlib import Path
@@ -20,6 +18,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
+from skillchat.errors import SkillchatError
 from skillchat import paths
 from skillchat.config import Config
 from skillchat.ui.commands import SkillchatCommands

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from skillchat.errors import SkillchatError
-
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -12,6 +10,8 @@ from textual.binding import Binding
 from textual.color import Color
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+
+from skillchat.errors import SkillchatError
 
 from skillchat.core.competence import posterior
 from skillchat.core.handbook import Handbook
