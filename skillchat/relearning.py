@@ -39,7 +39,7 @@ from skillchat.core.relearn import (
     relearn,
     same_learning,
 )
-from skillchat.errors import HandbookError, SkillchatError
+from skillchat.errors import HandbookError
 
 Progress = Callable[[str, int, int], None]
 NOT_WORSE_MARGIN = 0.01  # --auto: activate when satisfaction is not estimated lower than this
@@ -75,23 +75,7 @@ class RelearnOutcome:
 
 def turn_costs(store: Any, handbook_name: str) -> list[TurnCost]:
     """Usage of every answered (or cancelled) turn routed with this handbook, rated or not."""
-    if hasattr(store, "turn_costs"):
-        return list(store.turn_costs(handbook_name))
-    rows = store.db.execute(
-        """SELECT agent_id, mode, prompt_tokens, completion_tokens, cost_usd, started_at FROM turns
-           WHERE handbook = ? AND demo = 0 AND agent_id IS NOT NULL AND status IN ('answered', 'cancelled')
-             AND cost_usd IS NOT NULL ORDER BY id""",
-        [handbook_name],
-    ).fetchall()
-    now = datetime.now(timezone.utc)
-    out = []
-    for agent, mode, pt, ct, usd, started in rows:
-        try:
-            age = max(0.0, (now - datetime.fromisoformat(str(started).replace("Z", "+00:00"))).total_seconds() / 86400.0)
-        except ValueError:
-            age = 0.0
-        out.append(TurnCost(agent, mode or "", float(pt or 0), float(ct or 0), float(usd), age))
-    return out
+    return list(store.turn_costs(handbook_name))
 
 
 def active_ref(cfg: Config, store: Any | None = None) -> str:
