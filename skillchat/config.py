@@ -7,6 +7,7 @@ error: defaults apply and providers are detected from the environment.
     lambda = 0.2                  # cost weight in routing (0 = ignore cost)
     demo = false                  # scripted agents instead of real providers
     timeout = 60                  # seconds before a silent model call counts as failed
+    explore = true                # false: always take the best expected model (no Thompson draw)
 
     [budget]
     daily_usd = 2.0               # hard limits: a turn that would break one is refused
@@ -71,6 +72,9 @@ class Config:
     lam: float = DEFAULT_LAMBDA
     demo: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
+    # Exploration is how ratings teach the router about cheaper models; without it, routing only
+    # learns about the models it already prefers.
+    explore: bool = True
     budget: Budget = field(default_factory=Budget)
     agents: tuple[AgentConfig, ...] = ()
     keymap: dict[str, str] = field(default_factory=dict)
@@ -90,7 +94,7 @@ def _str(where: str, key: str, v: Any) -> str:
     return v
 
 
-_TOP = {"handbook", "lambda", "demo", "timeout", "budget", "agents", "keymap"}
+_TOP = {"handbook", "lambda", "demo", "timeout", "explore", "budget", "agents", "keymap"}
 _AGENT_KEYS = {"id", "model", "api_base", "api_key_env", "input_per_mtok", "output_per_mtok", "context_window", "enabled", "name"}
 _BUDGET_KEYS = {"daily_usd", "monthly_usd", "soft_daily_usd", "soft_monthly_usd"}
 
@@ -105,6 +109,9 @@ def parse(data: dict[str, Any], where: str) -> Config:
     if not isinstance(demo, bool):
         raise ConfigError(f"{where}: demo: expected true or false, got {demo!r}")
 
+    explore = data.get("explore", True)
+    if not isinstance(explore, bool):
+        raise ConfigError(f"{where}: explore: expected true or false, got {explore!r}")
     timeout_s = _num(where, "timeout", data["timeout"]) if "timeout" in data else DEFAULT_TIMEOUT_S
     if timeout_s <= 0:
         raise ConfigError(f"{where}: timeout: must be > 0 seconds, got {timeout_s:g}")
@@ -158,7 +165,7 @@ def parse(data: dict[str, Any], where: str) -> Config:
     keymap = data.get("keymap", {})
     if not isinstance(keymap, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in keymap.items()):
         raise ConfigError(f"{where}: keymap: expected a table of binding id = \"keys\"")
-    return Config(handbook=handbook, lam=lam, demo=demo, timeout_s=timeout_s, budget=budget, agents=tuple(agents), keymap=dict(keymap))
+    return Config(handbook=handbook, lam=lam, demo=demo, timeout_s=timeout_s, explore=explore, budget=budget, agents=tuple(agents), keymap=dict(keymap))
 
 
 def load(path: Path | None = None) -> Config:

@@ -85,7 +85,7 @@ class ChatService:
         self.rng = rng or random.Random()
         self.chunk_delay_s = demo_script.CHUNK_DELAY_S if chunk_delay_s is None else chunk_delay_s
         self.lam = config.lam
-        self.policy = "thompson"
+        self.policy = "thompson" if config.explore else "greedy"
         self._pinned: str | None = None
         self._demo = demo
         self._ready = litellm_loaded()

@@ -74,3 +74,26 @@ def test_malformed_config_exits_2(tmp_path):
 def test_unknown_handbook_is_a_clear_error(capsys):
     assert main(["route", "hi", "-H", "nosuch"]) == 2
     assert "no handbook named 'nosuch'" in capsys.readouterr().err
+
+
+def test_explore_false_routes_to_the_best_expected_model(capsys, skillchat_home):
+    cfg = skillchat_home / "config" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text("explore = false\n")
+    chosen = set()
+    for seed in range(8):
+        assert main(["route", "Prove that sqrt(2) is irrational", "--json", "--seed", str(seed)]) == 0
+        d = json.loads(capsys.readouterr().out)
+        assert d["policy"] == "greedy" and d["probability"] == 1.0
+        chosen.add(d["chosen"])
+    assert len(chosen) == 1
+
+
+def test_explore_must_be_a_boolean(tmp_path):
+    from skillchat import config
+    from skillchat.errors import ConfigError
+
+    f = tmp_path / "c.toml"
+    f.write_text('explore = "yes"\n')
+    with pytest.raises(ConfigError, match=r"c.toml: explore: expected true or false, got 'yes'"):
+        config.load(f)

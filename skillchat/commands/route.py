@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     decision = router.route(
         [Message("user", args.text)],
         lam=lam,
-        policy="greedy" if args.greedy else "thompson",
+        policy="greedy" if args.greedy or not cfg.explore else "thompson",
         rng=random.Random(args.seed),
     )
     if args.json:
