@@ -78,12 +78,14 @@ class KeywordInferrer:
         min_share: float = 0.25,
         threshold: float = 0.5,
         similarity_weight: float = 2.5,
+        min_similarity: float = 0.05,
     ) -> None:
         self.handbook = handbook
         self.max_skills = max_skills
         self.min_share = min_share
         self.threshold = threshold
         self.similarity_weight = similarity_weight
+        self.min_similarity = min_similarity
         self._phrases: dict[str, list[tuple[tuple[str, ...], str, str]]] = defaultdict(list)
         self._patterns: list[tuple[re.Pattern[str], str, str]] = []
         self._build_indicators()
@@ -172,7 +174,7 @@ class KeywordInferrer:
                     sims[sid] += qv * sv
             for sid, dot in sims.items():
                 sim = dot / qn
-                if sim >= 0.05:
+                if sim >= self.min_similarity:
                     scores[sid] = scores.get(sid, 0.0) + self.similarity_weight * sim
                     if sim >= 0.15:
                         reasons[sid].append(f"similar to its examples ({sim:.2f})")
