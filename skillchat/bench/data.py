@@ -19,7 +19,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from skillchat.errors import SkillchatError
 
@@ -140,6 +140,23 @@ def _reader(file: Path, required: Sequence[str]) -> tuple[Any, dict[str, int], A
     return rd, cols, fh
 
 
+def _rows(file: Path, required: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, the required columns in order) for every non-empty data row."""
+    rd, cols, fh = _reader(file, required)
+    idx = [cols[c] for c in required]
+    width = max(idx) + 1
+    try:
+        with fh:  # type: ignore[attr-defined]
+            for row in rd:
+                if not row:
+                    continue
+                if len(row) < width:
+                    raise ReplaySetError(file, f"line {rd.line_num}: {len(row)} fields, expected at least {width}")
+                yield rd.line_num, [row[i] for i in idx]
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise ReplaySetError(file, f"not a readable CSV file ({e})") from None
+
+
 def load(path: Path | str) -> ReplaySet:
     """Read and validate a replay-set folder; raises ReplaySetError naming the file and the problem."""
     path = Path(path)
@@ -152,30 +169,17 @@ def load(path: Path | str) -> ReplaySet:
 
 
 def _load_queries(qfile: Path) -> list[Query]:
-    rd, cols, fh = _reader(qfile, QUERY_COLUMNS)
     out: list[Query] = []
     seen: set[str] = set()
-    ci = [cols[c] for c in QUERY_COLUMNS]
-    width = max(ci) + 1
-    try:
-        with fh:  # type: ignore[attr-defined]
-            for row in rd:
-                line = rd.line_num
-                if not row:
-                    continue
-                if len(row) < width:
-                    raise ReplaySetError(qfile, f"line {line}: {len(row)} fields, expected at least {width}")
-                qid, text, cat, split = (row[i] for i in ci)
-                if not qid:
-                    raise ReplaySetError(qfile, f"line {line}: empty qid")
-                if qid in seen:
-                    raise ReplaySetError(qfile, f"line {line}: duplicate qid {qid!r}")
-                if split not in SPLITS:
-                    raise ReplaySetError(qfile, f"line {line}: unknown split {split!r} (expected train or test)")
-                seen.add(qid)
-                out.append(Query(qid, text, cat, split))
-    except (csv.Error, UnicodeDecodeError) as e:
-        raise ReplaySetError(qfile, f"not a readable CSV file ({e})") from None
+    for line, (qid, text, cat, split) in _rows(qfile, QUERY_COLUMNS):
+        if not qid:
+            raise ReplaySetError(qfile, f"line {line}: empty qid")
+        if qid in seen:
+            raise ReplaySetError(qfile, f"line {line}: duplicate qid {qid!r}")
+        if split not in SPLITS:
+            raise ReplaySetError(qfile, f"line {line}: unknown split {split!r} (expected train or test)")
+        seen.add(qid)
+        out.append(Query(qid, text, cat, split))
     if not out:
         raise ReplaySetError(qfile, "no queries")
     for split in SPLITS:
@@ -185,35 +189,22 @@ def _load_queries(qfile: Path) -> list[Query]:
 
 
 def _load_outcomes(ofile: Path, qids: set[str]) -> tuple[tuple[str, ...], dict[str, tuple[Outcome, ...]]]:
-    rd, cols, fh = _reader(ofile, OUTCOME_COLUMNS)
     cells: dict[str, dict[str, Outcome]] = {}
     models: dict[str, None] = {}
-    iq, im, isc, ic, ip, ico = (cols[c] for c in OUTCOME_COLUMNS)
-    width = max(iq, im, isc, ic, ip, ico) + 1
-    try:
-        with fh:  # type: ignore[attr-defined]
-            for row in rd:
-                line = rd.line_num
-                if not row:
-                    continue
-                if len(row) < width:
-                    raise ReplaySetError(ofile, f"line {line}: {len(row)} fields, expected at least {width}")
-                qid, model = row[iq], row[im]
-                if qid not in qids:
-                    raise ReplaySetError(ofile, f"line {line}: qid {qid!r} is not in queries.csv")
-                if not model:
-                    raise ReplaySetError(ofile, f"line {line}: empty model")
-                score = _num(row[isc], file=ofile, line=line, column="score", lo=0.0, hi=1.0)
-                cost = _num(row[ic], file=ofile, line=line, column="cost_usd", lo=0.0)
-                pt = _tokens(row[ip], file=ofile, line=line, column="prompt_tokens")
-                ct = _tokens(row[ico], file=ofile, line=line, column="completion_tokens")
-                per_q = cells.setdefault(qid, {})
-                if model in per_q:
-                    raise ReplaySetError(ofile, f"line {line}: a second row for ({qid!r}, {model!r})")
-                per_q[model] = Outcome(score, cost, pt, ct)
-                models.setdefault(model, None)
-    except (csv.Error, UnicodeDecodeError) as e:
-        raise ReplaySetError(ofile, f"not a readable CSV file ({e})") from None
+    for line, (qid, model, score_s, cost_s, pt_s, ct_s) in _rows(ofile, OUTCOME_COLUMNS):
+        if qid not in qids:
+            raise ReplaySetError(ofile, f"line {line}: qid {qid!r} is not in queries.csv")
+        if not model:
+            raise ReplaySetError(ofile, f"line {line}: empty model")
+        score = _num(score_s, file=ofile, line=line, column="score", lo=0.0, hi=1.0)
+        cost = _num(cost_s, file=ofile, line=line, column="cost_usd", lo=0.0)
+        pt = _tokens(pt_s, file=ofile, line=line, column="prompt_tokens")
+        ct = _tokens(ct_s, file=ofile, line=line, column="completion_tokens")
+        per_q = cells.setdefault(qid, {})
+        if model in per_q:
+            raise ReplaySetError(ofile, f"line {line}: a second row for ({qid!r}, {model!r})")
+        per_q[model] = Outcome(score, cost, pt, ct)
+        models.setdefault(model, None)
     if not models:
         raise ReplaySetError(ofile, "no outcome rows")
     order = tuple(models)
