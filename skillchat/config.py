@@ -31,6 +31,7 @@ error: defaults apply and providers are detected from the environment.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,9 @@ from skillchat.errors import ConfigError
 DEFAULT_HANDBOOK = "general"
 DEFAULT_LAMBDA = 0.2
 DEFAULT_TIMEOUT_S = 60.0
+# Costs are normalised to [0, 1] and competences live in [0, 1], so beyond 10 the cost term swamps
+# competence entirely and the cheapest agent always wins; inf and nan make every score nan or -inf.
+MAX_LAMBDA = 10.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,37 @@ def _num(where: str, key: str, v: Any, lo: float | None = 0.0) -> float:
     return float(v)
 
 
+def check_lambda(value: Any) -> float:
+    """The cost weight as a float, or a ConfigError saying what is wrong with it.
+
+    The one check behind every way of setting lambda (config file, --lambda, /lambda, the service),
+    so they all accept and refuse the same values. Text is parsed, as typed on a command line.
+    """
+    shown = repr(value)
+    if isinstance(value, str):
+        shown = value.strip() or repr(value)
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"lambda must be a number between 0 and {MAX_LAMBDA:g}, got {shown}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"lambda must be a number between 0 and {MAX_LAMBDA:g}, got {shown}")
+    value = float(value)
+    if not (math.isfinite(value) and 0.0 <= value <= MAX_LAMBDA):
+        raise ConfigError(f"lambda must be a finite number between 0 and {MAX_LAMBDA:g}, got {value:g}")
+    return value + 0.0  # -0.0 would print as "-0"
+
+
+def lambda_arg(text: str) -> float:
+    """argparse type for --lambda: a bad value is a usage error (exit 2), not a traceback."""
+    import argparse
+
+    try:
+        return check_lambda(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _str(where: str, key: str, v: Any) -> str:
     if not isinstance(v, str) or not v:
         raise ConfigError(f"{where}: {key}: expected a non-empty string, got {v!r}")
@@ -104,7 +139,13 @@ def parse(data: dict[str, Any], where: str) -> Config:
     if unknown:
         raise ConfigError(f"{where}: unknown setting {sorted(unknown)[0]!r} (known: {', '.join(sorted(_TOP))})")
     handbook = _str(where, "handbook", data["handbook"]) if "handbook" in data else DEFAULT_HANDBOOK
-    lam = _num(where, "lambda", data["lambda"]) if "lambda" in data else DEFAULT_LAMBDA
+    lam = DEFAULT_LAMBDA
+    if "lambda" in data:
+        lam = _num(where, "lambda", data["lambda"], lo=None)
+        try:
+            lam = check_lambda(lam)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
     demo = data.get("demo", False)
     if not isinstance(demo, bool):
         raise ConfigError(f"{where}: demo: expected true or false, got {demo!r}")

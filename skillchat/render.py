@@ -25,6 +25,27 @@ def decision_line(d: RoutingDecision, hb: Handbook | None = None) -> str:
     return f"[{d.mode}] {skills_text(d, hb)} -> {w.name} ~{usd(w.cost_usd)} ({d.policy}, p={d.probability:.2f}): {d.reason}"
 
 
+def _batch_widths(hb: Handbook) -> tuple[int, int]:
+    # Fixed from the handbook, not from the rows: rows are printed as they are routed.
+    mode = max((len(m.name) for m in hb.modes.values()), default=4)
+    agent = max((len(a.name) for a in hb.agents.values()), default=5)
+    return max(mode, 4), max(agent, 5)
+
+
+def batch_header(hb: Handbook) -> str:
+    """Column heads of `route --batch` without --json: one row per input line follows."""
+    mode, agent = _batch_widths(hb)
+    return f"{'line':>5}  {'mode':<{mode}}  {'agent':<{agent}}  {'p':>4}  {'est. cost':>9}  top skills"
+
+
+def batch_row(line: int, d: RoutingDecision, hb: Handbook) -> str:
+    mode, agent = _batch_widths(hb)
+    w = d.winner
+    mode_name = hb.modes[d.mode].name if d.mode in hb.modes else d.mode
+    cost = usd(w.cost_usd) + ("" if w.cost_known else "?")
+    return f"{line:>5}  {mode_name:<{mode}}  {w.name:<{agent}}  {d.probability:>4.2f}  {cost:>9}  {skills_text(d, hb, limit=3)}"
+
+
 def decision_table(d: RoutingDecision, hb: Handbook) -> Any:
     from rich.console import Group
     from rich.table import Table

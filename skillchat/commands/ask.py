@@ -11,12 +11,18 @@ import argparse
 import sys
 
 
+def _lam(text: str) -> float:
+    from skillchat.config import lambda_arg  # imported here: `skillchat --help` stays fast
+
+    return lambda_arg(text)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", nargs="?", default="-", help="the question; '-' or nothing reads it from stdin")
     p.add_argument("--demo", action="store_true", help="scripted demo agents: no provider, no key, no cost")
     p.add_argument("--model", "-m", dest="pin", metavar="AGENT", help="answer with this agent instead of routing")
     p.add_argument("--handbook", "-H", metavar="NAME", help="handbook NAME or NAME@VERSION (default: the active one)")
-    p.add_argument("--lambda", "-l", dest="lam", type=float, metavar="X", help="cost weight for this turn")
+    p.add_argument("--lambda", "-l", dest="lam", type=_lam, metavar="X", help="cost weight for this turn, 0 to 10")
     p.add_argument("--conversation", "-c", type=int, metavar="ID", help="continue this conversation")
     p.add_argument("--greedy", action="store_true", help="pick the best expected score instead of sampling")
     p.add_argument("--seed", type=int, help="seed the exploration draw")

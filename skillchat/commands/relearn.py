@@ -16,6 +16,12 @@ import time
 from typing import Any
 
 
+def _lam(text: str) -> float:
+    from skillchat.config import lambda_arg  # imported here: `skillchat --help` stays fast
+
+    return lambda_arg(text)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--handbook", "-H", metavar="REF", help="NAME or NAME@VERSION to relearn (default: the active one)")
     p.add_argument("--half-life", type=float, metavar="DAYS",
@@ -24,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-split", type=int, metavar="N", default=None,
                    help="rated turns per side an agent needs before a skill may split (default 12)")
     p.add_argument("--seed", type=int, default=0, help="seed of the text clustering (default 0)")
-    p.add_argument("--lambda", "-l", dest="lam", type=float, metavar="X", help="cost weight for the comparison (default: config)")
+    p.add_argument("--lambda", "-l", dest="lam", type=_lam, metavar="X", help="cost weight for the comparison, 0 to 10 (default: config)")
     p.add_argument("--policy", choices=("thompson", "greedy"), default="thompson",
                    help="routing policy the comparison assumes (default: thompson, as the app routes)")
     act = p.add_mutually_exclusive_group()
@@ -73,9 +79,6 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.load()
     if args.half_life is not None and not (args.half_life > 0 and math.isfinite(args.half_life)):
         print("skillchat: --half-life must be a positive number of days", file=sys.stderr)
-        return 2
-    if args.lam is not None and not args.lam >= 0:
-        print("skillchat: --lambda must be a number >= 0", file=sys.stderr)
         return 2
     min_split = DEFAULT_MIN_SPLIT if args.min_split is None else args.min_split
     if min_split < 2:

@@ -163,11 +163,9 @@ async def _lambda(chat: ChatScreen, args: tuple[str, ...]) -> None:
     if not args:
         await chat.note(f"λ = {svc.lam:g}: 0 ignores cost, 1 weighs it heavily. /lambda X changes it.")
         return
-    try:
-        x = float(args[0])
-    except ValueError:
-        raise ValueError(f"expected a number such as 0.2, got {args[0]!r}") from None
-    svc.set_lambda(x)
+    from skillchat.config import check_lambda
+
+    svc.set_lambda(check_lambda(args[0]))
     chat.sc.refresh_status()
     await chat.note(f"λ = {svc.lam:g} from now on: " + ("cost is ignored." if svc.lam == 0 else "cheaper agents win closer calls." if svc.lam < 0.5 else "cost weighs heavily."))
 
