@@ -38,10 +38,33 @@ class RoutingDecision:
     lam: float
     prompt_tokens: int
     reason: str
+    # The agent with the best expected score, the greedy choice. Empty in decisions stored before
+    # it was recorded; `best` then falls back to the top of the ranking, which is sorted by score.
+    best_expected: str = ""
 
     @property
     def winner(self) -> AgentScore:
         return next(a for a in self.ranking if a.agent_id == self.chosen)
+
+    @property
+    def best(self) -> AgentScore:
+        """The eligible agent with the best expected score (what greedy routing would have taken)."""
+        if self.best_expected:
+            found = next((a for a in self.ranking if a.agent_id == self.best_expected), None)
+            if found is not None:
+                return found
+        return next((a for a in self.ranking if a.eligible), self.winner)
+
+    @property
+    def explored(self) -> bool:
+        """True when the draw took another agent than the best expected one, greedy routing's pick.
+
+        The one test behind "exploring" wherever it is shown. A drawn agent with the same score
+        as the best one is not exploring: greedy routing could as well have taken it.
+        """
+        if self.policy != "thompson" or self.chosen == self.best.agent_id:
+            return False
+        return abs(self.winner.score - self.best.score) > 1e-12
 
     @property
     def estimated_cost(self) -> float:
@@ -66,4 +89,5 @@ class RoutingDecision:
             **{k: d[k] for k in ("handbook", "handbook_version", "mode", "confident", "chosen", "probability", "policy", "lam", "prompt_tokens", "reason")},
             skills=tuple(ActiveSkill(s["id"], s["weight"], tuple(s.get("evidence", ()))) for s in d["skills"]),
             ranking=tuple(AgentScore(**a) for a in d["ranking"]),
+            best_expected=d.get("best_expected") or "",
         )

@@ -36,7 +36,7 @@ def decision_summary(d: RoutingDecision, hb: Handbook | None, *, demo: bool = Fa
     t.append(" · ".join(f"{skill_name(hb, s.id)} {s.weight:.0%}" for s in skills))
     if d.policy == "pinned":
         t.append("   pinned", style="bold")
-    elif d.policy == "thompson" and d.probability < 0.5:
+    elif d.explored:
         t.append(f"   exploring (p={d.probability:.2f})", style="dim")
     return t
 

@@ -93,6 +93,13 @@ async def test_lambda_model_and_handbook_commands_change_routing(tmp_path):
         assert "coding@1" in status and "λ 0.5" in status
         await run(pilot, "/lambda lots")
         assert svc.lam == 0.5  # refused with a message, nothing changed
+        for bad in ("inf", "nan", "-1", "11"):
+            await run(pilot, f"/lambda {bad}")
+            assert svc.lam == 0.5
+            shown = [n.message for n in app._notifications]
+            assert f"/lambda: lambda must be a finite number between 0 and 10, got {bad}" in shown
+        await run(pilot, "/lambda 10")
+        assert svc.lam == 10.0
 
 
 async def test_export_writes_to_the_current_folder_and_says_where(tmp_path):
