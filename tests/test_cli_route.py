@@ -233,8 +233,10 @@ def test_conversation_routes_the_last_user_turn_given_the_whole_conversation(tmp
     assert main(["route", "--conversation", str(f), "--json", "--greedy"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["mode"] == "code"
-    # The earlier turn counts: "Python" comes from the first user message only.
-    assert any("earlier in the conversation" in s["evidence"] for s in d["skills"])
+    # The whole conversation is the prompt, not just its last message.
+    assert main(["route", turns[-1][1], "--json", "--greedy"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert d["prompt_tokens"] > alone["prompt_tokens"] + 15
 
     # A bare list works too, and the answer after the last user message is not part of the turn.
     g = tmp_path / "bare.json"

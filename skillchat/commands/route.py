@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     from skillchat.core.ports import Message
 
     where = "<stdin>" if args.conversation == "-" else args.conversation
-    decision = route(messages, where) if args.text is None else route([Message("user", args.text)], "text")
+    decision = route(messages, where) if args.text is None else route([Message("user", args.text)], None)
     if args.json:
         print(json.dumps(decision.to_dict(), indent=2))
         return 0
@@ -216,11 +216,11 @@ def _router(hb: Any, *, lam: float, policy: str, rng: random.Random) -> Any:
 
     router = build_router(hb, token_counter=TiktokenCounter(), prices=LitellmPriceBook())
 
-    def route(messages: list[Message], where: str) -> Any:
+    def route(messages: list[Message], where: str | None) -> Any:
         try:
             return router.route(messages, lam=lam, policy=policy, rng=rng)
         except NoEligibleAgent as e:
-            raise InputError(f"{where}: {e}") from None
+            raise InputError(f"{where}: {e}" if where else str(e)) from None
 
     return route
 
