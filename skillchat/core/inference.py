@@ -1,10 +1,22 @@
 """Skill inference: which skills does the conversation need now, and how much of each?
 
 The default inferrer is local and offline: indicator phrases and patterns, plus tf-idf similarity
-to each skill's description and examples (or a learned signature). It reads the latest user
-message and a decayed digest of the recent turns, so "now make it faster" after a code question is
-still about code. Anything that implements `SkillInferrer` (for example a cheap LLM that reads the
-handbook and names weighted skills, as in the paper) can replace it.
+to each skill's description and examples (or a learned signature).
+
+Which turns count: the latest user message decides when it is confidently about something of its
+own. Earlier turns (a decayed digest of the recent user messages and the last answer) count only
+when the latest message is a follow-up ("now make it faster", "and if it were 3x?", "why?",
+"shorter please") or matches nothing confidently. So "What is 15% of 240?" after a code review is
+math, "hey, how's it going?" after calculus is small talk, and "now make it faster" after a code
+question is still code. An explicit switch ("unrelated question: ...") drops the context.
+
+Indicators: a phrase, or `re:<pattern>`. A pattern with a group named `weak`, e.g.
+`re:(?P<weak>^\\s*who\\b)`, counts WEAK_WEIGHT instead of a full hit: enough to decide a message that
+matches nothing else (a plain question about facts is factual QA), too little to outvote a real
+indicator.
+
+Anything that implements `SkillInferrer` (for example a cheap LLM that reads the handbook and names
+weighted skills, as in the paper) can replace it.
 """
 
 from __future__ import annotations
@@ -18,11 +30,16 @@ from typing import Mapping, Protocol, Sequence
 
 from skillchat.core.handbook import Handbook
 from skillchat.core.ports import Message
-from skillchat.core.text import content_stems, stems
+from skillchat.core.text import content_stems, stems, words
 
-# How much earlier turns count, relative to the latest user message.
+# How much earlier turns count, relative to the latest user message, when they count at all.
 PREVIOUS_USER_DECAY = (0.5, 0.25, 0.125)
 LAST_ASSISTANT_WEIGHT = 0.25
+# A follow-up has little content of its own: the turn it follows carries the topic.
+FOLLOW_UP_DECAY = (1.0, 0.25)
+FOLLOW_UP_ASSISTANT_WEIGHT = 0.5
+# How much a `(?P<weak>...)` pattern counts, relative to a full indicator hit.
+WEAK_WEIGHT = 0.5
 # Bounds the work on a pasted log or file: the head and tail carry the request.
 MAX_CHARS_HEAD, MAX_CHARS_TAIL = 12_000, 4_000
 
@@ -75,10 +92,12 @@ class KeywordInferrer:
         handbook: Handbook,
         *,
         max_skills: int = 4,
-        min_share: float = 0.25,
+        min_share: float = 0.5,
         threshold: float = 0.5,
         similarity_weight: float = 2.5,
         min_similarity: float = 0.05,
+        own_topic: float = 1.0,
+        strong_topic: float = 2.0,
     ) -> None:
         self.handbook = handbook
         self.max_skills = max_skills
@@ -86,8 +105,12 @@ class KeywordInferrer:
         self.threshold = threshold
         self.similarity_weight = similarity_weight
         self.min_similarity = min_similarity
+        # The latest message stands alone from own_topic up (about one full indicator hit), and even
+        # a follow-up-looking one ("and what's the capital of France?") from strong_topic up.
+        self.own_topic = own_topic
+        self.strong_topic = strong_topic
         self._phrases: dict[str, list[tuple[tuple[str, ...], str, str]]] = defaultdict(list)
-        self._patterns: list[tuple[re.Pattern[str], str, str]] = []
+        self._patterns: list[tuple[re.Pattern[str], str, str, float]] = []
         self._build_indicators()
         self._idf: dict[str, float] = {}
         self._default_idf = 1.0
@@ -102,7 +125,9 @@ class KeywordInferrer:
         for skill in self.handbook.skills.values():
             for ind in skill.indicators:
                 if ind.startswith("re:"):
-                    self._patterns.append((re.compile(ind[3:], re.IGNORECASE), skill.id, ind[3:]))
+                    pattern = re.compile(ind[3:], re.IGNORECASE)
+                    strength = WEAK_WEIGHT if "weak" in pattern.groupindex else 1.0
+                    self._patterns.append((pattern, skill.id, ind[3:], strength))
                 else:
                     toks = tuple(stems(ind))
                     if toks:
@@ -155,10 +180,10 @@ class KeywordInferrer:
                         seen.add((sid, phrase))
                         hits[sid] += weight * (1.0 + 0.25 * (len(phrase) - 1))
                         reasons[sid].append(f'"{label}"')
-            for pattern, sid, label in self._patterns:
+            for pattern, sid, label, strength in self._patterns:
                 if (sid, label) not in seen and pattern.search(part):
                     seen.add((sid, label))
-                    hits[sid] += weight
+                    hits[sid] += weight * strength
                     reasons[sid].append(f"pattern /{label}/")
         scores = {sid: math.log2(1.0 + h) for sid, h in hits.items()}
 
@@ -184,17 +209,12 @@ class KeywordInferrer:
         users = [m for m in messages if m.role == "user"]
         if not users:
             return self._fallback("no user message")
-        latest, latest_reasons = self._score(users[-1].content)
+        text = users[-1].content
+        latest, latest_reasons = self._score(text)
         total = dict(latest)
         context: set[str] = set()
-        digest: list[tuple[str, float]] = [
-            (m.content, w) for m, w in zip(reversed(users[:-1]), PREVIOUS_USER_DECAY)
-        ]
-        last_assistant = next((m for m in reversed(messages) if m.role == "assistant"), None)
-        if last_assistant is not None:
-            digest.append((last_assistant.content, LAST_ASSISTANT_WEIGHT))
-        for text, w in digest:
-            for sid, s in self._score(text)[0].items():
+        for ctx_text, w in self._context(messages, users, text, latest):
+            for sid, s in self._score(ctx_text)[0].items():
                 total[sid] = total.get(sid, 0.0) + w * s
                 context.add(sid)
 
@@ -203,6 +223,12 @@ class KeywordInferrer:
         ranked = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
         top = ranked[0][1]
         kept = [(sid, s) for sid, s in ranked[: self.max_skills] if s >= self.min_share * top]
+        if context and latest:
+            # What the latest message asks for stays in the profile even when the context is louder:
+            # "now make it faster" after a long code question is about performance too.
+            own = max(latest.items(), key=lambda kv: (kv[1], kv[0]))
+            if own[1] >= self.threshold and own[0] not in {sid for sid, _ in kept}:
+                kept = kept[: self.max_skills - 1] + [(own[0], total[own[0]])]
         mass = sum(s for _, s in kept)
         active = []
         for sid, s in kept:
@@ -212,9 +238,84 @@ class KeywordInferrer:
             active.append(ActiveSkill(sid, s / mass, tuple(why)))
         return SkillProfile(dominant_mode(self.handbook, active), tuple(active), True)
 
+    def _context(
+        self, messages: Sequence[Message], users: Sequence[Message], text: str, latest: Mapping[str, float]
+    ) -> list[tuple[str, float]]:
+        """The earlier texts that count for this turn, with their weights (none when it stands alone)."""
+        if len(users) < 2 and not any(m.role == "assistant" for m in messages):
+            return []
+        kind = turn_kind(text)
+        if kind == "switch":
+            return []
+        strength = max(latest.values(), default=0.0)
+        if kind == "follow-up" and strength < self.strong_topic:
+            decay, assistant_w = FOLLOW_UP_DECAY, FOLLOW_UP_ASSISTANT_WEIGHT
+        elif strength >= self.own_topic or kind == "closing":
+            return []
+        else:
+            decay, assistant_w = PREVIOUS_USER_DECAY, LAST_ASSISTANT_WEIGHT
+        digest = [(m.content, w) for m, w in zip(reversed(users[:-1]), decay)]
+        last_assistant = next((m for m in reversed(messages) if m.role == "assistant"), None)
+        if last_assistant is not None:
+            digest.append((last_assistant.content, assistant_w))
+        return digest
+
     def _fallback(self, why: str) -> SkillProfile:
         fb = self.handbook.fallback()
         return SkillProfile(fb.mode, (ActiveSkill(fb.id, 1.0, (why,)),), False)
+
+
+# --- follow-ups and topic switches -----------------------------------------------------------
+# English cues. A follow-up refers back to the previous turn and asks for more of it; it is short,
+# because a message with a subject of its own names it.
+_SWITCH_RE = re.compile(
+    r"\b(unrelated|different (question|topic|thing)|another (question|topic|thing)|new (question|topic)|"
+    r"separate (question|thing|topic)|change of (topic|subject)|switching (topics?|gears)|on another note|"
+    r"changing the subject)\b",
+    re.IGNORECASE,
+)
+_FOLLOW_START = tuple(
+    tuple(s.split())
+    for s in (
+        "and", "but", "so", "now", "also", "then", "or", "plus", "what about", "how about", "what if", "why",
+        "how come", "same", "again", "instead", "make it", "do it", "redo", "try again", "can you also",
+        "could you also", "it", "that", "this", "which one", "ok but", "ok so", "okay so", "still", "explain",
+        "show me", "continue", "more", "another", "one more", "how did you", "how do you know", "are you sure",
+    )
+)
+_REFERENTIAL = frozenset("it its it's that this these those them they one ones there above previous same".split())
+_EDITS = frozenset(
+    """shorter longer simpler more less faster slower funnier formal casual again another instead version continue
+    expand elaborate example examples step steps detail details shorten lengthen simplify rewrite redo briefer
+    clearer tone""".split()
+)
+_ACKS = frozenset(
+    """thanks thank thx ty you so much very a lot ok okay k cool great nice awesome perfect sweet good fine got
+    it that that's this is was it's works worked helps helped helpful makes sense brilliant amazing lovely bye
+    goodbye later see cya night cheers wow haha lol yes yeah yep no nope sure alright all right gotcha
+    understood excellent fantastic appreciate appreciated really super""".split()
+)
+FOLLOW_UP_MAX_WORDS = 12
+
+
+def turn_kind(text: str) -> str:
+    """'switch' (it says it changes topic), 'closing' (thanks, ok, bye), 'follow-up' or 'new'."""
+    if _SWITCH_RE.search(text[:200]):
+        return "switch"
+    ws = words(text[:400])
+    if not ws:
+        return "new"
+    if len(ws) <= 8 and all(w in _ACKS for w in ws):
+        return "closing"
+    if len(ws) > FOLLOW_UP_MAX_WORDS:
+        return "new"
+    if any(tuple(ws[: len(start)]) == start for start in _FOLLOW_START):
+        return "follow-up"
+    if len(ws) <= 6 and any(w in _REFERENTIAL or w in _EDITS for w in ws):
+        return "follow-up"
+    if len(ws) <= 2 and text.rstrip().endswith("?"):
+        return "follow-up"
+    return "new"
 
 
 def profile_from_weights(handbook: Handbook, weights: Mapping[str, float], evidence: str = "") -> SkillProfile:
