@@ -16,6 +16,7 @@ Nothing outside this module reads the outcome matrix directly. It is reached thr
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,29 @@ class ReplaySet:
         qs = tuple(replace(q, split="test" if q.qid in val else "train") for q in train)
         return ReplaySet(self.name + "-validation", self.path, qs, self.models, {q.qid: self._outcomes[q.qid] for q in qs})
 
+    def shuffled(self, seed: int = 0) -> "ReplaySet":
+        """The honesty check's copy: within each split, the texts (with their categories) are
+        permuted among the queries with a seeded RNG while every qid keeps its outcome row.
+
+        The text then says nothing about which model does well, so a router that still beats the
+        best single model is reading something it should not. Single models, the oracle and random
+        routing score exactly as on the original set, since no outcome moves.
+        """
+        import random
+        from dataclasses import replace
+
+        rng = random.Random(f"shuffle:{seed}")
+        moved: dict[str, Query] = {}
+        for split in SPLITS:
+            qs = [q for q in self.queries if q.split == split]
+            donors = qs[:]
+            rng.shuffle(donors)
+            for q, d in zip(qs, donors):
+                moved[q.qid] = replace(q, text=d.text, category=d.category)
+        return ReplaySet(
+            self.name + "-shuffled", self.path, tuple(moved[q.qid] for q in self.queries), self.models, self._outcomes
+        )
+
     def restrict(self, models: Sequence[str]) -> "ReplaySet":
         """The same set with only some models (in the given order)."""
         unknown = [m for m in models if m not in self.models]
@@ -91,6 +115,11 @@ class ReplaySet:
             )
         if len(set(models)) != len(models):
             raise ReplaySetError(self.path / "outcomes.csv", "--models lists a model twice")
+        if len(models) < 2:
+            raise ReplaySetError(
+                self.path / "outcomes.csv",
+                f"--models names only {', '.join(map(repr, models)) or 'no model'}: a router needs at least two models",
+            )
         idx = [self.models.index(m) for m in models]
         outs = {q: tuple(row[i] for i in idx) for q, row in self._outcomes.items()}
         return ReplaySet(self.name, self.path, self.queries, tuple(models), outs)
@@ -115,46 +144,49 @@ def _tokens(value: str, *, file: Path, line: int, column: str) -> int | None:
     return int(_num(value, file=file, line=line, column=column, lo=0))
 
 
-def _reader(file: Path, required: Sequence[str]) -> tuple[Any, dict[str, int], Any]:
-    """An open csv reader past a checked header, its column index, and the file to close."""
+def _reader(file: Path, required: Sequence[str]) -> tuple[Any, dict[str, int]]:
+    """A csv reader past a checked header, and its column index."""
     if not file.is_file():
         raise ReplaySetError(file, "no such file" if not file.exists() else "not a file")
     try:
-        fh = open(file, newline="", encoding="utf-8")
+        raw = file.read_bytes()
     except OSError as e:
         raise ReplaySetError(file, f"cannot read it ({e.strerror or e})") from None
-    rd = csv.reader(fh)
+    # Decoded up front, not while iterating, because only the whole bytes say on which line a
+    # bad byte sits; a text stream fails a whole buffer later with no line to show the user.
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ReplaySetError(file, f"line {line}: not valid UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8") from None
+    rd = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(rd)
     except StopIteration:
-        fh.close()
         raise ReplaySetError(file, "empty file (expected a header: " + ",".join(required) + ")") from None
-    except (csv.Error, UnicodeDecodeError) as e:
-        fh.close()
-        raise ReplaySetError(file, f"not a readable CSV file ({e})") from None
+    except csv.Error as e:
+        raise ReplaySetError(file, f"line 1: not a readable CSV file ({e})") from None
     cols = {name.strip().lstrip("\ufeff"): i for i, name in enumerate(header)}
     missing = [c for c in required if c not in cols]
     if missing:
-        fh.close()
-        raise ReplaySetError(file, f"missing column(s) {', '.join(missing)} (header: {','.join(header)})")
-    return rd, cols, fh
+        raise ReplaySetError(file, f"line 1: missing column(s) {', '.join(missing)} (header: {','.join(header)})")
+    return rd, cols
 
 
 def _rows(file: Path, required: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
     """(line number, the required columns in order) for every non-empty data row."""
-    rd, cols, fh = _reader(file, required)
+    rd, cols = _reader(file, required)
     idx = [cols[c] for c in required]
     width = max(idx) + 1
     try:
-        with fh:  # type: ignore[attr-defined]
-            for row in rd:
-                if not row:
-                    continue
-                if len(row) < width:
-                    raise ReplaySetError(file, f"line {rd.line_num}: {len(row)} fields, expected at least {width}")
-                yield rd.line_num, [row[i] for i in idx]
-    except (csv.Error, UnicodeDecodeError) as e:
-        raise ReplaySetError(file, f"not a readable CSV file ({e})") from None
+        for row in rd:
+            if not row:
+                continue
+            if len(row) < width:
+                raise ReplaySetError(file, f"line {rd.line_num}: {len(row)} fields, expected at least {width}")
+            yield rd.line_num, [row[i] for i in idx]
+    except csv.Error as e:
+        raise ReplaySetError(file, f"line {rd.line_num}: not a readable CSV file ({e})") from None
 
 
 def load(path: Path | str) -> ReplaySet:
@@ -170,15 +202,15 @@ def load(path: Path | str) -> ReplaySet:
 
 def _load_queries(qfile: Path) -> list[Query]:
     out: list[Query] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for line, (qid, text, cat, split) in _rows(qfile, QUERY_COLUMNS):
         if not qid:
             raise ReplaySetError(qfile, f"line {line}: empty qid")
         if qid in seen:
-            raise ReplaySetError(qfile, f"line {line}: duplicate qid {qid!r}")
+            raise ReplaySetError(qfile, f"line {line}: duplicate qid {qid!r} (first on line {seen[qid]})")
         if split not in SPLITS:
             raise ReplaySetError(qfile, f"line {line}: unknown split {split!r} (expected train or test)")
-        seen.add(qid)
+        seen[qid] = line
         out.append(Query(qid, text, cat, split))
     if not out:
         raise ReplaySetError(qfile, "no queries")
@@ -190,6 +222,7 @@ def _load_queries(qfile: Path) -> list[Query]:
 
 def _load_outcomes(ofile: Path, qids: set[str]) -> tuple[tuple[str, ...], dict[str, tuple[Outcome, ...]]]:
     cells: dict[str, dict[str, Outcome]] = {}
+    first_line: dict[tuple[str, str], int] = {}
     models: dict[str, None] = {}
     for line, (qid, model, score_s, cost_s, pt_s, ct_s) in _rows(ofile, OUTCOME_COLUMNS):
         if qid not in qids:
@@ -202,11 +235,16 @@ def _load_outcomes(ofile: Path, qids: set[str]) -> tuple[tuple[str, ...], dict[s
         ct = _tokens(ct_s, file=ofile, line=line, column="completion_tokens")
         per_q = cells.setdefault(qid, {})
         if model in per_q:
-            raise ReplaySetError(ofile, f"line {line}: a second row for ({qid!r}, {model!r})")
+            raise ReplaySetError(
+                ofile, f"line {line}: a second row for ({qid!r}, {model!r}) (first on line {first_line[qid, model]})"
+            )
         per_q[model] = Outcome(score, cost, pt, ct)
+        first_line[qid, model] = line
         models.setdefault(model, None)
     if not models:
         raise ReplaySetError(ofile, "no outcome rows")
+    if len(models) == 1:
+        raise ReplaySetError(ofile, f"only one model ({next(iter(models))!r}) in the set: a router needs at least two")
     order = tuple(models)
     missing: list[tuple[str, str]] = []
     for qid in sorted(qids):

@@ -63,6 +63,49 @@ def frontier_summary(res: BenchResult, router: Sequence[Point] | None = None, to
     )
 
 
+# Costs (shares of the best single model's test cost) at which the summary compares the router
+# with the full-information references: the issue's targets for routerbench and mmlupro.
+SUMMARY_COSTS = (0.3, 0.5)
+
+
+def summary(res: BenchResult) -> dict[str, Any]:
+    """The figures the router is judged by, every cost a share of the best single model's test cost.
+
+    `router_at_100pct` reads the router's frontier (upper hull of its lambda sweep) at 100%: its
+    best score at or below the best single model's cost. The references at 30% / 50% are read off
+    their own frontiers the same way, so all three are compared at one cost. `experienced` is what
+    the user saw while teaching (the rated train turns), next to the best single model on the same
+    train queries.
+    """
+    best_name, best = res.best_single
+    ref = best.cost
+    pts = _points(res.router, ref)
+    at100 = frontier.score_at(pts, 1.0)
+
+    def at(points: Sequence[Point], c: float) -> float | None:
+        return frontier.score_at(_points(points, ref), c) if points else None
+
+    exp, bt = res.experienced, res.best_single_on_train
+    return {
+        "best_single": {"model": best_name, "score": best.score, "cost": best.cost},
+        "router_at_100pct": at100,
+        "gain_at_100pct": None if at100 is None else at100 - best.score,
+        "cheapest_cost_share": min((c for c, _ in pts), default=None),
+        "score_at_cost": [
+            {"cost_share": c, "router": at(res.router, c), "knn": at(res.knn, c), "per_category": at(res.per_category, c)}
+            for c in SUMMARY_COSTS
+        ],
+        "experienced": None if exp is None else {
+            "score": exp.score,
+            "cost": exp.cost,
+            "cost_share": None if bt is None else _share(exp.cost, bt.cost),
+        },
+        "best_single_on_train": None if bt is None else {"model": bt.top_model, "score": bt.score, "cost": bt.cost},
+        "experienced_gain": None if exp is None or bt is None else exp.score - bt.score,
+        "ratings_to_95pct": ratings_to_reach(res.learning_curve, 0.95),
+    }
+
+
 def to_json(res: BenchResult) -> dict[str, Any]:
     ref = res.best_single[1].cost
 
@@ -81,6 +124,7 @@ def to_json(res: BenchResult) -> dict[str, Any]:
     o = res.options
     hb = res.handbook
     return {
+        "summary": summary(res),
         "dataset": res.dataset,
         "models": res.models,
         "n_train": res.n_train,
@@ -100,12 +144,7 @@ def to_json(res: BenchResult) -> dict[str, Any]:
                 "skill_strength": hb.settings.skill_strength,
                 "exploration_floor": hb.settings.exploration_floor,
             },
-            "inferrer": {
-                "max_skills": o.inferrer.max_skills,
-                "min_share": o.inferrer.min_share,
-                "threshold": o.inferrer.threshold,
-                "similarity_weight": o.inferrer.similarity_weight,
-            },
+            "inferrer": res.inferrer,
         },
         "best_single": {"model": res.best_single[0], "score": res.best_single[1].score, "cost": res.best_single[1].cost},
         "router": [point(p) for p in res.router],
@@ -122,6 +161,73 @@ def to_json(res: BenchResult) -> dict[str, Any]:
     }
 
 
+def _with_iv(v: float | None, iv: Any, fmt: str, of: int = 1) -> str:
+    """A number with its 95% half-width when it comes from several seeds ('-' for None).
+
+    A figure that is the same in every seed (the baselines, the best single model) is shown bare:
+    "± 0.000" would only hide the figures that do move."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    text = format(v, fmt)
+    if iv is not None and of > 1 and (iv.half_width > 0 or iv.n < of):
+        text += " ± " + format(iv.half_width, fmt.lstrip("+"))
+        if iv.n < of:
+            text += f" ({iv.n} of {of} seeds)"
+    return text
+
+
+def render_summary(doc: dict[str, Any], intervals: dict[str, Any] | None = None) -> list[str]:
+    """The compact block at the top of the report, from a JSON document's `summary` (one seed or
+    the mean of several, then with `intervals`)."""
+    from skillchat.bench.seeds import lookup
+
+    sm = doc["summary"]
+    per_seed = doc.get("per_seed") or []
+    of = len(per_seed) if intervals else 1
+
+    def f(v: Any, fmt: str, *path: str | int) -> str:
+        return _with_iv(v, lookup(intervals, "summary", *path) if intervals else None, fmt, of)
+
+    b = sm["best_single"]
+    lines = [
+        "Summary (test split; costs as shares of the best single model's test cost"
+        + (f"; mean ± 95% interval over {of} seeds)" if of > 1 else ")"),
+        f"  best single model: {b['model']}: {f(b['score'], '.3f', 'best_single', 'score')} at {_usd_k(b['cost'])} per 1k queries (= 100% cost)",
+        f"  router, best at <= 100% cost: {f(sm['router_at_100pct'], '.3f', 'router_at_100pct')} "
+        f"(vs best single: {f(sm['gain_at_100pct'], '+.3f', 'gain_at_100pct')})",
+    ]
+    cheap = sm["cheapest_cost_share"]
+    if per_seed:
+        reach = sum(1 for d in per_seed if (d["summary"]["cheapest_cost_share"] or math.inf) <= 0.1 + 1e-12)
+        note = f"<= 10% in {reach} of {len(per_seed)} seed(s)"
+    else:
+        note = "reaches <= 10%" if cheap is not None and cheap <= 0.1 + 1e-12 else "does not reach 10%"
+    lines.append(f"  router, cheapest point: {f(cheap, '.1%', 'cheapest_cost_share')} of the cost ({note})")
+    for i, row in enumerate(sm["score_at_cost"]):
+        lines.append(
+            f"  at {row['cost_share']:.0%} cost: router {f(row['router'], '.3f', 'score_at_cost', i, 'router')}, "
+            f"kNN (full info) {f(row['knn'], '.3f', 'score_at_cost', i, 'knn')}, "
+            f"per-category (labels, full info) {f(row['per_category'], '.3f', 'score_at_cost', i, 'per_category')}"
+        )
+    exp, bt = sm["experienced"], sm["best_single_on_train"]
+    if exp is None:
+        lines.append("  while teaching (the answers rated on the train split): -")
+    else:
+        lines.append(
+            f"  while teaching (the answers rated on the train split): score {f(exp['score'], '.3f', 'experienced', 'score')} "
+            f"at {f(exp['cost_share'], '.1%', 'experienced', 'cost_share')} of the best single model's cost"
+        )
+    if bt is None:
+        lines.append("  best single model on the same train queries: -")
+    else:
+        lines.append(
+            f"  best single model on the same train queries ({bt['model']}): {f(bt['score'], '.3f', 'best_single_on_train', 'score')}; "
+            f"teaching vs it: {f(sm['experienced_gain'], '+.3f', 'experienced_gain')}"
+        )
+    lines.append(f"  ratings to 95% of the final score: {f(sm['ratings_to_95pct'], '.0f', 'ratings_to_95pct')}")
+    return lines
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
 
@@ -134,12 +240,17 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], align: str) ->
     return [fmt(headers), "  " + "  ".join("-" * w for w in widths), *(fmt(r) for r in rows)]
 
 
-def render(res: BenchResult, *, plot: bool = True, width: int = 72, height: int = 20) -> str:
+def render(res: BenchResult, *, plot: bool = True, width: int = 72, height: int = 20, notes: Sequence[str] = ()) -> str:
+    """The text report of one seed; `notes` are lines shown under the summary (e.g. the shuffle verdict)."""
     ref = res.best_single[1].cost
     o = res.options
     hb = res.handbook
     lines = [
         f"skillchat bench: {res.dataset}: {len(res.models)} models, {res.n_train} train / {res.n_test} test queries, seed {o.seed}",
+        "",
+        *render_summary({"summary": summary(res)}),
+        *notes,
+        "",
         f"handbook: {len(hb.modes)} modes, {len(hb.skills)} skills ({o.skills}); every model starts from the same prior",
         f"training: {res.ratings_used} bandit ratings (one model's score revealed per train query), "
         f"Thompson sampling at lambda={o.train_lambda:g}",
@@ -217,6 +328,12 @@ def plot_frontiers(res: BenchResult, *, width: int = 72, height: int = 20) -> li
     if res.router_per_lambda:
         series.append(("M", _points(res.router_per_lambda, ref)))
     series.append(("R", _points(res.router, ref)))
+    return _plot(series, width=width, height=height)
+
+
+def _plot(series: list[tuple[str, list[tuple[float, float]]]], *, width: int, height: int) -> list[str]:
+    """The plot of (cost share, score) series; 'o' are single models, 'R' the router, drawn last."""
+    marks = {mark for mark, ps in series if ps}
     pts = [p for _, ps in series for p in ps if p[0] > 0]
     if not pts:
         return []
@@ -243,7 +360,7 @@ def plot_frontiers(res: BenchResult, *, width: int = 72, height: int = 20) -> li
         return min(max(row, 0), height - 1), min(max(col, 0), width - 1)
 
     # The router's frontier as a dotted line (mixing two policies reaches any point between them).
-    h = frontier.hull(p for p in _points(res.router, ref) if p[0] > 0)
+    h = frontier.hull(p for mark, ps in series if mark == "R" for p in ps if p[0] > 0)
     for (c0, s0), (c1, s1) in zip(h, h[1:]):
         for k in range(1, 40):
             f = k / 40
@@ -275,8 +392,8 @@ def plot_frontiers(res: BenchResult, *, width: int = 72, height: int = 20) -> li
     out.append("".join(ticks).rstrip())
     legend = [
         "R learned router (lambda sweep; dots: its frontier)",
-        *(["M routers learned at each lambda"] if res.router_per_lambda else []),
-        *(["L router with periodic relearn"] if res.router_relearn else []),
+        *(["M routers learned at each lambda"] if "M" in marks else []),
+        *(["L router with periodic relearn"] if "L" in marks else []),
         "K kNN (full info)",
         "C per-category (labels, full info)",
         "B best single model",
@@ -290,3 +407,170 @@ def plot_frontiers(res: BenchResult, *, width: int = 72, height: int = 20) -> li
         line += " " + item + " "
     out.append(line.rstrip())
     return out
+
+
+# --- the shuffled-outcomes honesty check ------------------------------------------------------
+
+
+def shuffle_verdict(doc: dict[str, Any]) -> dict[str, Any]:
+    """Judge a bench run on a shuffled set (texts permuted among queries, outcomes kept).
+
+    The text then carries no information about outcomes, so the router can at best find the
+    models that are good on average: its best score at <= 100% of the best single model's cost
+    must not beat that model by more than noise. Noise is the larger of the seeds' 95% half-width
+    of the gain and two standard errors of a test-split mean (scores in [0, 1] have a variance of
+    at most p(1-p)); a router that clears it is reading the outcomes through something else.
+    """
+    from skillchat.bench.seeds import lookup
+
+    sm = doc["summary"]
+    best = sm["best_single"]["score"]
+    at, gain = sm["router_at_100pct"], sm["gain_at_100pct"]
+    iv = lookup(doc.get("intervals") or {}, "summary", "gain_at_100pct")
+    noise = 2 * math.sqrt(max(best * (1 - best), 0.0) / max(doc["n_test"], 1))
+    tolerance = max(noise, iv.half_width if iv else 0.0, 0.005)
+    passed = gain is None or gain <= tolerance
+    seeds = doc.get("seeds") or [doc.get("seed")]
+    where = f" (mean of {len(seeds)} seeds)" if len(seeds) > 1 else ""
+    if at is None:
+        figures = f"router has no point at or below the best single model's cost; best single {best:.3f}"
+    else:
+        figures = f"router best at <=100% cost {at:.3f} vs best single {best:.3f}{where}: {gain:+.3f}, tolerance {tolerance:.3f}"
+    verdict = (
+        f"shuffle test (texts permuted among queries, outcomes kept): {figures}: no gain, as expected"
+        if passed
+        else f"WARNING: shuffle test (texts permuted among queries, outcomes kept): {figures}: the router still "
+        "beats the best single model, so it gains from something other than what the text says"
+    )
+    return {
+        "router_at_100pct": at,
+        "best_single": best,
+        "gain_at_100pct": gain,
+        "tolerance": tolerance,
+        "passed": passed,
+        "verdict": verdict,
+    }
+
+
+# --- several seeds ------------------------------------------------------------------------------
+
+
+def _doc_points(rows: Sequence[dict[str, Any]]) -> list[tuple[float, float]]:
+    return [(r["cost_share"], r["score"]) for r in rows if r.get("cost_share") is not None and r.get("score") is not None]
+
+
+def doc_frontier_summary(check: Sequence[dict[str, Any]], tolerance: float = 0.005) -> str:
+    """`frontier_summary` read off a JSON frontier check (e.g. the mean over seeds of each delta)."""
+    check = [c for c in check if c["delta"] is not None]
+    if not check:
+        return "no full-info baseline point within the router's cost range"
+    wins = sum(c["delta"] >= -tolerance for c in check)
+    worst = min(check, key=lambda c: c["delta"])
+    return (
+        f"on or above (within {tolerance:g}) {wins} of {len(check)} full-info baseline points it can reach; worst: "
+        f"{worst['baseline']} lambda={worst['lambda']:g} {worst['score']:.3f} vs router {worst['router_score_at_cost']:.3f} "
+        f"at {worst['cost_share']:.1%} cost"
+    )
+
+
+def render_seeds(doc: dict[str, Any], *, plot: bool = True, width: int = 72, height: int = 20) -> str:
+    """The text report of several seeds, from their combined JSON (see seeds.combine): the same
+    sections as one seed's, every figure a mean with its 95% half-width over the seeds."""
+    from skillchat.bench.seeds import lookup
+
+    ivs = doc.get("intervals") or {}
+    seeds = doc["seeds"]
+    of = len(seeds)
+
+    def f(v: Any, fmt: str, *path: str | int) -> str:
+        return _with_iv(v, lookup(ivs, *path), fmt, of)
+
+    hb = doc["handbook"]
+    best = doc["best_single"]
+    span = f"seeds {seeds[0]}..{seeds[-1]}" if seeds == list(range(seeds[0], seeds[0] + of)) else "seeds " + ",".join(map(str, seeds))
+    lines = [
+        f"skillchat bench: {doc['dataset']}: {len(doc['models'])} models, {doc['n_train']} train / {doc['n_test']} test queries, "
+        f"{span} ({of} runs; mean ± 95% t-interval half-width over seeds)",
+        "",
+        *render_summary(doc, ivs),
+        *([doc["shuffle_test"]["verdict"]] if doc.get("shuffle_test") else []),
+        "",
+        f"handbook: {f(hb['modes'], 'g', 'handbook', 'modes')} modes, {f(hb['skills'], 'g', 'handbook', 'skills')} skills "
+        f"({doc['skills']}), discovered per seed; every model starts from the same prior",
+        f"training: {doc['ratings_used']:g} bandit ratings per seed, Thompson sampling at lambda={doc['train_lambda']:g}",
+        f"best single model on train: {best['model']}: test score {best['score']:.3f} at {_usd_k(best['cost'])} per 1k queries (= 100% cost)",
+        "",
+        "Learned router on the test split (greedy, no learning on test; mean over seeds)",
+    ]
+    relearn, matched = doc.get("router_relearn"), doc.get("router_per_lambda")
+    headers = ["lambda", "score", "cost vs best", "most used model (mean share)"]
+    align = "lrrl"
+    if relearn:
+        headers += ["w/ relearn", "cost"]
+        align += "rr"
+    if matched:
+        headers += ["learned at this lambda", "cost"]
+        align += "rr"
+    rows = []
+    for i, p in enumerate(doc["router"]):
+        row = [f"{p['lambda']:g}", f(p["score"], ".3f", "router", i, "score"), f(p["cost_share"], ".1%", "router", i, "cost_share"),
+               f"{p['top_model']} ({p['top_share']:.0%})"]
+        if relearn:
+            q = relearn[i]
+            row += [f(q["score"], ".3f", "router_relearn", i, "score"), f(q["cost_share"], ".1%", "router_relearn", i, "cost_share")]
+        if matched:
+            q = matched[i]
+            row += [f(q["score"], ".3f", "router_per_lambda", i, "score"), f(q["cost_share"], ".1%", "router_per_lambda", i, "cost_share")]
+        rows.append(row)
+    lines += _table(headers, rows, align)
+    lines.append(f"  one router per seed learned at lambda={doc['train_lambda']:g}, routing at each lambda; {doc['relearn']}")
+    lines += ["", "Baselines on the test split ('(full info)' = sees every model's train outcomes; they do not depend on the seed)"]
+    rows = [[b["name"], f(b["score"], ".3f", "baselines", i, "score"), _usd_k(b["cost"]), _pct(b["cost_share"])]
+            for i, b in enumerate(doc["baselines"])]
+    lines += _table(["baseline", "score", "$/1k q", "cost vs best"], rows, "lrrr")
+    if doc.get("frontier_check"):
+        lines += ["", "Frontier check (mean over seeds of the router's frontier read at each full-info baseline point's cost)"]
+        lines.append(f"  router learned at lambda={doc['train_lambda']:g}: " + doc_frontier_summary(doc["frontier_check"]))
+        if doc.get("frontier_check_per_lambda"):
+            lines.append("  routers learned at each lambda: " + doc_frontier_summary(doc["frontier_check_per_lambda"]))
+    if doc.get("learning_curve"):
+        lines += ["", f"Learning curve (test split, greedy at lambda={doc['learning_curve_lambda']:g}; mean over seeds)"]
+        rows = [[f"{c['ratings']:g}", f(c["score"], ".3f", "learning_curve", i, "score"), f(c["cost_share"], ".1%", "learning_curve", i, "cost_share")]
+                for i, c in enumerate(doc["learning_curve"])]
+        lines += _table(["ratings", "score", "cost vs best"], rows, "rrr")
+
+    lines += ["", "Per seed (the figures of the summary)"]
+    rows = []
+    for d in doc["per_seed"]:
+        sm = d["summary"]
+        at = {r["cost_share"]: r["router"] for r in sm["score_at_cost"]}
+        exp = sm["experienced"]
+        rows.append([
+            str(d["seed"]), _opt(sm["router_at_100pct"], ".3f"), _opt(sm["gain_at_100pct"], "+.3f"), _opt(sm["cheapest_cost_share"], ".1%"),
+            *(_opt(at.get(c), ".3f") for c in SUMMARY_COSTS), _opt(None if exp is None else exp["score"], ".3f"),
+            _opt(sm["ratings_to_95pct"], "d"),
+        ])
+    lines += _table(["seed", "at <=100%", "vs best", "cheapest", *(f"at {c:.0%}" for c in SUMMARY_COSTS), "teaching", "ratings to 95%"],
+                    rows, "r" * (6 + len(SUMMARY_COSTS)))
+    if plot:
+        series: list[tuple[str, list[tuple[float, float]]]] = [
+            ("o", _doc_points([b for b in doc["baselines"] if b.get("kind") == "single"])),
+            ("B", [(1.0, best["score"])]),
+            ("C", _doc_points([b for b in doc["baselines"] if b.get("kind") == "per_category"])),
+            ("K", _doc_points([b for b in doc["baselines"] if b.get("kind") == "knn"])),
+        ]
+        if relearn:
+            series.append(("L", _doc_points(relearn)))
+        if matched:
+            series.append(("M", _doc_points(matched)))
+        series.append(("R", _doc_points(doc["router"])))
+        lines += ["", "(means over seeds)", *_plot(series, width=width, height=height)]
+    t = doc.get(TIMING_KEY) or {}
+    if t:
+        lines += ["", f"time: {t.get('wall_clock', 0):.1f}s wall clock with {t.get('jobs', 1)} job(s); "
+                  f"one seed {t.get('total', 0):.1f}s on average"]
+    return "\n".join(lines)
+
+
+def _opt(v: Any, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)

@@ -22,6 +22,16 @@ def _lam(text: str) -> float:
     return vals[0]
 
 
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = (
         "Replay a folder of precomputed model outcomes (queries.csv + outcomes.csv): learn skills from the "
@@ -33,6 +43,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skills", choices=("learned", "handbook", "both"), default="learned",
                    help="skills learned from the train texts (default), the shipped general handbook's, or both")
     p.add_argument("--seed", type=int, default=0, help="seed for skill discovery, replay order and exploration (default 0)")
+    p.add_argument("--seeds", type=_positive, default=1, metavar="N",
+                   help="run seeds S..S+N-1 (S = --seed) and report each figure as a mean with a 95%% t-interval (default 1)")
+    p.add_argument("--jobs", type=_positive, metavar="J",
+                   help="worker processes for several seeds (default: the number of seeds, at most the CPU count); "
+                   "the results do not depend on it")
+    p.add_argument("--shuffle-test", action="store_true",
+                   help="honesty check: permute the texts among the queries of each split (outcomes stay), so the text "
+                   "says nothing about outcomes; the router must then not beat the best single model")
     p.add_argument("--lambdas", type=_floats, metavar="X,Y,...", help="cost weights to sweep on the test split")
     p.add_argument("--train-lambda", type=_lam, metavar="X", help="cost weight while learning from ratings")
     p.add_argument("--curve-lambda", type=_lam, metavar="X", help="cost weight of the learning curve")
@@ -45,7 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-plot", action="store_true", help="omit the terminal plot")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-' for stdout, instead of the tables)")
-    p.add_argument("--save-handbook", metavar="FILE", help="write the learned handbook (skills and evidence) to FILE")
+    p.add_argument("--save-handbook", metavar="FILE",
+                   help="write the learned handbook (skills and evidence) to FILE (with several seeds: the first seed's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,9 +73,11 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    import time
+
     from skillchat.bench import data, report, runner
+    from skillchat.bench import seeds as seeds_mod
     from skillchat.bench.progress import Progress
-    from skillchat.core.handbook import to_dict
     from skillchat.errors import SkillchatError
 
     for name in ("modes", "texts_per_skill", "knn"):
@@ -85,20 +106,44 @@ def run(args: argparse.Namespace) -> int:
         changes["skill"] = dataclasses.replace(opts.skill, **skill_changes)
     opts = dataclasses.replace(opts, **changes)
 
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    jobs = seeds_mod.default_jobs(len(seeds)) if args.jobs is None else min(args.jobs, len(seeds))
     progress = Progress(sys.stderr, enabled=not args.quiet)
+
+    def done(run: seeds_mod.SeedRun, elapsed: float) -> None:
+        if not args.quiet and len(seeds) > 1:
+            print(f"bench: seed {run.seed} done ({len(finished) + 1} of {len(seeds)}, {elapsed:.1f}s)", file=sys.stderr, flush=True)
+        finished.append(run.seed)
+
+    finished: list[int] = []
+    t0 = time.perf_counter()
     try:
-        res = runner.run(rs, opts, progress)
+        runs = seeds_mod.run_seeds(
+            rs, opts, seeds, jobs=jobs, shuffle=args.shuffle_test, progress=progress if jobs == 1 else None, on_done=done
+        )
     finally:
         progress.close()
-    doc = report.to_json(res)
+    if len(runs) == 1:
+        run = runs[0]
+        doc = {**run.doc, "seeds": seeds, "per_seed": [run.doc], "intervals": None, report.TIMING_KEY: run.timings}
+    else:
+        doc = seeds_mod.combine(runs, time.perf_counter() - t0, jobs)
+    notes: list[str] = []
+    if args.shuffle_test:
+        doc["shuffle_test"] = report.shuffle_verdict(doc)
+        notes.append(doc["shuffle_test"]["verdict"])
+        doc[report.TIMING_KEY] = doc.pop(report.TIMING_KEY)  # timings stay the last key
     if args.json == "-":
         print(json.dumps(doc, indent=1))
     else:
-        print(report.render(res, plot=not args.no_plot))
+        if len(runs) == 1:
+            print(report.render(runs[0].result, plot=not args.no_plot, notes=notes))
+        else:
+            print(report.render_seeds(doc, plot=not args.no_plot))
         if args.json:
             _write(Path(args.json), json.dumps(doc, indent=1) + "\n")
     if args.save_handbook:
-        _write(Path(args.save_handbook), json.dumps(to_dict(res.handbook), indent=1, ensure_ascii=False) + "\n")
+        _write(Path(args.save_handbook), json.dumps(runs[0].handbook, indent=1, ensure_ascii=False) + "\n")
     return 0
 
 

@@ -225,8 +225,8 @@ def _set_cell(col, value, row=0):  # type: ignore[no-untyped-def]
     "name, file, edit, expected",
     [
         ("missing file", "outcomes.csv", "delete", "outcomes.csv: no such file"),
-        ("missing column", "queries.csv", _drop_column("split"), "queries.csv: missing column(s) split"),
-        ("missing score column", "outcomes.csv", _drop_column("score"), "outcomes.csv: missing column(s) score"),
+        ("missing column", "queries.csv", _drop_column("split"), "queries.csv: line 1: missing column(s) split"),
+        ("missing score column", "outcomes.csv", _drop_column("score"), "outcomes.csv: line 1: missing column(s) score"),
         ("not dense", "outcomes.csv", lambda h, r: (h, r[:-1]), "outcomes.csv: not a dense matrix"),
         ("score above 1", "outcomes.csv", _set_cell("score", "1.5"), "outcomes.csv: line 2: score 1.5 is outside [0, 1]"),
         ("score not a number", "outcomes.csv", _set_cell("score", "yes"), "outcomes.csv: line 2: score 'yes' is not a number"),
