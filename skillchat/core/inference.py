@@ -295,6 +295,8 @@ _ACKS = frozenset(
     goodbye later see cya night cheers wow haha lol yes yeah yep no nope sure alright all right gotcha
     understood excellent fantastic appreciate appreciated really super""".split()
 )
+# A greeting opens a new exchange, whatever follows it ("hey, how's it going?").
+_GREETINGS = frozenset("hi hello hey heya hiya howdy yo sup greetings morning evening".split())
 FOLLOW_UP_MAX_WORDS = 12
 
 
@@ -307,7 +309,7 @@ def turn_kind(text: str) -> str:
         return "new"
     if len(ws) <= 8 and all(w in _ACKS for w in ws):
         return "closing"
-    if len(ws) > FOLLOW_UP_MAX_WORDS:
+    if len(ws) > FOLLOW_UP_MAX_WORDS or ws[0] in _GREETINGS:
         return "new"
     if any(tuple(ws[: len(start)]) == start for start in _FOLLOW_START):
         return "follow-up"

@@ -1,7 +1,9 @@
 import pytest
 
 from skillchat import handbooks
-from skillchat.core import KeywordInferrer, Message, profile_from_weights
+from skillchat.core import KeywordInferrer, Message, from_dict, profile_from_weights
+from skillchat.core.handbook import to_dict
+from skillchat.core.inference import turn_kind
 
 
 def infer(hb, *texts):
@@ -84,3 +86,123 @@ def test_huge_paste_is_bounded(tiny):
     text = "def f(x):\n    return x\n" * 20000 + "\nwhy is there a TypeError?"
     p = infer(tiny, text)
     assert p.mode == "code"
+
+
+# --- which turns count: the latest message decides unless it is a follow-up -----------------------
+CODE_REVIEW = (
+    "Can you review this function? def avg(xs): return sum(xs)/len(xs)",
+    "It crashes on an empty list with ZeroDivisionError; guard it with `if not xs: return 0.0`.",
+)
+CALCULUS = ("What's the integral of x*e^x?", "Integrate by parts with u = x: the result is x e^x - e^x + C.")
+CODE_WRITE = (
+    "Write a python function that parses a CSV file and sums the second column",
+    "```python\nimport csv\ndef total(path):\n    with open(path) as f:\n        return sum(float(r[1]) for r in csv.reader(f))\n```",
+)
+WORD_PROBLEM = (
+    "A train travels 120 km in 1.5 hours. What is its average speed?",
+    "Average speed = distance / time = 120 / 1.5 = 80 km/h.",
+)
+
+
+@pytest.mark.parametrize(
+    "context, latest, mode",
+    [
+        (CODE_REVIEW, "What is 15% of 240?", "math"),
+        (CALCULUS, "hey, how's it going?", "chat"),
+        (CALCULUS, "Write a haiku about spring rain", "writing"),
+        (CODE_WRITE, "now make it faster", "code"),
+        (WORD_PROBLEM, "and if it were 3x?", "math"),
+        (CALCULUS, "why?", "math"),
+        (CODE_WRITE, "shorter please", "code"),
+        (("Write an email to my manager asking to work from home on Fridays", "Subject: Request ..."), "shorter please", "writing"),
+    ],
+)
+def test_latest_message_decides_unless_it_is_a_follow_up(context, latest, mode):
+    assert infer(handbooks.load("general"), *context, latest).mode == mode
+
+
+def test_a_confident_new_topic_ignores_the_context():
+    hb = handbooks.load("general")
+    p = infer(hb, *CODE_REVIEW, "What is 15% of 240?")
+    # Not even a minor code skill: the review is over.
+    assert p.mode == "math" and "code" not in {hb.skills[s.id].mode for s in p.skills}
+    assert not any("earlier in the conversation" in e for s in p.skills for e in s.evidence)
+
+
+def test_a_follow_up_keeps_what_it_asks_for_next_to_the_context():
+    hb = handbooks.load("general")
+    p = infer(hb, *CODE_WRITE, "now make it faster")
+    ids = {s.id for s in p.skills}
+    assert {"code.write_program", "code.performance"} <= ids
+
+
+def test_an_explicit_switch_drops_the_context(tiny):
+    # "unrelated" says the earlier turns no longer matter, even though nothing else matches.
+    p = infer(tiny, "Why does this raise TypeError: unsupported operand?", "Because ...", "unrelated question: zxqv blorp")
+    assert p.skills[0].id == "chat.general" and not p.confident
+
+
+def test_a_weak_new_message_still_leans_on_the_context(tiny):
+    p = infer(tiny, "Why does this raise TypeError: unsupported operand?", "Because ...", "zxqv blorp")
+    assert p.mode == "code"
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("unrelated: what is 7% of 300?", "switch"),
+        ("different question, how tall is Everest?", "switch"),
+        ("thanks, that's great!", "closing"),
+        ("ok cool", "closing"),
+        ("now make it faster", "follow-up"),
+        ("and if it were 3x?", "follow-up"),
+        ("why?", "follow-up"),
+        ("shorter please", "follow-up"),
+        ("what about in miles per hour?", "follow-up"),
+        ("it still happens", "follow-up"),
+        ("Write a Python function that checks whether a string is a palindrome", "new"),
+        ("hey, how's it going?", "new"),
+        ("What is the capital of Australia?", "new"),
+    ],
+)
+def test_turn_kind(text, kind):
+    assert turn_kind(text) == kind
+
+
+# --- fallback: exam questions and plain questions are not small talk --------------------------
+@pytest.mark.parametrize(
+    "text, mode",
+    [
+        ("Which of these came first?\nA. the wheel\nB. the zorbulator\nC. writing\nD. bronze", "factual"),
+        ("Who discovered penicillin?", "factual"),
+        ("How do bees make honey?", "factual"),
+        ("Is it normal to have a headache every day after waking up?", "factual"),
+        ("do you ever get tired of answering questions?", "chat"),
+        ("I had such a long day today", "chat"),
+        ("Sam buys 3 packs of pencils with 12 pencils in each pack. He gives 8 away. How many are left?", "math"),
+        ("Maria earns $18 an hour and works 35 hours a week. How much does she earn in 4 weeks?", "math"),
+        ("If 3x - 5 = 16, what is x?\nA. 5\nB. 7\nC. 9\nD. 11", "math"),
+        ("Write a function to find the volume of a cone.", "code"),
+    ],
+)
+def test_general_handbook_questions(text, mode):
+    assert infer(handbooks.load("general"), text).mode == mode
+
+
+def test_weak_patterns_decide_alone_but_never_outvote_a_real_indicator(tiny):
+    doc = to_dict(tiny)
+    fb = doc["settings"]["fallback_skill"]
+    other = next(s for s in doc["skills"] if s["id"] != fb and s["mode"] != "code")
+    other["indicators"] = ["re:(?P<weak>\\?\\s*$)"]
+    hb = from_dict(doc)
+    alone = KeywordInferrer(hb).infer([Message("user", "zxqv blorp?")])
+    assert alone.confident and alone.skills[0].id == other["id"]
+    both = KeywordInferrer(hb).infer([Message("user", "Why does this raise TypeError?")])
+    assert both.mode == "code"
+    assert "weak" in __import__("skillchat.core.inference", fromlist=["x"]).__doc__
+
+
+def test_the_coding_handbook_still_reads_small_talk_and_code():
+    hb = handbooks.load("coding")
+    assert infer(hb, "hi there").mode == "chat"
+    assert infer(hb, "ok so the build passes but now it segfaults in valgrind").mode != "chat"
