@@ -495,7 +495,7 @@ def render_seeds(doc: dict[str, Any], *, plot: bool = True, width: int = 72, hei
         *render_summary(doc, ivs),
         *([doc["shuffle_test"]["verdict"]] if doc.get("shuffle_test") else []),
         "",
-        f"handbook: {f(hb['modes'], 'g', 'handbook', 'modes')} modes, {f(hb['skills'], 'g', 'handbook', 'skills')} skills "
+        f"handbook: {f(hb['modes'], '.3g', 'handbook', 'modes')} modes, {f(hb['skills'], '.3g', 'handbook', 'skills')} skills "
         f"({doc['skills']}), discovered per seed; every model starts from the same prior",
         f"training: {doc['ratings_used']:g} bandit ratings per seed, Thompson sampling at lambda={doc['train_lambda']:g}",
         f"best single model on train: {best['model']}: test score {best['score']:.3f} at {_usd_k(best['cost'])} per 1k queries (= 100% cost)",

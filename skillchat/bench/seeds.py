@@ -166,7 +166,13 @@ class SeedRun:
 _WORKER: dict[str, Any] = {}
 
 
-def _init(rs: ReplaySet, opts: Any, shuffle: bool) -> None:
+def _init(rs: ReplaySet, opts: Any, shuffle: bool, worker: bool = False) -> None:
+    if worker:
+        import signal
+
+        # Ctrl-C reaches the whole process group; the parent alone handles it (and ends the pool),
+        # so the user sees one "interrupted" line, not a traceback per worker.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER.update(rs=rs, opts=opts, shuffle=shuffle)
 
 
@@ -220,7 +226,7 @@ def run_seeds(
     # fork shares the loaded set with the workers without pickling it; elsewhere it is pickled once per worker.
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ctx.Pool(jobs, initializer=_init, initargs=(rs, opts, shuffle)) as pool:
+    with ctx.Pool(jobs, initializer=_init, initargs=(rs, opts, shuffle, True)) as pool:
         for run in pool.imap(_one, seeds):
             out.append(run)
             if on_done:

@@ -71,9 +71,8 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     import json
     import sys
-    from pathlib import Path
-
     import time
+    from pathlib import Path
 
     from skillchat.bench import data, report, runner
     from skillchat.bench import seeds as seeds_mod
@@ -116,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
         finished.append(run.seed)
 
     finished: list[int] = []
+    if not args.quiet and len(seeds) > 1:
+        print(f"bench: {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}) in {jobs} process(es)"
+              + ("; progress per seed when each is done" if jobs > 1 else ""), file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     try:
         runs = seeds_mod.run_seeds(

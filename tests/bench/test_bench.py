@@ -131,8 +131,12 @@ def test_shuffled_test_outcomes_leave_the_router_at_chance(spec_set, tmp_path):
     # Same train split, so the same learned routers; only the test outcomes lost their link to the text.
     for p in broken.router + broken.router_per_lambda:
         assert abs(p.result.score - broken.random.score) < 0.08, (p.lam, p.result.score, broken.random.score)
-    for p in honest.router + honest.router_per_lambda:
-        assert p.result.score > honest.random.score + 0.3
+    # Up to lambda 1: beyond it (the sweep now reaches 10) cost weighs so much that, with these
+    # equal-cost specialists, the few-percent cost differences decide instead of competence.
+    honest_points = [p for p in honest.router + honest.router_per_lambda if p.lam <= 1.0]
+    assert len(honest_points) >= 20
+    for p in honest_points:
+        assert p.result.score > honest.random.score + 0.3, p.lam
 
 
 # --- quality ----------------------------------------------------------------------------------
