@@ -40,6 +40,9 @@ def _lam(text: str) -> float:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = ("Give exactly one of TEXT, --conversation or --batch. A conversation is routed as its last user "
+                "turn. A batch is checked whole before anything is routed: a bad line is reported with its line "
+                "number (exit 2) and nothing is printed.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("text", nargs="?", help="the message to route")
     what.add_argument("--conversation", "-c", metavar="FILE",
