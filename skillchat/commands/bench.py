@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "Replay a folder of precomputed model outcomes (queries.csv + outcomes.csv): learn skills from the "
         "train texts, learn a router from one revealed rating per train query, then route the test split "
         "at several cost weights and compare with single models, kNN and per-category routers. --seeds N repeats it "
-        "over N seeds (means with 95%% intervals); --shuffle-test runs it with the texts shuffled, where the router "
+        "over N seeds (means with 95% intervals); --shuffle-test runs it with the texts shuffled, where the router "
         "must not beat the best single model."
     )
     p.add_argument("dir", metavar="DIR", help="a replay-set folder (queries.csv, outcomes.csv)")
