@@ -8,8 +8,8 @@ of the best single model's cost, next to the full-information baselines on the s
     .venv/bin/python benchmarks/bench_tune.py /work/shared/benchdata/routerbench \
         "" "n_modes=6" "max_skills=1,train_lambda=0.05" --folds 2
 
-A configuration is comma-separated key=value pairs; keys are fields of BenchOptions,
-InferrerOptions or SkillOptions.
+A configuration is comma-separated key=value pairs; keys are fields of BenchOptions
+or SkillOptions.
 """
 
 from __future__ import annotations
@@ -31,26 +31,22 @@ SHARES = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 
 def parse(config: str) -> runner.BenchOptions:
     bench: dict[str, object] = {}
-    inf: dict[str, object] = {}
     sk: dict[str, object] = {}
     fields = {
         "bench": {f.name: f.type for f in dataclasses.fields(runner.BenchOptions)},
-        "inf": {f.name: f.type for f in dataclasses.fields(runner.InferrerOptions)},
         "sk": {f.name: f.type for f in dataclasses.fields(SkillOptions)},
     }
     for part in filter(None, (p.strip() for p in config.split(","))):
         key, _, value = part.partition("=")
         v: object = None if value == "None" else (float(value) if "." in value or "e" in value else int(value))
-        if key in fields["inf"]:
-            inf[key] = v
-        elif key in fields["sk"]:
+        if key in fields["sk"]:
             sk[key] = v
         elif key in fields["bench"]:
             bench[key] = v
         else:
             raise SystemExit(f"unknown option {key!r}")
     return runner.BenchOptions(
-        **bench, inferrer=runner.InferrerOptions(**inf), skill=SkillOptions(**sk), relearn=False  # type: ignore[arg-type]
+        **bench, skill=SkillOptions(**sk), relearn=False  # type: ignore[arg-type]
     )
 
 

@@ -24,7 +24,8 @@ from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
 from skillchat.core.learning import apply_rating, rating_score, replace_rating
 from skillchat.core.ports import Message
-from skillchat.core.router import NoEligibleAgent, Router
+from skillchat.core.router import NoEligibleAgent
+from skillchat.routing import build_router
 from skillchat.errors import ProviderError, SkillchatError
 from skillchat.events import AgentFailed, Attempt, TokenChunk, TurnEvent, TurnFailed, TurnFinished, TurnStarted
 from skillchat.pricing import LitellmPriceBook
@@ -136,7 +137,7 @@ class ChatService:
                     hb.record_cost(agent, mode, pt, ct, usd)
         self.handbook = hb
         self.pool: Pool = build_pool(hb, self.config, self.environment, demo=self._demo, env=self._env)
-        self.router = Router(hb, token_counter=self._counter, prices=self._prices)
+        self.router = build_router(hb, token_counter=self._counter, prices=self._prices)
         if self._pinned is not None and self._pinned not in self.pool.endpoints:
             self._pinned = None
 
@@ -175,9 +176,8 @@ class ChatService:
         self.use_handbook(self.handbook_ref, record=False)
 
     def set_lambda(self, lam: float) -> None:
-        if not lam >= 0:
-            raise SkillchatError(f"lambda must be a number >= 0, got {lam}")
-        self.lam = float(lam)
+        """Raises ConfigError (a SkillchatError) for anything but a finite number in [0, 10]."""
+        self.lam = config_mod.check_lambda(lam)
 
     def pin(self, agent_id: str | None) -> None:
         """Answer every turn with one agent (logged as policy "pinned", propensity 1), or None to route."""

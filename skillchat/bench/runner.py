@@ -23,20 +23,14 @@ from skillchat.bench.data import Environment, FullInformation, Query, ReplaySet,
 from skillchat.bench.progress import Progress
 from skillchat.bench.skills import SkillOptions, agent_ids, build_handbook
 from skillchat.core.handbook import Handbook
-from skillchat.core.inference import KeywordInferrer, SkillProfile
+from skillchat.core.inference import SkillProfile
 from skillchat.core.learning import RatedTurn, apply_rating
 from skillchat.core.ports import Message
-from skillchat.core.router import Router
+from skillchat.routing import build_router
 
-DEFAULT_LAMBDAS = (0.0, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
-
-
-@dataclass(frozen=True)
-class InferrerOptions:
-    max_skills: int = 4
-    min_share: float = 0.25
-    threshold: float = 0.0
-    similarity_weight: float = 2.5
+# Up to 10: costs are normalised by the dearest model's, so when the best model is far cheaper
+# than the dearest, only a large lambda reaches the cheap end of the range.
+DEFAULT_LAMBDAS = (0.0, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -48,7 +42,6 @@ class BenchOptions:
     curve_lambda: float = 0.1
     knn_k: int = 50
     skill: SkillOptions = field(default_factory=SkillOptions)
-    inferrer: InferrerOptions = field(default_factory=InferrerOptions)
     relearn: bool = True
     relearn_every: int | None = None  # None: n_train / 8, at least 100
     # Also learn one router per lambda, each from its own replay at that lambda (a user who keeps
@@ -87,6 +80,11 @@ class BenchResult:
     knn: list[Point]
     per_category: list[Point]
     timings: dict[str, float]
+    # What the user saw while teaching: the mean score and cost of the answers they rated during
+    # training (Thompson, at the training lambda), and the best single model on the same queries.
+    experienced: Result | None = None
+    best_single_on_train: Result | None = None
+    inferrer: str = ""
     ratings_log: list[RatedTurn] = field(repr=False, default_factory=list)
 
 
@@ -97,24 +95,19 @@ def prompt_tokens(text: str) -> int:
 class Learner:
     """A handbook, its Router, and the skill profile of every text (inference reads text only)."""
 
-    def __init__(self, hb: Handbook, opts: InferrerOptions, *, profiles_from: "Learner | None" = None) -> None:
-        self.opts = opts
+    def __init__(self, hb: Handbook, *, profiles_from: "Learner | None" = None) -> None:
         self._profiles: dict[str, SkillProfile] = {}
         self.use(hb)
-        if profiles_from is not None and profiles_from.opts == opts and profiles_from._structure == self._structure:
+        if profiles_from is not None and profiles_from._structure == self._structure:
             self._profiles = profiles_from._profiles  # same skills, same inference: same profiles
 
     def use(self, hb: Handbook) -> None:
-        o = self.opts
         structure = [(s.id, s.mode, s.signature, s.indicators, s.examples) for s in hb.skills.values()]
         if getattr(self, "_structure", None) != structure:
             self._profiles.clear()
             self._structure = structure
         self.hb = hb
-        inferrer = KeywordInferrer(
-            hb, max_skills=o.max_skills, min_share=o.min_share, threshold=o.threshold, similarity_weight=o.similarity_weight
-        )
-        self.router = Router(hb, inferrer=inferrer)
+        self.router = build_router(hb)  # the app's router: same inferrer, same settings
 
     def profile(self, q: Query) -> SkillProfile:
         p = self._profiles.get(q.qid)
@@ -198,6 +191,19 @@ def train(
             progress.advance()
 
 
+def _experienced(log: Sequence[RatedTurn], model_of: dict[str, str]) -> Result | None:
+    if not log:
+        return None
+    counts: dict[str, int] = {}
+    for t in log:
+        counts[model_of[t.agent_id]] = counts.get(model_of[t.agent_id], 0) + 1
+    top = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    n = len(log)
+    return Result(
+        sum(t.score for t in log) / n, sum(t.cost_usd or 0.0 for t in log) / n, top[1] / n, top[0], dict(sorted(counts.items()))
+    )
+
+
 def _relearn_module() -> tuple[Any, str]:
     import importlib
 
@@ -227,7 +233,7 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
         train_ids=[q.qid for q in train_q],
     )
     base = hb.structure_copy()
-    learner = Learner(hb, opts.inferrer)
+    learner = Learner(hb)
     progress.advance()
     timings["skills"] = time.perf_counter() - t
 
@@ -257,6 +263,7 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
     timings["training"] = time.perf_counter() - t - curve_time
     timings["learning_curve"] = curve_time
     ratings_used = env.calls
+    experienced = _experienced(log, model_of)
 
     # 3. The learned router on the test split, greedy, at every lambda.
     t = time.perf_counter()
@@ -273,7 +280,7 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
         per_lambda = []
         progress.phase("one router per lambda", len(lambdas) * len(order))
         for lam in lambdas:
-            other = Learner(base.copy(), opts.inferrer, profiles_from=learner)
+            other = Learner(base.copy(), profiles_from=learner)
             train(other, Environment(rs), order, model_of, lam=lam, rng=random.Random(f"policy:{opts.seed}"), log=[], progress=progress)
             tl = time.perf_counter()
             picks = other.route_greedy(test_q, [lam])[lam]
@@ -285,6 +292,8 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
     singles = [(m, scorer.single(m)) for m in rs.models]
     best = baselines.best_single(full)
     best_single = (best, scorer.single(best))
+    best_train = full.means()[rs.models.index(best)]
+    best_single_on_train = Result(best_train[0], best_train[1], 1.0, best, {best: len(train_q)})
     cheap = baselines.cheapest(full)
     rand = scorer.random_expectation()
     oracle = scorer.oracle()
@@ -354,6 +363,9 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
         knn=knn_pts,
         per_category=cat_pts,
         timings=timings,
+        experienced=experienced,
+        best_single_on_train=best_single_on_train,
+        inferrer=type(learner.router.inferrer).__name__,
         ratings_log=log,
     )
 
@@ -372,7 +384,7 @@ def _run_relearn(
     progress: Progress,
 ) -> list[Point]:
     """The same replay (same order and seed), rebuilding the handbook from the log every `every` ratings."""
-    learner = Learner(base.copy(), opts.inferrer)
+    learner = Learner(base.copy())
     env = Environment(rs)
 
     def relearn_fn(turns: list[RatedTurn]) -> Handbook:

@@ -39,14 +39,13 @@ class SkillOptions:
     texts_per_skill: int = 60
     max_skills_per_mode: int = 8
     prior_mean: float = 0.5
-    # Handbook settings for the bench's handbooks; None: the app's defaults (core Settings).
-    # The bench's prior knows nothing about the models, so it is worth few pseudo-counts: with the
-    # app's 12 (meant for leaderboard priors) a router learned at lambda=0.1 explores the dear,
-    # strong model too little to rank it right at lambda=0 (validation on train splits).
-    prior_strength: float | None = 4.0
+    # Handbook settings for the bench's handbooks; None (the default): the app's (core Settings),
+    # so the bench measures the router users get. Set only to explore alternatives.
+    prior_strength: float | None = None
     mode_strength: float | None = None
     skill_strength: float | None = None
     exploration_floor: float | None = None
+    challenge_z: float | None = None
 
 
 def default_modes(n_texts: int) -> int:
@@ -113,7 +112,7 @@ def _agents(models: Sequence[str], opts: SkillOptions) -> list[dict[str, Any]]:
 
 def _settings(opts: SkillOptions, fallback: str) -> dict[str, Any]:
     out: dict[str, Any] = {"fallback_skill": fallback}
-    for key in ("prior_strength", "mode_strength", "skill_strength", "exploration_floor"):
+    for key in ("prior_strength", "mode_strength", "skill_strength", "exploration_floor", "challenge_z"):
         value = getattr(opts, key)
         if value is not None:
             out[key] = value

@@ -53,47 +53,141 @@ class Posterior:
         return max(0.0, self.mean - z * sd), min(1.0, self.mean + z * sd)
 
 
+def agent_level(hb: Handbook, agent_id: str) -> float:
+    """An agent's overall success rate: its prior level moved by all its ratings."""
+    kp = hb.settings.prior_strength
+    s, f = hb.evidence.agent(agent_id)
+    return (kp * hb.agents[agent_id].prior.mean + s) / (kp + s + f)
+
+
+def mode_posterior(hb: Handbook, agent_id: str, mode: str) -> Posterior:
+    """An agent's success rate on a whole mode: its level elsewhere, moved by its ratings in the mode."""
+    st = hb.settings
+    ev = hb.evidence
+    logits = _prior_logits(hb, agent_id)
+    lp_agent = logits[None]
+    lp_mode = logits.get(mode, lp_agent)
+    a_s, a_f = ev.agent(agent_id)
+    m_s, m_f = ev.mode(agent_id, mode)
+    o_s, o_f = a_s - m_s, a_f - m_f
+    if o_s + o_f > 1e-9:
+        level = (st.prior_strength * hb.agents[agent_id].prior.mean + o_s) / (st.prior_strength + o_s + o_f)
+        center = _sigmoid(_logit(level) + lp_mode - lp_agent)
+    else:
+        center = _sigmoid(lp_mode)
+    km = st.mode_strength
+    return Posterior(km * center + m_s, km * (1.0 - center) + m_f)
+
+
 def posterior(hb: Handbook, agent_id: str, skill_id: str) -> Posterior:
     return skill_posteriors(hb, agent_id, (skill_id,))[0]
 
 
 def skill_posteriors(hb: Handbook, agent_id: str, skill_ids: Sequence[str]) -> list[Posterior]:
-    """Posteriors of one agent on several skills; the agent and mode tiers are computed once.
+    """Posteriors of one agent on several skills."""
+    return posteriors(hb, skill_ids)[agent_id]
 
-    This runs for every agent on every turn, so it is written for speed: prior logits are cached
-    per agent (priors never change), and the tiers are inlined.
+
+def posteriors(hb: Handbook, skill_ids: Sequence[str]) -> dict[str, list[Posterior]]:
+    """Posteriors of every agent on several skills, in the order of `skill_ids`.
+
+    All agents are computed together because how hard a mode or skill is comes from everyone's
+    ratings: if every agent that was tried on a skill did worse there than its usual level, an
+    agent that was never tried there is expected to do worse too. Without that, the untried agent
+    looks best exactly where the others have failed (a winner's curse that routes the hardest
+    questions to the least-known model). Difficulty is a logit shift estimated leave-one-out, so
+    an agent's own ratings never count twice in its own estimate.
+
+    This runs on every turn, so the tiers are inlined and prior logits cached per agent.
     """
-    agent = hb.agents[agent_id]
     st = hb.settings
     ev = hb.evidence
-    prior = agent.prior
-    logits = _prior_logits(hb, agent_id)
-    p_agent, lp_agent = prior.mean, logits[None]
-    a_s, a_f = ev.agent(agent_id)
     kp, km, k = st.prior_strength, st.mode_strength, st.skill_strength
-    tiers: dict[str, tuple[float, float, float, float]] = {}
-    out = []
-    for skill_id in skill_ids:
-        mode = hb.skills[skill_id].mode
-        tier = tiers.get(mode)
-        if tier is None:
-            lp_mode = logits[mode] if mode in logits else lp_agent
-            m_s, m_f = ev.mode(agent_id, mode)
-            o_s, o_f = a_s - m_s, a_f - m_f
-            if o_s + o_f > 1e-9:
-                level = (kp * p_agent + o_s) / (kp + o_s + o_f)
-                mode_center = _sigmoid(_logit(level) + lp_mode - lp_agent)
-            else:
-                mode_center = _sigmoid(lp_mode)
-            tier = tiers[mode] = (lp_mode, mode_center, m_s, m_f)
-        lp_mode, mode_center, m_s, m_f = tier
-        s_s, s_f = ev.skill(agent_id, skill_id)
-        o_s, o_f = m_s - s_s, m_f - s_f
-        mode_level = (km * mode_center + o_s) / (km + o_s + o_f) if o_s + o_f > 1e-9 else mode_center
-        lp_skill = logits.get(skill_id)
-        center = mode_level if lp_skill is None else _sigmoid(_logit(mode_level) + lp_skill - lp_mode)
-        out.append(Posterior(k * center + s_s, k * (1.0 - center) + s_f))
+    agents = list(hb.agents)
+
+    # Each agent's level in a skill's mode (from its other ratings), and the skill's own counts.
+    skill_x: dict[tuple[str, str], tuple[float, float, float]] = {}
+    unique = list(dict.fromkeys(skill_ids))
+    for a in agents:
+        logits = _prior_logits(hb, a)
+        lp_agent = logits[None]
+        p_agent = hb.agents[a].prior.mean
+        a_s, a_f = ev.agent(a)
+        tiers: dict[str, tuple[float, float, float, float]] = {}
+        for sid in unique:
+            mode = hb.skills[sid].mode
+            tier = tiers.get(mode)
+            if tier is None:
+                lp_mode = logits.get(mode, lp_agent)
+                m_s, m_f = ev.mode(a, mode)
+                o_s, o_f = a_s - m_s, a_f - m_f
+                if o_s + o_f > 1e-9:
+                    level = (kp * p_agent + o_s) / (kp + o_s + o_f)
+                    mode_center = _sigmoid(_logit(level) + lp_mode - lp_agent)
+                else:
+                    mode_center = _sigmoid(lp_mode)
+                tier = tiers[mode] = (lp_mode, mode_center, m_s, m_f)
+            lp_mode, mode_center, m_s, m_f = tier
+            s_s, s_f = ev.skill(a, sid)
+            o_s, o_f = m_s - s_s, m_f - s_f
+            mode_level = (km * mode_center + o_s) / (km + o_s + o_f) if o_s + o_f > 1e-9 else mode_center
+            lp_skill = logits.get(sid)
+            xs = _logit(mode_level) if lp_skill is None else _logit(mode_level) + lp_skill - lp_mode
+            skill_x[a, sid] = (xs, s_s, s_f)
+    shift = {sid: _Difficulty([skill_x[a, sid] for a in agents], k) for sid in unique}
+
+    out: dict[str, list[Posterior]] = {}
+    for i, a in enumerate(agents):
+        row = []
+        for sid in skill_ids:
+            xs, s_s, s_f = skill_x[a, sid]
+            center = _sigmoid(xs + shift[sid].without(i))
+            row.append(Posterior(k * center + s_s, k * (1.0 - center) + s_f))
+        out[a] = row
     return out
+
+
+# A difficulty shift is capped: with few ratings a large shift is noise, and beyond 3 logits every
+# agent sits near 0 or 1 anyway.
+_MAX_SHIFT = 3.0
+
+
+class _Difficulty:
+    """How much better or worse than expected agents did on a mode or skill, as a logit shift.
+
+    One Newton step of the logistic fit of a common shift to (expected level, successes,
+    failures) per agent, with `strength` pseudo-observations of "no shift"; `without(i)` leaves
+    agent i out.
+    """
+
+    __slots__ = ("_rows", "_resid", "_info", "_pseudo", "_rated")
+
+    def __init__(self, rows: Sequence[tuple[float, float, float]], strength: float) -> None:
+        self._rows: list[tuple[float, float]] = []
+        resid = info = 0.0
+        self._rated = 0
+        for x, succ, fail in rows:
+            n = succ + fail
+            if n > 1e-9:
+                q = _sigmoid(x)
+                r, v = succ - n * q, n * q * (1.0 - q)
+                self._rated += 1
+            else:
+                r = v = 0.0
+            self._rows.append((r, v))
+            resid += r
+            info += v
+        self._resid, self._info = resid, info
+        self._pseudo = strength
+
+    def without(self, i: int) -> float:
+        r, v = self._rows[i]
+        info = self._info - v
+        # One other agent's ratings cannot tell "this skill is hard" from "that agent is weak here".
+        if self._rated - (v > 0) < 2 or info <= 1e-9:
+            return 0.0
+        shift = (self._resid - r) / (info + self._pseudo)
+        return max(-_MAX_SHIFT, min(_MAX_SHIFT, shift))
 
 
 def _prior_logits(hb: Handbook, agent_id: str) -> dict[str | None, float]:

@@ -74,10 +74,15 @@ class Settings:
     fallback_skill: str = "chat.general"
     # Higher tiers are stickier: ratings in other modes say less about this mode than ratings on
     # sibling skills do, and those say less than the skill's own ratings.
-    prior_strength: float = 12.0
+    # A prior that knows nothing about the agents is worth few ratings; handbooks whose priors come
+    # from public leaderboards say so with a strength of their own.
+    prior_strength: float = 4.0
     mode_strength: float = 6.0
     skill_strength: float = 4.0
     exploration_floor: float = 0.03
+    # When not exploring, an agent takes the turn from the overall champion only if its score on
+    # the turn's skills is higher by this many standard deviations of the difference.
+    challenge_z: float = 1.0
 
 
 @dataclass(slots=True)
@@ -273,6 +278,7 @@ def to_dict(hb: Handbook) -> dict[str, Any]:
             "mode_strength": s.mode_strength,
             "skill_strength": s.skill_strength,
             "exploration_floor": s.exploration_floor,
+            "challenge_z": s.challenge_z,
         },
         "modes": [
             {"id": m.id, "name": m.name, "description": m.description, "completion_tokens": m.completion_tokens}
@@ -461,6 +467,7 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
         mode_strength=r.num(settings_d.get("mode_strength", defaults.mode_strength), "$.settings.mode_strength", lo=0, open_=True),
         skill_strength=r.num(settings_d.get("skill_strength", defaults.skill_strength), "$.settings.skill_strength", lo=0, open_=True),
         exploration_floor=r.num(settings_d.get("exploration_floor", defaults.exploration_floor), "$.settings.exploration_floor", lo=0, hi=1),
+        challenge_z=r.num(settings_d.get("challenge_z", defaults.challenge_z), "$.settings.challenge_z", lo=0, hi=10),
     )
     if settings.fallback_skill not in skills:
         raise r.fail("$.settings.fallback_skill", f"unknown skill {settings.fallback_skill!r}")

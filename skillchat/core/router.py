@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, replace
 from typing import Collection, Sequence
 
-from skillchat.core.competence import skill_posteriors
+from skillchat.core.competence import agent_level, mode_posterior, posteriors
 from skillchat.core.decision import AgentScore, RoutingDecision
 from skillchat.core.handbook import Agent, Handbook
 from skillchat.core.inference import KeywordInferrer, SkillInferrer, SkillProfile
@@ -152,11 +152,14 @@ class Router:
         pin: str | None = None,
         exclude: Collection[str] = (),
     ) -> RoutingDecision:
+        if not (math.isfinite(lam) and lam >= 0):  # inf or nan would make every score -inf or nan
+            raise ValueError(f"lambda must be a finite number >= 0, got {lam!r}")
         hb = self.handbook
         wsum = sum(s.weight for s in profile.skills) or 1.0
         shares = [s.weight / wsum for s in profile.skills]
         skill_ids = [s.id for s in profile.skills]
         cands = []
+        posts = posteriors(hb, skill_ids)
         for agent in hb.agents.values():
             why_not = None
             if agent.id in exclude:
@@ -164,7 +167,7 @@ class Router:
             elif prompt_tokens > agent.context_window:
                 why_not = f"conversation ({prompt_tokens:,} tokens) exceeds its context window ({agent.context_window:,})"
             mean = var = 0.0
-            for share, post in zip(shares, skill_posteriors(hb, agent.id, skill_ids)):
+            for share, post in zip(shares, posts[agent.id]):
                 mean += share * post.mean
                 var += share * share * post.variance
             cost = estimate_cost(hb, agent, profile.mode, prompt_tokens, self.prices)
@@ -182,7 +185,7 @@ class Router:
             c.usd = c.cost.usd if c.cost.known else typical
             c.norm = c.usd / top if top > 0 else 0.0
             c.score = c.mean - lam * c.norm
-        greedy = max(eligible, key=lambda c: (c.score, -c.usd, c.agent.id))
+        greedy = _best_expected(hb, eligible, lam, profile.mode)
 
         note = ""
         chosen_policy = policy
@@ -245,6 +248,33 @@ class Router:
         return _with_reason(decision, hb, greedy.agent.id, note)
 
 
+def _best_expected(hb: Handbook, eligible: list["_Candidate"], lam: float, mode: str) -> "_Candidate":
+    """The agent to take when not exploring: the proven one unless the evidence says otherwise.
+
+    Per-skill estimates are noisy, and the agent with the highest estimate on a thin skill is often
+    just the luckiest (the winner's curse). So the turn goes to an incumbent, and a challenger
+    takes it only by beating the incumbent by more than `challenge_z` standard deviations of the
+    difference, one level at a time: the overall champion (best overall score at this lambda)
+    holds the turn's mode unless an agent beats it on the mode; the mode's holder keeps the turn
+    unless an agent beats it on the turn's own skills.
+    """
+    key = lambda c: (c.score, -c.usd, c.agent.id)  # noqa: E731
+    z = hb.settings.challenge_z
+    if z <= 0 or len(eligible) == 1:
+        return max(eligible, key=key)
+    holder = max(eligible, key=lambda c: (agent_level(hb, c.agent.id) - lam * c.norm, -c.usd, c.agent.id))
+    on_mode = {}
+    for c in eligible:
+        post = mode_posterior(hb, c.agent.id, mode)
+        on_mode[c.agent.id] = (post.mean - lam * c.norm, post.variance)
+    h_score, h_var = on_mode[holder.agent.id]
+    better = [c for c in eligible if on_mode[c.agent.id][0] - h_score > z * math.sqrt(on_mode[c.agent.id][1] + h_var)]
+    if better:
+        holder = max(better, key=lambda c: (on_mode[c.agent.id][0], -c.usd, c.agent.id))
+    better = [c for c in eligible if c.score - holder.score > z * math.sqrt(c.sd * c.sd + holder.sd * holder.sd)]
+    return max(better, key=key) if better else holder
+
+
 @dataclass(slots=True)
 class _Candidate:
     agent: Agent
@@ -263,33 +293,65 @@ class NoEligibleAgent(Exception):
 
 
 def _with_reason(d: RoutingDecision, hb: Handbook, greedy: str, note: str = "") -> RoutingDecision:
-    w = d.winner
+    """The decision with `best_expected` set and a reason that names what actually decided.
+
+    Greedy picks name the best expected score and then competence honestly: "most competent"
+    only when no eligible agent is more competent, otherwise the more competent agent and its
+    price. "exploring" only when the draw took another agent than the best expected one with a
+    different score (`RoutingDecision.explored`, which the app's chip uses too).
+    """
+    d = replace(d, best_expected=greedy)
+    w, best = d.winner, d.best
     top_skill = max(d.skills, key=lambda s: s.weight)
     skill_name = hb.skills[top_skill.id].name
-    others = [a for a in d.ranking if a.eligible and a.agent_id != w.agent_id]
+    eligible = [a for a in d.ranking if a.eligible]
+    others = [a for a in eligible if a.agent_id != w.agent_id]
+    tied = 1e-12
+
+    def two(a: float, b: float) -> tuple[str, str]:
+        # Two different numbers must not read "0.79 vs 0.79".
+        digits = 2 if f"{a:.2f}" != f"{b:.2f}" else 3
+        return f"{a:.{digits}f}", f"{b:.{digits}f}"
+
+    def vs(a: float, b: float) -> str:
+        return " vs ".join(two(a, b))
+
     if d.policy == "pinned":
         reason = f"pinned by you ({w.name})"
     elif not others:
         reason = f"{w.name} is the only agent that can take this turn"
-    elif d.chosen != greedy:
-        best = next(a for a in d.ranking if a.agent_id == greedy)
-        reason = (
-            f"exploring (drawn with p={d.probability:.0%}): {best.name} has the best expected score "
-            f"({best.score:.2f} vs {w.score:.2f}); trying {w.name} keeps its {skill_name} estimate honest"
-        )
-    else:
-        r = others[0]
-        if w.competence >= r.competence:
-            reason = f"most competent at {skill_name} ({w.competence:.2f} vs {r.name} {r.competence:.2f})"
-            if w.cost_usd < r.cost_usd:
-                reason += " and cheaper"
+    elif d.explored:
+        drawn = f"exploring (drawn with p={d.probability:.0%})"
+        if w.score < best.score:
+            reason = (f"{drawn}: {best.name} has the best expected score ({vs(best.score, w.score)}); "
+                      f"trying {w.name} keeps its {skill_name} estimate honest")
         else:
-            ratio = r.cost_usd / w.cost_usd if w.cost_usd > 0 else float("inf")
-            more = f"{ratio:.0f}x" if math.isfinite(ratio) and ratio >= 2 else "more"
-            reason = (
-                f"{r.name} is a little more competent at {skill_name} ({r.competence:.2f} vs {w.competence:.2f}) "
-                f"but costs {more}; at lambda={d.lam:g} the saving wins"
-            )
+            reason = (f"{drawn}: {best.name} is the surer bet; {w.name}'s higher estimate at {skill_name} "
+                      f"({vs(w.score, best.score)}) is within its uncertainty, and trying it tests that")
+    else:
+        top = max(eligible, key=lambda a: a.score)
+        if top.score > w.score + tied:
+            # Greedy routing passed over a higher but uncertain estimate on this turn's skills (it
+            # trusts an agent's record until the evidence against it is clear): say so, not "best".
+            reason = (f"{w.name} is the surer bet: {top.name}'s estimate at {skill_name} is higher "
+                      f"({vs(top.score, w.score)}) but not by more than its uncertainty")
+        else:
+            tie = next((a for a in others if a.score >= w.score - tied), None)
+            reason = f"best expected score ({w.score:.2f}" + (f", tied with {tie.name})" if tie else ")")
+            ablest = max(others, key=lambda a: a.competence)
+            if w.competence >= ablest.competence:
+                mine, theirs = two(w.competence, ablest.competence)
+                reason += f"; most competent at {skill_name} ({mine} vs {ablest.name} {theirs})"
+                if all(w.cost_usd < a.cost_usd for a in others):
+                    reason += " and cheapest"
+            elif ablest.cost_usd > w.cost_usd:
+                ratio = ablest.cost_usd / w.cost_usd if w.cost_usd > 0 else math.inf
+                more = f"{ratio:.0f}x as much" if math.isfinite(ratio) and ratio >= 2 else "more"
+                reason += (f": {ablest.name} is more competent at {skill_name} ({vs(ablest.competence, w.competence)}) "
+                           f"but costs {more}; at lambda={d.lam:g} the saving wins")
+            else:
+                reason += (f": {ablest.name} is more competent at {skill_name} ({vs(ablest.competence, w.competence)}) "
+                           f"but its expected score is lower ({ablest.score:.2f})")
     if not w.cost_known:
         reason += "; its price is unknown, so cost is a guess"
     if not d.confident:

@@ -1,3 +1,4 @@
+import dataclasses
 import random
 from collections import Counter
 
@@ -175,3 +176,40 @@ def test_a_pin_that_cannot_take_the_turn_is_explained(tiny):
     assert d.reason.startswith("pinned small cannot take this turn (conversation (5,000 tokens) exceeds")
     d = route(tiny, pin="ghost", policy="greedy")
     assert "pinned ghost cannot take this turn (not in this handbook)" in d.reason
+
+
+def _rate(hb, agent, skill, good, bad):
+    for _ in range(good):
+        hb.record_outcome(agent, {skill: 1.0}, 1.0)
+    for _ in range(bad):
+        hb.record_outcome(agent, {skill: 1.0}, 0.0)
+
+
+def _champion_world(tiny, mid_good, mid_bad):
+    # big is the proven champion (many ratings everywhere); mid has a short record on debugging.
+    tiny.settings = dataclasses.replace(tiny.settings, challenge_z=1.0)
+    for skill in ("code.python", "code.debugging", "math.calculus", "chat.general"):
+        _rate(tiny, "big", skill, 40, 10)
+    _rate(tiny, "mid", "code.debugging", mid_good, mid_bad)
+    return route(tiny, lam=0.0, policy="greedy")
+
+
+def test_a_lucky_short_record_does_not_take_the_turn_from_the_champion(tiny):
+    d = _champion_world(tiny, 4, 0)
+    scores = {a.agent_id: a for a in d.ranking}
+    assert scores["mid"].score > scores["big"].score  # mid's estimate is higher...
+    assert d.chosen == "big"  # ...but not by more than its uncertainty
+    tiny.settings = dataclasses.replace(tiny.settings, challenge_z=0.0)  # without the safeguard the luckiest estimate wins
+    assert route(tiny, lam=0.0, policy="greedy").chosen == "mid"
+
+
+def test_strong_evidence_does_take_the_turn_from_the_champion(tiny):
+    assert _champion_world(tiny, 95, 5).chosen == "mid"
+
+
+def test_at_a_high_cost_weight_the_cheap_agent_keeps_the_turn(tiny):
+    # The safeguard never pulls a turn back to a dear agent that the cost weight rules out.
+    for agent in ("big", "small"):
+        _rate(tiny, agent, "chat.general", 40, 10)
+    d = route(tiny, "hello there, how are you?", lam=1.0, policy="greedy")
+    assert d.chosen == "small"
