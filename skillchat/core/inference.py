@@ -160,13 +160,15 @@ class KeywordInferrer:
                 self._postings[t].append((sid, v / norm))
 
     # --- scoring ----------------------------------------------------------------------------
-    def _score_text(self, text: str) -> tuple[dict[str, float], dict[str, list[str]]]:
-        """Raw relevance of every matching skill to one text, with the reasons."""
+    def _score_text(self, text: str) -> tuple[dict[str, float], dict[str, list[str]], frozenset[str]]:
+        """Raw relevance of every matching skill to one text, the reasons, and the skills whose
+        indicator hits were all weak patterns."""
         text = _clip(text)
         hits: dict[str, float] = defaultdict(float)
         reasons: dict[str, list[str]] = defaultdict(list)
         # Keyed by the stemmed phrase: "optimize" and "optimizing" are one indicator, not two.
         seen: set[tuple[str, object]] = set()
+        full: set[str] = set()
         request, quoted = _split_quotes(text)
         for part, weight in ((request, 1.0), (quoted, QUOTED_WEIGHT)):
             if not part:
@@ -179,12 +181,15 @@ class KeywordInferrer:
                     if tuple(toks[i : i + len(phrase)]) == phrase:
                         seen.add((sid, phrase))
                         hits[sid] += weight * (1.0 + 0.25 * (len(phrase) - 1))
+                        full.add(sid)
                         reasons[sid].append(f'"{label}"')
             for pattern, sid, label, strength in self._patterns:
                 if (sid, label) not in seen and pattern.search(part):
                     seen.add((sid, label))
                     hits[sid] += weight * strength
                     reasons[sid].append(f"pattern /{label}/")
+                    if strength == 1.0:
+                        full.add(sid)
         scores = {sid: math.log2(1.0 + h) for sid, h in hits.items()}
 
         tf: Counter[str] = Counter(content_stems(request))
@@ -203,14 +208,14 @@ class KeywordInferrer:
                     scores[sid] = scores.get(sid, 0.0) + self.similarity_weight * sim
                     if sim >= 0.15:
                         reasons[sid].append(f"similar to its examples ({sim:.2f})")
-        return scores, reasons
+        return scores, reasons, frozenset(sid for sid in hits if sid not in full)
 
     def infer(self, messages: Sequence[Message]) -> SkillProfile:
         users = [m for m in messages if m.role == "user"]
         if not users:
             return self._fallback("no user message")
         text = users[-1].content
-        latest, latest_reasons = self._score(text)
+        latest, latest_reasons, weak_only = self._score(text)
         total = dict(latest)
         context: set[str] = set()
         for ctx_text, w in self._context(messages, users, text, latest):
@@ -229,6 +234,13 @@ class KeywordInferrer:
             own = max(latest.items(), key=lambda kv: (kv[1], kv[0]))
             if own[1] >= self.threshold and own[0] not in {sid for sid, _ in kept}:
                 kept = kept[: self.max_skills - 1] + [(own[0], total[own[0]])]
+        mode = dominant_mode(self.handbook, [ActiveSkill(sid, s) for sid, s in kept])
+        # A weak hint ("it ends with a question mark") may decide the mode, but when the mode went
+        # elsewhere it is no part of the answer's skills.
+        kept = [
+            (sid, s) for sid, s in kept
+            if not (sid in weak_only and sid not in context and self.handbook.skills[sid].mode != mode)
+        ]
         mass = sum(s for _, s in kept)
         active = []
         for sid, s in kept:
@@ -236,7 +248,7 @@ class KeywordInferrer:
             if sid in context and latest.get(sid, 0.0) < s:
                 why.append("earlier in the conversation")
             active.append(ActiveSkill(sid, s / mass, tuple(why)))
-        return SkillProfile(dominant_mode(self.handbook, active), tuple(active), True)
+        return SkillProfile(mode, tuple(active), True)
 
     def _context(
         self, messages: Sequence[Message], users: Sequence[Message], text: str, latest: Mapping[str, float]

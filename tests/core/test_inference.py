@@ -206,3 +206,11 @@ def test_the_coding_handbook_still_reads_small_talk_and_code():
     hb = handbooks.load("coding")
     assert infer(hb, "hi there").mode == "chat"
     assert infer(hb, "ok so the build passes but now it segfaults in valgrind").mode != "chat"
+
+
+def test_a_weak_hint_that_lost_the_mode_is_not_one_of_the_skills():
+    hb = handbooks.load("general")
+    p = infer(hb, "Why does my Python code raise KeyError?")
+    # It ends with "?", a weak hint of factual QA; the turn is code, so only code skills are active.
+    assert p.mode == "code" and {hb.skills[s.id].mode for s in p.skills} == {"code"}
+    assert sum(s.weight for s in p.skills) == pytest.approx(1.0)
