@@ -106,15 +106,17 @@ class Evidence:
     Counts are floats: a rating is spread over the active skills in proportion to their weights.
     """
 
-    __slots__ = ("_cells", "_by_mode", "_by_agent", "_mode_of")
+    __slots__ = ("_cells", "_by_mode", "_by_agent", "_mode_of", "version")
 
     def __init__(self, mode_of: Mapping[str, str]) -> None:
         self._mode_of = dict(mode_of)
+        self.version = 0  # bumped on every change, so derived figures can be cached
         self._cells: dict[tuple[str, str], list[float]] = {}
         self._by_mode: dict[tuple[str, str], list[float]] = {}
         self._by_agent: dict[str, list[float]] = {}
 
     def add(self, agent: str, skill: str, successes: float, failures: float) -> None:
+        self.version += 1
         mode = self._mode_of[skill]
         for table, key in ((self._cells, (agent, skill)), (self._by_mode, (agent, mode)), (self._by_agent, agent)):
             cell = table.get(key)
@@ -145,12 +147,14 @@ class Evidence:
 
     def scale(self, factor: float) -> None:
         """Discount all evidence, so that old ratings weigh less than new ones."""
+        self.version += 1
         for table in (self._cells, self._by_mode, self._by_agent):
             for cell in table.values():
                 cell[0] *= factor
                 cell[1] *= factor
 
     def clear(self) -> None:
+        self.version += 1
         self._cells.clear()
         self._by_mode.clear()
         self._by_agent.clear()

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, replace
 from typing import Collection, Sequence
 
-from skillchat.core.competence import agent_level, mode_posterior, posteriors
+from skillchat.core.competence import mode_posterior, overall_levels, posteriors
 from skillchat.core.decision import AgentScore, RoutingDecision
 from skillchat.core.handbook import Agent, Handbook
 from skillchat.core.inference import KeywordInferrer, SkillInferrer, SkillProfile
@@ -254,15 +254,17 @@ def _best_expected(hb: Handbook, eligible: list["_Candidate"], lam: float, mode:
     Per-skill estimates are noisy, and the agent with the highest estimate on a thin skill is often
     just the luckiest (the winner's curse). So the turn goes to an incumbent, and a challenger
     takes it only by beating the incumbent by more than `challenge_z` standard deviations of the
-    difference, one level at a time: the overall champion (best overall score at this lambda)
-    holds the turn's mode unless an agent beats it on the mode; the mode's holder keeps the turn
+    difference, one level at a time: the overall champion (best overall score at this lambda on
+    the usual mix of turns, counting `challenge_z` standard deviations against it) holds the turn's mode unless an agent beats it on the mode; the mode's holder keeps the turn
     unless an agent beats it on the turn's own skills.
     """
     key = lambda c: (c.score, -c.usd, c.agent.id)  # noqa: E731
     z = hb.settings.challenge_z
     if z <= 0 or len(eligible) == 1:
         return max(eligible, key=key)
-    holder = max(eligible, key=lambda c: (agent_level(hb, c.agent.id) - lam * c.norm, -c.usd, c.agent.id))
+    level = overall_levels(hb)
+    # The champion is the best proven agent: a short lucky record is not a record.
+    holder = max(eligible, key=lambda c: (level[c.agent.id][0] - z * level[c.agent.id][1] - lam * c.norm, -c.usd, c.agent.id))
     on_mode = {}
     for c in eligible:
         post = mode_posterior(hb, c.agent.id, mode)
