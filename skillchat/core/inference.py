@@ -75,7 +75,8 @@ def _split_quotes(text: str) -> tuple[str, str]:
     quoted = _QUOTED_RE.findall(text)
     if not quoted:
         return text, ""
-    return _QUOTED_RE.sub(" ", text), " ".join(quoted)
+    # A stand-in keeps the quotes' place, so patterns about quoted words ("is it 'x' or 'y'") still see them.
+    return _QUOTED_RE.sub('"q"', text), " ".join(quoted)
 
 
 def _clip(text: str) -> str:
@@ -219,19 +220,28 @@ class KeywordInferrer:
         total = dict(latest)
         context: set[str] = set()
         for ctx_text, w in self._context(messages, users, text, latest):
-            for sid, s in self._score(ctx_text)[0].items():
-                total[sid] = total.get(sid, 0.0) + w * s
-                context.add(sid)
+            ctx_scores, _, ctx_weak = self._score(ctx_text)
+            # Earlier turns lend their topic, not their form: "it was a question" says nothing now.
+            for sid, s in ctx_scores.items():
+                if sid not in ctx_weak:
+                    total[sid] = total.get(sid, 0.0) + w * s
+                    context.add(sid)
+        if context:
+            # Likewise, a follow-up's own form ("can you show an example?") is no topic.
+            for sid in weak_only:
+                if sid not in context:
+                    total.pop(sid, None)
 
         if not total or max(total.values()) < self.threshold:
             return self._fallback("no skill matched confidently")
         ranked = sorted(total.items(), key=lambda kv: (-kv[1], kv[0]))
         top = ranked[0][1]
         kept = [(sid, s) for sid, s in ranked[: self.max_skills] if s >= self.min_share * top]
-        if context and latest:
+        own_scores = [(sid, v) for sid, v in latest.items() if sid in total]
+        if context and own_scores:
             # What the latest message asks for stays in the profile even when the context is louder:
             # "now make it faster" after a long code question is about performance too.
-            own = max(latest.items(), key=lambda kv: (kv[1], kv[0]))
+            own = max(own_scores, key=lambda kv: (kv[1], kv[0]))
             if own[1] >= self.threshold and own[0] not in {sid for sid, _ in kept}:
                 kept = kept[: self.max_skills - 1] + [(own[0], total[own[0]])]
         mode = dominant_mode(self.handbook, [ActiveSkill(sid, s) for sid, s in kept])
