@@ -38,6 +38,7 @@ LAST_ASSISTANT_WEIGHT = 0.25
 # A follow-up has little content of its own: the turn it follows carries the topic.
 FOLLOW_UP_DECAY = (1.0, 0.25)
 FOLLOW_UP_ASSISTANT_WEIGHT = 0.5
+FOLLOW_UP_LATEST_WEIGHT = 0.5
 # How much a `(?P<weak>...)` pattern counts, relative to a full indicator hit.
 WEAK_WEIGHT = 0.5
 # Bounds the work on a pasted log or file: the head and tail carry the request.
@@ -217,9 +218,10 @@ class KeywordInferrer:
             return self._fallback("no user message")
         text = users[-1].content
         latest, latest_reasons, weak_only = self._score(text)
-        total = dict(latest)
+        digest, latest_w = self._context(messages, users, text, latest)
+        total = {sid: latest_w * v for sid, v in latest.items()}
         context: set[str] = set()
-        for ctx_text, w in self._context(messages, users, text, latest):
+        for ctx_text, w in digest:
             ctx_scores, _, ctx_weak = self._score(ctx_text)
             # Earlier turns lend their topic, not their form: "it was a question" says nothing now.
             for sid, s in ctx_scores.items():
@@ -262,25 +264,29 @@ class KeywordInferrer:
 
     def _context(
         self, messages: Sequence[Message], users: Sequence[Message], text: str, latest: Mapping[str, float]
-    ) -> list[tuple[str, float]]:
-        """The earlier texts that count for this turn, with their weights (none when it stands alone)."""
+    ) -> tuple[list[tuple[str, float]], float]:
+        """The earlier texts that count for this turn with their weights (none when it stands
+        alone), and the weight of the latest message itself."""
         if len(users) < 2 and not any(m.role == "assistant" for m in messages):
-            return []
+            return [], 1.0
         kind = turn_kind(text)
         if kind == "switch":
-            return []
+            return [], 1.0
         strength = max(latest.values(), default=0.0)
+        latest_w = 1.0
         if kind == "follow-up" and strength < self.strong_topic:
-            decay, assistant_w = FOLLOW_UP_DECAY, FOLLOW_UP_ASSISTANT_WEIGHT
+            # A follow-up continues the previous task; what it names is that task's new object:
+            # "now one about the sun" after a haiku is more poetry, not astronomy.
+            decay, assistant_w, latest_w = FOLLOW_UP_DECAY, FOLLOW_UP_ASSISTANT_WEIGHT, FOLLOW_UP_LATEST_WEIGHT
         elif strength >= self.own_topic or kind == "closing":
-            return []
+            return [], 1.0
         else:
             decay, assistant_w = PREVIOUS_USER_DECAY, LAST_ASSISTANT_WEIGHT
         digest = [(m.content, w) for m, w in zip(reversed(users[:-1]), decay)]
         last_assistant = next((m for m in reversed(messages) if m.role == "assistant"), None)
         if last_assistant is not None:
             digest.append((last_assistant.content, assistant_w))
-        return digest
+        return digest, latest_w
 
     def _fallback(self, why: str) -> SkillProfile:
         fb = self.handbook.fallback()
