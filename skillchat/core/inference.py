@@ -323,8 +323,9 @@ _ACKS = frozenset(
     goodbye later see cya night cheers wow haha lol yes yeah yep no nope sure alright all right gotcha
     understood excellent fantastic appreciate appreciated really super""".split()
 )
-# A greeting opens a new exchange, whatever follows it ("hey, how's it going?").
-_GREETINGS = frozenset("hi hello hey heya hiya howdy yo sup greetings morning evening".split())
+# A greeting or a laugh opens a new exchange, whatever follows it ("hey, how's it going?",
+# "haha same, I'm starving").
+_GREETINGS = frozenset("hi hello hey heya hiya howdy yo sup greetings morning evening haha hahaha lol lmao hehe aww omg".split())
 FOLLOW_UP_MAX_WORDS = 12
 
 
