@@ -53,39 +53,9 @@ class Posterior:
         return max(0.0, self.mean - z * sd), min(1.0, self.mean + z * sd)
 
 
-def overall_levels(hb: Handbook) -> dict[str, tuple[float, float]]:
-    """Each agent's expected success rate on the usual mix of turns, with its standard deviation.
-
-    An agent's raw success rate depends on which turns it was given: one tried mostly on hard
-    questions looks worse than one tried on easy ones. So every agent is scored on the same mix,
-    the share of all ratings each mode received, from its posterior in each mode. Cached until
-    the evidence changes.
-    """
-    key = (hb.evidence.version, id(hb.settings))
-    hit = getattr(hb, "_levels_cache", None)
-    if hit is not None and hit[0] == key:
-        return hit[1]
-    ev = hb.evidence
-    weights = {m: 0.0 for m in hb.modes}
-    for a in hb.agents:
-        for m in hb.modes:
-            s, f = ev.mode(a, m)
-            weights[m] += s + f
-    total = sum(weights.values())
-    if total <= 0:
-        weights = {m: 1.0 for m in hb.modes}
-        total = float(len(weights))
-    used = {m: w / total for m, w in weights.items() if w > 0}
-    levels = {}
-    for a in hb.agents:
-        posts = [(w, mode_posterior(hb, a, m)) for m, w in used.items()]
-        levels[a] = (sum(w * p.mean for w, p in posts), math.sqrt(sum(w * w * p.variance for w, p in posts)))
-    hb._levels_cache = (key, levels)  # type: ignore[attr-defined]
-    return levels
-
-
-def mode_posterior(hb: Handbook, agent_id: str, mode: str) -> Posterior:
-    """An agent's success rate on a whole mode: its level elsewhere, moved by its ratings in the mode."""
+def mode_posterior(hb: Handbook, agent_id: str, mode: str, *, own: bool = True) -> Posterior:
+    """An agent's success rate on a whole mode: its level elsewhere, moved by its ratings in the
+    mode (`own=False`: the level elsewhere alone)."""
     st = hb.settings
     ev = hb.evidence
     logits = _prior_logits(hb, agent_id)
@@ -100,6 +70,8 @@ def mode_posterior(hb: Handbook, agent_id: str, mode: str) -> Posterior:
     else:
         center = _sigmoid(lp_mode)
     km = st.mode_strength
+    if not own:
+        return Posterior(km * center, km * (1.0 - center))
     return Posterior(km * center + m_s, km * (1.0 - center) + m_f)
 
 

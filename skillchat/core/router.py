@@ -16,7 +16,8 @@ import random
 from dataclasses import dataclass, replace
 from typing import Collection, Sequence
 
-from skillchat.core.competence import mode_posterior, overall_levels, posteriors
+from skillchat.core.competence import posteriors
+from skillchat.core.standing import standing
 from skillchat.core.decision import AgentScore, RoutingDecision
 from skillchat.core.handbook import Agent, Handbook
 from skillchat.core.inference import KeywordInferrer, SkillInferrer, SkillProfile
@@ -252,28 +253,36 @@ def _best_expected(hb: Handbook, eligible: list["_Candidate"], lam: float, mode:
     """The agent to take when not exploring: the proven one unless the evidence says otherwise.
 
     Per-skill estimates are noisy, and the agent with the highest estimate on a thin skill is often
-    just the luckiest (the winner's curse). So the turn goes to an incumbent, and a challenger
-    takes it only by beating the incumbent by more than `challenge_z` standard deviations of the
-    difference, one level at a time: the overall champion (best overall score at this lambda on
-    the usual mix of turns, counting `challenge_z` standard deviations against it) holds the turn's mode unless an agent beats it on the mode; the mode's holder keeps the turn
-    unless an agent beats it on the turn's own skills.
+    just the luckiest (the winner's curse). So the turn goes to an incumbent, and a cheaper
+    challenger takes it only by beating the incumbent by more than `challenge_z` standard
+    deviations of the difference, one level at a time: the overall champion (the best score at
+    this lambda on the usual mix of turns, see core/standing.py, counting `challenge_z` standard
+    deviations against it) holds the turn's mode unless an agent beats it on the mode; the mode's
+    holder keeps the turn unless an agent beats it on the turn's own skills.
     """
     key = lambda c: (c.score, -c.usd, c.agent.id)  # noqa: E731
     z = hb.settings.challenge_z
     if z <= 0 or len(eligible) == 1:
         return max(eligible, key=key)
-    level = overall_levels(hb)
+    fit = standing(hb)
     # The champion is the best proven agent: a short lucky record is not a record.
-    holder = max(eligible, key=lambda c: (level[c.agent.id][0] - z * level[c.agent.id][1] - lam * c.norm, -c.usd, c.agent.id))
-    on_mode = {}
-    for c in eligible:
-        post = mode_posterior(hb, c.agent.id, mode)
-        on_mode[c.agent.id] = (post.mean - lam * c.norm, post.variance)
-    h_score, h_var = on_mode[holder.agent.id]
-    better = [c for c in eligible if on_mode[c.agent.id][0] - h_score > z * math.sqrt(on_mode[c.agent.id][1] + h_var)]
-    if better:
-        holder = max(better, key=lambda c: (on_mode[c.agent.id][0], -c.usd, c.agent.id))
-    better = [c for c in eligible if c.score - holder.score > z * math.sqrt(c.sd * c.sd + holder.sd * holder.sd)]
+    holder = max(eligible, key=lambda c: (fit.overall[c.agent.id][0] - z * fit.overall[c.agent.id][1] - lam * c.norm, -c.usd, c.agent.id))
+
+    def beats(c: _Candidate, gain: float, sd: float, incumbent: _Candidate) -> bool:
+        # Taking a turn from the incumbent for a cheaper agent risks the answer, so it needs clear
+        # evidence; a dearer agent already pays for its place through lambda.
+        return gain > (z * sd if c.usd < incumbent.usd else 0.0)
+
+    if mode_fit := {c.agent.id: fit.by_mode[c.agent.id, mode] for c in eligible if (c.agent.id, mode) in fit.by_mode}:
+        if len(mode_fit) == len(eligible):
+            def on_mode(c: _Candidate) -> float:
+                return mode_fit[c.agent.id][0] - lam * c.norm
+
+            h = holder
+            better = [c for c in eligible if beats(c, on_mode(c) - on_mode(h), math.hypot(mode_fit[c.agent.id][1], mode_fit[h.agent.id][1]), h)]
+            if better:
+                holder = max(better, key=lambda c: (on_mode(c), -c.usd, c.agent.id))
+    better = [c for c in eligible if beats(c, c.score - holder.score, math.hypot(c.sd, holder.sd), holder)]
     return max(better, key=key) if better else holder
 
 

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 import random
 from collections import Counter
 
@@ -213,3 +214,16 @@ def test_at_a_high_cost_weight_the_cheap_agent_keeps_the_turn(tiny):
         _rate(tiny, agent, "chat.general", 40, 10)
     d = route(tiny, "hello there, how are you?", lam=1.0, policy="greedy")
     assert d.chosen == "small"
+
+
+def test_a_dearer_agent_needs_no_margin_only_a_better_score(tiny):
+    # small is the proven, cheap champion on chat; big has a short, good record there. At a low cost
+    # weight big's score is higher but within its uncertainty: it still gets the turn, because
+    # what it risks is the user's money, which lambda already prices, not the answer.
+    _rate(tiny, "small", "chat.general", 80, 20)
+    _rate(tiny, "big", "chat.general", 3, 0)
+    d = route(tiny, "hello there, how are you?", lam=0.05, policy="greedy")
+    scores = {a.agent_id: a for a in d.ranking}
+    assert scores["big"].score > scores["small"].score
+    assert scores["big"].score - scores["small"].score < math.hypot(scores["big"].uncertainty, scores["small"].uncertainty)
+    assert d.chosen == "big"

@@ -1,0 +1,140 @@
+"""Where each agent stands on the usual mix of turns, corrected for which turns it was given.
+
+Routing gives each agent the turns it looks best at, so an agent's raw success rate says as much
+about its turns as about the agent: a strong, dear model that is only called on the hardest
+questions has a lower raw rate than a cheap one that answers the easy ones. Comparing raw rates
+then names the wrong champion. This module fits an additive logit model to all the evidence,
+
+    P(agent a succeeds on skill s) = sigmoid(ability[a, mode(s)] + ease[s]),
+
+with each agent's ability shrunk towards its prior centre in that mode (its level elsewhere) and
+each skill's ease shrunk towards 0, by a few rounds of coordinate Newton steps. An agent's
+standing is then its expected success on the same mix of turns for everyone: the share of all
+ratings each skill received.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from skillchat.core.competence import mode_posterior
+from skillchat.core.handbook import Handbook
+
+_ROUNDS = 6
+_MAX_LOGIT = 8.0
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+@dataclass(frozen=True)
+class Standing:
+    # agent -> (expected success on the usual mix of turns, its standard deviation)
+    overall: dict[str, tuple[float, float]]
+    # (agent, mode) -> (expected success on the mode's usual mix, its standard deviation)
+    by_mode: dict[tuple[str, str], tuple[float, float]]
+
+
+def standing(hb: Handbook) -> Standing:
+    """The fitted standing of every agent; refitted when the evidence has grown enough to matter.
+
+    A rating changes the fit by about 1/n of the evidence, so with a large history the fit is
+    kept until 2% more evidence (or any rewrite of old evidence) has arrived: routing stays fast
+    while the figures stay current. With a short history every rating refits.
+    """
+    ev = hb.evidence
+    total = ev.total()
+    hit = getattr(hb, "_standing_cache", None)
+    if hit is not None:
+        version, at_total, settings, cached = hit
+        unchanged = version == ev.version
+        small_growth = total > at_total and total - at_total < max(1.0, 0.02 * total)
+        if settings is hb.settings and (unchanged or small_growth):
+            return cached
+    fitted = _fit(hb)
+    hb._standing_cache = (ev.version, total, hb.settings, fitted)  # type: ignore[attr-defined]
+    return fitted
+
+
+def _fit(hb: Handbook) -> Standing:
+    st = hb.settings
+    agents = list(hb.agents)
+    cells = [(a, s, succ, fail) for a, s, succ, fail in hb.evidence.cells() if succ + fail > 1e-9 and s in hb.skills]
+    mode_of = {s: sk.mode for s, sk in hb.skills.items()}
+    modes = list(hb.modes)
+
+    # Prior centre of each agent in each mode: its level elsewhere, as the competence tiers say.
+    centre = {(a, m): _logit(mode_posterior(hb, a, m, own=False).mean) for a in agents for m in modes}
+    ability = dict(centre)
+    ease = {s: 0.0 for s in hb.skills}
+    prec_ability = 0.25 * st.mode_strength
+    prec_ease = 0.25 * st.skill_strength
+    by_am: dict[tuple[str, str], list[tuple[str, float, float]]] = {}
+    by_s: dict[str, list[tuple[str, float, float]]] = {}
+    for a, s, succ, fail in cells:
+        by_am.setdefault((a, mode_of[s]), []).append((s, succ, fail))
+        by_s.setdefault(s, []).append((a, succ, fail))
+
+    info_am: dict[tuple[str, str], float] = {}
+    for _ in range(_ROUNDS):
+        for (a, m), rows in by_am.items():
+            th = ability[a, m]
+            g, h = -prec_ability * (th - centre[a, m]), prec_ability
+            for s, succ, fail in rows:
+                q = _sigmoid(th + ease[s])
+                g += succ - (succ + fail) * q
+                h += (succ + fail) * q * (1 - q)
+            ability[a, m] = max(-_MAX_LOGIT, min(_MAX_LOGIT, th + g / h))
+            info_am[a, m] = h
+        for s, rows in by_s.items():
+            m = mode_of[s]
+            b = ease[s]
+            g, h = -prec_ease * b, prec_ease
+            for a, succ, fail in rows:
+                q = _sigmoid(ability[a, m] + b)
+                g += succ - (succ + fail) * q
+                h += (succ + fail) * q * (1 - q)
+            ease[s] = max(-_MAX_LOGIT, min(_MAX_LOGIT, b + g / h))
+
+    # The usual mix of turns: every skill by its share of all ratings (uniform before any rating).
+    traffic = {s: 0.0 for s in hb.skills}
+    for _, s, succ, fail in cells:
+        traffic[s] += succ + fail
+    if sum(traffic.values()) <= 0:
+        traffic = {s: 1.0 for s in hb.skills}
+    mode_traffic: dict[str, float] = {}
+    for s, w in traffic.items():
+        mode_traffic[mode_of[s]] = mode_traffic.get(mode_of[s], 0.0) + w
+    grand = sum(traffic.values())
+
+    by_mode: dict[tuple[str, str], tuple[float, float]] = {}
+    overall: dict[str, tuple[float, float]] = {}
+    for a in agents:
+        mean_all = var_all = 0.0
+        for m in modes:
+            wm = mode_traffic.get(m, 0.0)
+            if wm <= 0:
+                continue
+            th = ability[a, m]
+            mean = slope = 0.0
+            for s in hb.skills_in_mode(m):
+                w = traffic[s] / wm
+                if w > 0:
+                    q = _sigmoid(th + ease[s])
+                    mean += w * q
+                    slope += w * q * (1 - q)
+            # Delta method: the ability's uncertainty (1 / its information) through the curve.
+            sd = slope / math.sqrt(info_am.get((a, m), prec_ability))
+            by_mode[a, m] = (mean, sd)
+            share = wm / grand
+            mean_all += share * mean
+            var_all += share * share * sd * sd
+        overall[a] = (mean_all, math.sqrt(var_all))
+    return Standing(overall, by_mode)
