@@ -189,7 +189,9 @@ class KeywordInferrer:
                 if (sid, label) not in seen and pattern.search(part):
                     seen.add((sid, label))
                     hits[sid] += weight * strength
-                    reasons[sid].append(f"pattern /{label}/")
+                    # A long alternation says nothing at a glance; its start says what it is about.
+                    shown = label if len(label) <= 40 else label[:38] + "…"
+                    reasons[sid].append(f"pattern /{shown}/")
                     if strength == 1.0:
                         full.add(sid)
         scores = {sid: math.log2(1.0 + h) for sid, h in hits.items()}
