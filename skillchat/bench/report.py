@@ -143,6 +143,7 @@ def to_json(res: BenchResult) -> dict[str, Any]:
                 "mode_strength": hb.settings.mode_strength,
                 "skill_strength": hb.settings.skill_strength,
                 "exploration_floor": hb.settings.exploration_floor,
+                "quality_floor": hb.settings.quality_floor,
                 "challenge_z": hb.settings.challenge_z,
             },
             "inferrer": res.inferrer,

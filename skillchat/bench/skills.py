@@ -45,6 +45,7 @@ class SkillOptions:
     mode_strength: float | None = None
     skill_strength: float | None = None
     exploration_floor: float | None = None
+    quality_floor: float | None = None
     challenge_z: float | None = None
 
 
@@ -112,7 +113,7 @@ def _agents(models: Sequence[str], opts: SkillOptions) -> list[dict[str, Any]]:
 
 def _settings(opts: SkillOptions, fallback: str) -> dict[str, Any]:
     out: dict[str, Any] = {"fallback_skill": fallback}
-    for key in ("prior_strength", "mode_strength", "skill_strength", "exploration_floor", "challenge_z"):
+    for key in ("prior_strength", "mode_strength", "skill_strength", "exploration_floor", "quality_floor", "challenge_z"):
         value = getattr(opts, key)
         if value is not None:
             out[key] = value

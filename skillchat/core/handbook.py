@@ -80,6 +80,8 @@ class Settings:
     mode_strength: float = 6.0
     skill_strength: float = 4.0
     exploration_floor: float = 0.03
+    # Share of Thompson draws given to the agents most likely to be the most competent, price aside.
+    quality_floor: float = 0.05
     # When not exploring, an agent takes the turn from the overall champion only if its score on
     # the turn's skills is higher by this many standard deviations of the difference.
     challenge_z: float = 1.0
@@ -282,6 +284,7 @@ def to_dict(hb: Handbook) -> dict[str, Any]:
             "mode_strength": s.mode_strength,
             "skill_strength": s.skill_strength,
             "exploration_floor": s.exploration_floor,
+            "quality_floor": s.quality_floor,
             "challenge_z": s.challenge_z,
         },
         "modes": [
@@ -471,8 +474,11 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
         mode_strength=r.num(settings_d.get("mode_strength", defaults.mode_strength), "$.settings.mode_strength", lo=0, open_=True),
         skill_strength=r.num(settings_d.get("skill_strength", defaults.skill_strength), "$.settings.skill_strength", lo=0, open_=True),
         exploration_floor=r.num(settings_d.get("exploration_floor", defaults.exploration_floor), "$.settings.exploration_floor", lo=0, hi=1),
+        quality_floor=r.num(settings_d.get("quality_floor", defaults.quality_floor), "$.settings.quality_floor", lo=0, hi=1),
         challenge_z=r.num(settings_d.get("challenge_z", defaults.challenge_z), "$.settings.challenge_z", lo=0, hi=10),
     )
+    if settings.exploration_floor + settings.quality_floor > 1:
+        raise r.fail("$.settings", f"exploration_floor + quality_floor must be at most 1, got {settings.exploration_floor + settings.quality_floor:g}")
     if settings.fallback_skill not in skills:
         raise r.fail("$.settings.fallback_skill", f"unknown skill {settings.fallback_skill!r}")
 

@@ -227,3 +227,19 @@ def test_a_dearer_agent_needs_no_margin_only_a_better_score(tiny):
     assert scores["big"].score > scores["small"].score
     assert scores["big"].score - scores["small"].score < math.hypot(scores["big"].uncertainty, scores["small"].uncertainty)
     assert d.chosen == "big"
+
+
+def test_the_most_competent_agent_keeps_a_share_of_draws_at_any_price(tiny):
+    # At lambda=10 the dear, clearly strongest agent never wins the cost-weighted draw; the quality
+    # floor still sends it its share, so its record stays current.
+    for skill in ("code.debugging", "code.python"):
+        _rate(tiny, "big", skill, 45, 5)
+        _rate(tiny, "mid", skill, 25, 25)
+        _rate(tiny, "small", skill, 20, 30)
+    st = tiny.settings
+    d = route(tiny, lam=10.0)
+    big = next(a for a in d.ranking if a.agent_id == "big")
+    assert big.probability >= 0.9 * st.quality_floor + st.exploration_floor / 3 - 1e-9
+    tiny.settings = dataclasses.replace(st, quality_floor=0.0)
+    big = next(a for a in route(tiny, lam=10.0).ranking if a.agent_id == "big")
+    assert big.probability < st.exploration_floor / 3 + 0.01
