@@ -20,7 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skillchat.core import KeywordInferrer, Message, Router, from_dict  # noqa: E402
+from skillchat.core import KeywordInferrer, Message, from_dict  # noqa: E402
+from skillchat.core.standing import _fit  # noqa: E402
+from skillchat.routing import build_router  # noqa: E402
 
 
 def word(rng: random.Random) -> str:
@@ -89,7 +91,7 @@ def main() -> None:
     print(f"handbook: {len(hb.skills)} skills, {len(hb.agents)} agents, {len(hb.modes)} modes; index built in {build_ms:.1f} ms")
     for policy in ("thompson", "greedy"):
         # A fresh router per policy: nothing cached from the previous pass.
-        router = Router(hb, inferrer=KeywordInferrer(hb))
+        router = build_router(hb)
         fresh, ongoing = [], []
         for msgs in conversations:
             t = time.perf_counter()
@@ -105,6 +107,25 @@ def main() -> None:
         for label, times in (("fresh 5-message conversation", fresh), ("5th message of an ongoing one", ongoing)):
             print(f"route {policy:8s} {label:30s}: median {statistics.median(times):.3f} ms, "
                   f"p99 {percentile(times, 0.99):.3f} ms  (n={len(times)})")
+
+    # The first turn after a rating: the agents' standing (core/standing.py) is refitted then.
+    router = build_router(hb)
+    after = []
+    for msgs in conversations[:300]:
+        d = router.route(msgs[:1], policy="thompson", rng=rng)
+        hb.record_outcome(d.chosen, d.skill_weights(), float(rng.random() < 0.7))
+        t = time.perf_counter()
+        router.route(msgs, policy="thompson", rng=rng)
+        after.append((time.perf_counter() - t) * 1000)
+    fits = []
+    for _ in range(20):
+        t = time.perf_counter()
+        _fit(hb)
+        fits.append((time.perf_counter() - t) * 1000)
+    print(f"refit of every agent's standing (at most once per 2% new evidence): median {statistics.median(fits):.1f} ms, "
+          f"max {max(fits):.1f} ms")
+    print(f"route thompson first turn after a rating        : median {statistics.median(after):.3f} ms, "
+          f"p99 {percentile(after, 0.99):.3f} ms  (n={len(after)})")
 
     runs = []
     for _ in range(7):
