@@ -53,26 +53,20 @@ class Posterior:
         return max(0.0, self.mean - z * sd), min(1.0, self.mean + z * sd)
 
 
-def mode_posterior(hb: Handbook, agent_id: str, mode: str, *, own: bool = True) -> Posterior:
-    """An agent's success rate on a whole mode: its level elsewhere, moved by its ratings in the
-    mode (`own=False`: the level elsewhere alone)."""
-    st = hb.settings
-    ev = hb.evidence
+def mode_center(hb: Handbook, agent_id: str, mode: str) -> float:
+    """An agent's expected success rate in a mode before its ratings there: its prior for the
+    mode, moved by its ratings in every other mode (keeping the prior's offset on the logit scale)."""
     logits = _prior_logits(hb, agent_id)
     lp_agent = logits[None]
     lp_mode = logits.get(mode, lp_agent)
-    a_s, a_f = ev.agent(agent_id)
-    m_s, m_f = ev.mode(agent_id, mode)
+    a_s, a_f = hb.evidence.agent(agent_id)
+    m_s, m_f = hb.evidence.mode(agent_id, mode)
     o_s, o_f = a_s - m_s, a_f - m_f
-    if o_s + o_f > 1e-9:
-        level = (st.prior_strength * hb.agents[agent_id].prior.mean + o_s) / (st.prior_strength + o_s + o_f)
-        center = _sigmoid(_logit(level) + lp_mode - lp_agent)
-    else:
-        center = _sigmoid(lp_mode)
-    km = st.mode_strength
-    if not own:
-        return Posterior(km * center, km * (1.0 - center))
-    return Posterior(km * center + m_s, km * (1.0 - center) + m_f)
+    if o_s + o_f <= 1e-9:
+        return _sigmoid(lp_mode)
+    kp = hb.settings.prior_strength
+    level = (kp * hb.agents[agent_id].prior.mean + o_s) / (kp + o_s + o_f)
+    return _sigmoid(_logit(level) + lp_mode - lp_agent)
 
 
 def posterior(hb: Handbook, agent_id: str, skill_id: str) -> Posterior:
@@ -87,7 +81,7 @@ def skill_posteriors(hb: Handbook, agent_id: str, skill_ids: Sequence[str]) -> l
 def posteriors(hb: Handbook, skill_ids: Sequence[str]) -> dict[str, list[Posterior]]:
     """Posteriors of every agent on several skills, in the order of `skill_ids`.
 
-    All agents are computed together because how hard a mode or skill is comes from everyone's
+    All agents are computed together because how hard a skill is comes from everyone's
     ratings: if every agent that was tried on a skill did worse there than its usual level, an
     agent that was never tried there is expected to do worse too. Without that, the untried agent
     looks best exactly where the others have failed (a winner's curse that routes the hardest
@@ -98,7 +92,7 @@ def posteriors(hb: Handbook, skill_ids: Sequence[str]) -> dict[str, list[Posteri
     """
     st = hb.settings
     ev = hb.evidence
-    kp, km, k = st.prior_strength, st.mode_strength, st.skill_strength
+    km, k = st.mode_strength, st.skill_strength
     agents = list(hb.agents)
 
     # Each agent's level in a skill's mode (from its other ratings), and the skill's own counts.
@@ -106,27 +100,17 @@ def posteriors(hb: Handbook, skill_ids: Sequence[str]) -> dict[str, list[Posteri
     unique = list(dict.fromkeys(skill_ids))
     for a in agents:
         logits = _prior_logits(hb, a)
-        lp_agent = logits[None]
-        p_agent = hb.agents[a].prior.mean
-        a_s, a_f = ev.agent(a)
         tiers: dict[str, tuple[float, float, float, float]] = {}
         for sid in unique:
             mode = hb.skills[sid].mode
             tier = tiers.get(mode)
             if tier is None:
-                lp_mode = logits.get(mode, lp_agent)
                 m_s, m_f = ev.mode(a, mode)
-                o_s, o_f = a_s - m_s, a_f - m_f
-                if o_s + o_f > 1e-9:
-                    level = (kp * p_agent + o_s) / (kp + o_s + o_f)
-                    mode_center = _sigmoid(_logit(level) + lp_mode - lp_agent)
-                else:
-                    mode_center = _sigmoid(lp_mode)
-                tier = tiers[mode] = (lp_mode, mode_center, m_s, m_f)
-            lp_mode, mode_center, m_s, m_f = tier
+                tier = tiers[mode] = (logits.get(mode, logits[None]), mode_center(hb, a, mode), m_s, m_f)
+            lp_mode, center, m_s, m_f = tier
             s_s, s_f = ev.skill(a, sid)
             o_s, o_f = m_s - s_s, m_f - s_f
-            mode_level = (km * mode_center + o_s) / (km + o_s + o_f) if o_s + o_f > 1e-9 else mode_center
+            mode_level = (km * center + o_s) / (km + o_s + o_f) if o_s + o_f > 1e-9 else center
             lp_skill = logits.get(sid)
             xs = _logit(mode_level) if lp_skill is None else _logit(mode_level) + lp_skill - lp_mode
             skill_x[a, sid] = (xs, s_s, s_f)
@@ -143,13 +127,13 @@ def posteriors(hb: Handbook, skill_ids: Sequence[str]) -> dict[str, list[Posteri
     return out
 
 
-# A difficulty shift is capped: with few ratings a large shift is noise, and beyond 3 logits every
-# agent sits near 0 or 1 anyway.
+# A difficulty shift is capped: beyond 3 logits every agent sits near 0 or 1 anyway, and a larger
+# step from one Newton iteration is more often noise than signal.
 _MAX_SHIFT = 3.0
 
 
 class _Difficulty:
-    """How much better or worse than expected agents did on a mode or skill, as a logit shift.
+    """How much better or worse than expected agents did on a skill, as a logit shift.
 
     One Newton step of the logistic fit of a common shift to (expected level, successes,
     failures) per agent, with `strength` pseudo-observations of "no shift"; `without(i)` leaves

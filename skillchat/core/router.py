@@ -6,7 +6,11 @@ the highest. We compute those probabilities directly (normal approximation of ea
 integrated on a grid) and then draw from them, so the propensity logged with every turn is the
 exact probability with which the policy chose, which off-policy evaluation needs. A small floor
 (`exploration_floor`, spread over the eligible agents) keeps every agent reachable, so routing
-cannot collapse onto one model however lopsided early ratings are.
+cannot collapse onto one model however lopsided early ratings are, and a second one
+(`quality_floor`) keeps the likely most competent agent's record current whatever its price.
+
+Greedy picks (no exploration) go to the proven agent unless the evidence clearly says otherwise:
+see `_best_expected`.
 """
 
 from __future__ import annotations
@@ -17,11 +21,11 @@ from dataclasses import dataclass, replace
 from typing import Collection, Sequence
 
 from skillchat.core.competence import posteriors
-from skillchat.core.standing import standing
 from skillchat.core.decision import AgentScore, RoutingDecision
 from skillchat.core.handbook import Agent, Handbook
 from skillchat.core.inference import KeywordInferrer, SkillInferrer, SkillProfile
 from skillchat.core.ports import HeuristicCounter, Message, NoPrices, PriceBook, TokenCounter
+from skillchat.core.standing import standing
 
 POLICIES = ("thompson", "greedy")
 _GRID = 40
@@ -277,15 +281,16 @@ def _best_expected(hb: Handbook, eligible: list["_Candidate"], lam: float, mode:
         # evidence; a dearer agent already pays for its place through lambda.
         return gain > (z * sd if c.usd < incumbent.usd else 0.0)
 
-    if mode_fit := {c.agent.id: fit.by_mode[c.agent.id, mode] for c in eligible if (c.agent.id, mode) in fit.by_mode}:
-        if len(mode_fit) == len(eligible):
-            def on_mode(c: _Candidate) -> float:
-                return mode_fit[c.agent.id][0] - lam * c.norm
+    # A mode nobody has been rated on yet has no standing to compare: the champion keeps it.
+    if all((c.agent.id, mode) in fit.by_mode for c in eligible):
+        def on_mode(c: _Candidate) -> tuple[float, float]:
+            mean, sd = fit.by_mode[c.agent.id, mode]
+            return mean - lam * c.norm, sd
 
-            h = holder
-            better = [c for c in eligible if beats(c, on_mode(c) - on_mode(h), math.hypot(mode_fit[c.agent.id][1], mode_fit[h.agent.id][1]), h)]
-            if better:
-                holder = max(better, key=lambda c: (on_mode(c), -c.usd, c.agent.id))
+        h_score, h_sd = on_mode(holder)
+        better = [c for c in eligible if beats(c, on_mode(c)[0] - h_score, math.hypot(on_mode(c)[1], h_sd), holder)]
+        if better:
+            holder = max(better, key=lambda c: (on_mode(c)[0], -c.usd, c.agent.id))
     better = [c for c in eligible if beats(c, c.score - holder.score, math.hypot(c.sd, holder.sd), holder)]
     return max(better, key=key) if better else holder
 

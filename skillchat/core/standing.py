@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from skillchat.core.competence import mode_posterior
+from skillchat.core.competence import mode_center
 from skillchat.core.handbook import Handbook
 
 _ROUNDS = 6
@@ -71,7 +71,7 @@ def _fit(hb: Handbook) -> Standing:
     modes = list(hb.modes)
 
     # Prior centre of each agent in each mode: its level elsewhere, as the competence tiers say.
-    centre = {(a, m): _logit(mode_posterior(hb, a, m, own=False).mean) for a in agents for m in modes}
+    centre = {(a, m): _logit(mode_center(hb, a, m)) for a in agents for m in modes}
     ability = dict(centre)
     ease = {s: 0.0 for s in hb.skills}
     prec_ability = 0.25 * st.mode_strength
