@@ -206,13 +206,12 @@ class Router:
                 chosen.probability = 1.0
             else:
                 eps, qf = hb.settings.exploration_floor, hb.settings.quality_floor
-                # The quality share goes to the agent that may be the most competent (the highest
-                # optimistic competence), price aside: at a high lambda the strongest model is
-                # rarely drawn, and without it its record goes stale exactly where a lower lambda
-                # (or a harder turn) would need it.
-                ablest = max(eligible, key=lambda c: (c.mean + c.sd, -c.usd, c.agent.id))
-                for c, p in zip(eligible, win_probabilities([c.score for c in eligible], [c.sd for c in eligible])):
-                    c.probability = (1.0 - eps - qf) * p + eps / len(eligible) + (qf if c is ablest else 0.0)
+                # The quality share goes to whoever may be the most competent, price aside: at a high
+                # lambda the strongest model is rarely drawn, and without it its record goes stale
+                # exactly where a lower lambda (or a harder turn) would need it.
+                quality = win_probabilities([c.mean for c in eligible], [c.sd for c in eligible]) if qf > 0 else [0.0] * len(eligible)
+                for c, p, q in zip(eligible, win_probabilities([c.score for c in eligible], [c.sd for c in eligible]), quality):
+                    c.probability = (1.0 - eps - qf) * p + eps / len(eligible) + qf * q
                 u, acc = (rng or random.Random()).random(), 0.0
                 chosen = eligible[-1]
                 for c in eligible:
