@@ -243,3 +243,36 @@ def test_the_most_competent_agent_keeps_a_share_of_draws_at_any_price(tiny):
     tiny.settings = dataclasses.replace(st, quality_floor=0.0)
     big = next(a for a in route(tiny, lam=10.0).ranking if a.agent_id == "big")
     assert big.probability < st.exploration_floor / 3 + 0.01
+
+
+def _greedy(hb, skill, lam=0.0, exclude=()):
+    from skillchat.core.inference import profile_from_weights
+
+    return Router(hb).decide(profile_from_weights(hb, {skill: 1.0}), 100, lam=lam, policy="greedy", exclude=exclude)
+
+
+def test_the_champion_is_the_proven_agent_not_the_best_short_record(tiny):
+    # mid's six out of six on chat give it a higher mean than big's long record, but not a surer one.
+    _rate(tiny, "big", "chat.general", 80, 20)
+    _rate(tiny, "mid", "chat.general", 6, 0)
+    d = _greedy(tiny, "chat.general")
+    scores = {a.agent_id: a for a in d.ranking}
+    assert scores["mid"].score > scores["big"].score
+    assert d.chosen == "big"
+
+
+def test_a_clear_record_on_the_mode_carries_to_a_thin_skill_of_it(tiny):
+    # big is the overall champion (strong at math, which is much of the traffic); on code, small has
+    # a long, clearly better record. Nobody has been rated on performance work: on that skill
+    # alone small's lead is within its uncertainty, but the mode's evidence is clear. (mid, never
+    # rated, sits out: its prior alone would make it a fair candidate for code.)
+    _rate(tiny, "big", "math.calculus", 540, 60)
+    _rate(tiny, "small", "math.calculus", 20, 80)
+    for skill in ("code.python", "code.debugging"):
+        _rate(tiny, "big", skill, 120, 80)
+        _rate(tiny, "small", skill, 150, 50)
+    d = _greedy(tiny, "code.performance", exclude=("mid",))
+    scores = {a.agent_id: a for a in d.ranking}
+    gain = scores["small"].score - scores["big"].score
+    assert 0 < gain < tiny.settings.challenge_z * math.hypot(scores["small"].uncertainty, scores["big"].uncertainty)
+    assert d.chosen == "small"
