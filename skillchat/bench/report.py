@@ -51,16 +51,7 @@ def frontier_check(res: BenchResult, router: Sequence[Point] | None = None) -> l
 
 
 def frontier_summary(res: BenchResult, router: Sequence[Point] | None = None, tolerance: float = 0.005) -> str:
-    check = [c for c in frontier_check(res, router) if c["delta"] is not None]
-    if not check:
-        return "no full-info baseline point within the router's cost range"
-    wins = sum(c["delta"] >= -tolerance for c in check)
-    worst = min(check, key=lambda c: c["delta"])
-    return (
-        f"on or above (within {tolerance:g}) {wins} of {len(check)} full-info baseline points it can reach; worst: "
-        f"{worst['baseline']} lambda={worst['lambda']:g} {worst['score']:.3f} vs router {worst['router_score_at_cost']:.3f} "
-        f"at {worst['cost_share']:.1%} cost"
-    )
+    return doc_frontier_summary(frontier_check(res, router), tolerance)
 
 
 # Costs (shares of the best single model's test cost) at which the summary compares the router

@@ -1,6 +1,7 @@
 import pytest
 
 from skillchat.core import posterior
+from ratings import rate  # tests/core/ratings.py
 
 
 def test_unseen_skill_scores_its_prior_not_zero(tiny):
@@ -53,19 +54,13 @@ def test_no_evidence_counted_twice_across_tiers(tiny):
     assert post.beta == pytest.approx(4 * 0.28)
 
 
-def _rate(hb, agent, skill, good, bad):
-    for _ in range(good):
-        hb.record_outcome(agent, {skill: 1.0}, 1.0)
-    for _ in range(bad):
-        hb.record_outcome(agent, {skill: 1.0}, 0.0)
-
 
 def test_a_skill_every_tried_agent_struggles_on_is_hard_for_the_untried_one_too(tiny):
     # big and mid do as usual on python but fail far more often on performance work. small has
     # never been tried on either: it must not look best exactly where everyone else failed.
     for agent in ("big", "mid"):
-        _rate(tiny, agent, "code.python", 16, 4)
-        _rate(tiny, agent, "code.performance", 4, 16)
+        rate(tiny, agent, "code.python", 16, 4)
+        rate(tiny, agent, "code.performance", 4, 16)
     hard = posterior(tiny, "small", "code.performance").mean
     usual = posterior(tiny, "small", "code.python").mean
     assert hard < usual - 0.1
@@ -75,7 +70,7 @@ def test_one_agents_failures_do_not_make_the_skill_hard_for_others(tiny):
     # With one agent's ratings, "the skill is hard" and "that agent is weak here" look the same:
     # the others keep their estimate.
     before = posterior(tiny, "small", "code.performance").mean
-    _rate(tiny, "big", "code.performance", 0, 30)
+    rate(tiny, "big", "code.performance", 0, 30)
     assert posterior(tiny, "small", "code.performance").mean == pytest.approx(before)
 
 
@@ -83,10 +78,10 @@ def test_difficulty_leaves_an_agents_own_ratings_out(tiny):
     # mid and small find performance hard; big's estimate shifts by what *they* show, and its own
     # ratings then count once, as skill evidence.
     for agent in ("mid", "small"):
-        _rate(tiny, agent, "code.python", 16, 4)
-        _rate(tiny, agent, "code.performance", 4, 16)
+        rate(tiny, agent, "code.python", 16, 4)
+        rate(tiny, agent, "code.performance", 4, 16)
     shifted = posterior(tiny, "big", "code.performance")
-    _rate(tiny, "big", "code.performance", 3, 0)
+    rate(tiny, "big", "code.performance", 3, 0)
     after = posterior(tiny, "big", "code.performance")
     # Three successes add exactly three to alpha: the centre, set by the others, does not move.
     assert shifted.mean < posterior(tiny, "big", "code.python").mean

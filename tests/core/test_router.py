@@ -7,6 +7,7 @@ import pytest
 
 from skillchat.core import Message, NoEligibleAgent, Router, RoutingDecision, win_probabilities
 from skillchat.core.ports import Price
+from ratings import rate  # tests/core/ratings.py
 
 
 class FixedCounter:
@@ -179,19 +180,13 @@ def test_a_pin_that_cannot_take_the_turn_is_explained(tiny):
     assert "pinned ghost cannot take this turn (not in this handbook)" in d.reason
 
 
-def _rate(hb, agent, skill, good, bad):
-    for _ in range(good):
-        hb.record_outcome(agent, {skill: 1.0}, 1.0)
-    for _ in range(bad):
-        hb.record_outcome(agent, {skill: 1.0}, 0.0)
-
 
 def _champion_world(tiny, mid_good, mid_bad):
     # big is the proven champion (many ratings everywhere); mid has a short record on debugging.
     tiny.settings = dataclasses.replace(tiny.settings, challenge_z=1.0)
     for skill in ("code.python", "code.debugging", "math.calculus", "chat.general"):
-        _rate(tiny, "big", skill, 40, 10)
-    _rate(tiny, "mid", "code.debugging", mid_good, mid_bad)
+        rate(tiny, "big", skill, 40, 10)
+    rate(tiny, "mid", "code.debugging", mid_good, mid_bad)
     return route(tiny, lam=0.0, policy="greedy")
 
 
@@ -211,7 +206,7 @@ def test_strong_evidence_does_take_the_turn_from_the_champion(tiny):
 def test_at_a_high_cost_weight_the_cheap_agent_keeps_the_turn(tiny):
     # The safeguard never pulls a turn back to a dear agent that the cost weight rules out.
     for agent in ("big", "small"):
-        _rate(tiny, agent, "chat.general", 40, 10)
+        rate(tiny, agent, "chat.general", 40, 10)
     d = route(tiny, "hello there, how are you?", lam=1.0, policy="greedy")
     assert d.chosen == "small"
 
@@ -220,8 +215,8 @@ def test_a_dearer_agent_needs_no_margin_only_a_better_score(tiny):
     # small is the proven, cheap champion on chat; big has a short, good record there. At a low cost
     # weight big's score is higher but within its uncertainty: it still gets the turn, because
     # what it risks is the user's money, which lambda already prices, not the answer.
-    _rate(tiny, "small", "chat.general", 80, 20)
-    _rate(tiny, "big", "chat.general", 3, 0)
+    rate(tiny, "small", "chat.general", 80, 20)
+    rate(tiny, "big", "chat.general", 3, 0)
     d = route(tiny, "hello there, how are you?", lam=0.05, policy="greedy")
     scores = {a.agent_id: a for a in d.ranking}
     assert scores["big"].score > scores["small"].score
@@ -233,9 +228,9 @@ def test_the_most_competent_agent_keeps_a_share_of_draws_at_any_price(tiny):
     # At lambda=10 the dear, clearly strongest agent never wins the cost-weighted draw; the quality
     # floor still sends it its share, so its record stays current.
     for skill in ("code.debugging", "code.python"):
-        _rate(tiny, "big", skill, 45, 5)
-        _rate(tiny, "mid", skill, 25, 25)
-        _rate(tiny, "small", skill, 20, 30)
+        rate(tiny, "big", skill, 45, 5)
+        rate(tiny, "mid", skill, 25, 25)
+        rate(tiny, "small", skill, 20, 30)
     st = tiny.settings
     d = route(tiny, lam=10.0)
     big = next(a for a in d.ranking if a.agent_id == "big")
@@ -253,8 +248,8 @@ def _greedy(hb, skill, lam=0.0, exclude=()):
 
 def test_the_champion_is_the_proven_agent_not_the_best_short_record(tiny):
     # mid's six out of six on chat give it a higher mean than big's long record, but not a surer one.
-    _rate(tiny, "big", "chat.general", 80, 20)
-    _rate(tiny, "mid", "chat.general", 6, 0)
+    rate(tiny, "big", "chat.general", 80, 20)
+    rate(tiny, "mid", "chat.general", 6, 0)
     d = _greedy(tiny, "chat.general")
     scores = {a.agent_id: a for a in d.ranking}
     assert scores["mid"].score > scores["big"].score
@@ -266,11 +261,11 @@ def test_a_clear_record_on_the_mode_carries_to_a_thin_skill_of_it(tiny):
     # a long, clearly better record. Nobody has been rated on performance work: on that skill
     # alone small's lead is within its uncertainty, but the mode's evidence is clear. (mid, never
     # rated, sits out: its prior alone would make it a fair candidate for code.)
-    _rate(tiny, "big", "math.calculus", 540, 60)
-    _rate(tiny, "small", "math.calculus", 20, 80)
+    rate(tiny, "big", "math.calculus", 540, 60)
+    rate(tiny, "small", "math.calculus", 20, 80)
     for skill in ("code.python", "code.debugging"):
-        _rate(tiny, "big", skill, 120, 80)
-        _rate(tiny, "small", skill, 150, 50)
+        rate(tiny, "big", skill, 120, 80)
+        rate(tiny, "small", skill, 150, 50)
     d = _greedy(tiny, "code.performance", exclude=("mid",))
     scores = {a.agent_id: a for a in d.ranking}
     gain = scores["small"].score - scores["big"].score

@@ -1,22 +1,17 @@
 import pytest
 
 from skillchat.core.standing import standing
+from ratings import rate  # tests/core/ratings.py
 
 
-def _rate(hb, agent, skill, good, bad):
-    for _ in range(good):
-        hb.record_outcome(agent, {skill: 1.0}, 1.0)
-    for _ in range(bad):
-        hb.record_outcome(agent, {skill: 1.0}, 0.0)
 
-
-def test_an_agent_sent_the_hard_turns_is_not_judged_by_its_raw_rate(tiny):
+def test_an_agent_sent_the_hard_turns_is_not_judged_by_its_rawrate(tiny):
     # big was asked mostly hard debugging questions, mid mostly easy Python ones. big is better at
     # both, yet its raw success rate (0.51) is far below mid's (0.78).
-    _rate(tiny, "big", "code.debugging", 16, 24)
-    _rate(tiny, "big", "code.python", 10, 0)
-    _rate(tiny, "mid", "code.debugging", 3, 7)
-    _rate(tiny, "mid", "code.python", 36, 4)
+    rate(tiny, "big", "code.debugging", 16, 24)
+    rate(tiny, "big", "code.python", 10, 0)
+    rate(tiny, "mid", "code.debugging", 3, 7)
+    rate(tiny, "mid", "code.python", 36, 4)
     fit = standing(tiny)
     assert fit.overall["big"][0] > fit.overall["mid"][0] + 0.03
     assert fit.by_mode["big", "code"][0] > fit.by_mode["mid", "code"][0]
@@ -25,14 +20,14 @@ def test_an_agent_sent_the_hard_turns_is_not_judged_by_its_raw_rate(tiny):
 
 
 def test_more_evidence_means_a_surer_standing(tiny):
-    _rate(tiny, "big", "code.python", 8, 2)
-    _rate(tiny, "mid", "code.python", 80, 20)
+    rate(tiny, "big", "code.python", 8, 2)
+    rate(tiny, "mid", "code.python", 80, 20)
     fit = standing(tiny)
     assert fit.overall["mid"][1] < fit.overall["big"][1]
 
 
 def test_the_standing_follows_new_ratings(tiny):
-    _rate(tiny, "mid", "code.python", 5, 5)
+    rate(tiny, "mid", "code.python", 5, 5)
     before = standing(tiny).overall["mid"][0]
-    _rate(tiny, "mid", "code.python", 20, 0)
+    rate(tiny, "mid", "code.python", 20, 0)
     assert standing(tiny).overall["mid"][0] > before + 0.1
