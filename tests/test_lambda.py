@@ -63,6 +63,17 @@ def test_every_lambda_option_is_a_usage_error(capsys, command, value):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("option", ["--lambdas", "--train-lambda", "--curve-lambda"])
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "11", "lots"])
+def test_the_bench_lambda_options_are_checked_the_same_way(capsys, tmp_path, option, value):
+    given = f"0.1,{value}" if option == "--lambdas" else value
+    with pytest.raises(SystemExit) as e:
+        main(["bench", str(tmp_path), option, given])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument {option}: lambda must be a" in err and f"got {value}" in err
+
+
 def test_a_bad_lambda_exits_2_without_a_traceback():
     r = subprocess.run([sys.executable, "-m", "skillchat", "route", "hi", "-l", "inf"], capture_output=True, text=True)
     assert r.returncode == 2 and r.stdout == ""

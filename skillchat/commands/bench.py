@@ -6,12 +6,12 @@ import argparse
 
 
 def _floats(text: str) -> tuple[float, ...]:
-    try:
-        vals = tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not vals or any(v < 0 for v in vals):
-        raise argparse.ArgumentTypeError("expected one or more numbers >= 0")
+    """Comma-separated cost weights, each checked like every other lambda (finite, 0 to 10)."""
+    from skillchat.config import lambda_arg
+
+    vals = tuple(lambda_arg(x) for x in text.split(",") if x.strip())
+    if not vals:
+        raise argparse.ArgumentTypeError(f"expected one or more comma-separated numbers, got {text!r}")
     return vals
 
 
