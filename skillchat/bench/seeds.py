@@ -223,6 +223,11 @@ def run_seeds(
         finally:
             _WORKER.clear()
         return out
+    if not shuffle and getattr(opts, "baselines", False):
+        # The references do not depend on the seed: computed here once, inherited by every worker.
+        from skillchat.bench import runner
+
+        runner.reference_routes(rs, opts.knn_k, sorted(set(opts.lambdas)))
     # fork shares the loaded set with the workers without pickling it; elsewhere it is pickled once per worker.
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
