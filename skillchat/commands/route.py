@@ -60,9 +60,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 # --- reading conversations -------------------------------------------------------------------
 
+def _name(source: str) -> str:
+    return "<stdin>" if source == "-" else source
+
+
 def _read(source: str) -> str:
     """The whole file (or stdin for '-') as text; unreadable input is an InputError naming it."""
-    name = "<stdin>" if source == "-" else source
+    name = _name(source)
     try:
         if source == "-":
             data = sys.stdin.buffer.read()
@@ -156,7 +160,7 @@ class _Item:
 
 def read_batch(source: str) -> list[_Item]:
     """Every conversation of a JSONL batch, checked; the first bad line is an InputError naming it."""
-    name = "<stdin>" if source == "-" else source
+    name = _name(source)
     items = []
     # Not splitlines(): it also splits at U+2028 and friends, which JSON strings may hold raw.
     for n, line in enumerate(_read(source).split("\n"), 1):
@@ -168,7 +172,7 @@ def read_batch(source: str) -> list[_Item]:
 
 
 def read_conversation(source: str) -> list[Message]:
-    name = "<stdin>" if source == "-" else source
+    name = _name(source)
     return _conversation(_loads(_read(source), name), name, bare_list=True)
 
 
@@ -189,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
                     rng=random.Random(args.seed))
 
     if args.batch is not None:
-        name = "<stdin>" if args.batch == "-" else args.batch
+        name = _name(args.batch)
         lines = _batch_lines(batch, route, name, hb, as_json=args.json)
         for text in lines:
             print(text, flush=True)
@@ -197,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
 
     from skillchat.core.ports import Message
 
-    where = "<stdin>" if args.conversation == "-" else args.conversation
+    where = _name(args.conversation)
     decision = route(messages, where) if args.text is None else route([Message("user", args.text)], None)
     if args.json:
         print(json.dumps(decision.to_dict(), indent=2))

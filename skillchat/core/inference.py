@@ -112,7 +112,7 @@ class KeywordInferrer:
         self.own_topic = own_topic
         self.strong_topic = strong_topic
         self._phrases: dict[str, list[tuple[tuple[str, ...], str, str]]] = defaultdict(list)
-        self._patterns: list[tuple[re.Pattern[str], str, str, float]] = []
+        self._patterns: list[tuple[re.Pattern[str], str, str, str, float]] = []
         self._build_indicators()
         self._idf: dict[str, float] = {}
         self._default_idf = 1.0
@@ -129,7 +129,10 @@ class KeywordInferrer:
                 if ind.startswith("re:"):
                     pattern = re.compile(ind[3:], re.IGNORECASE)
                     strength = WEAK_WEIGHT if "weak" in pattern.groupindex else 1.0
-                    self._patterns.append((pattern, skill.id, ind[3:], strength))
+                    label = ind[3:]
+                    # A long alternation says nothing at a glance; its start says what it is about.
+                    shown = label if len(label) <= 40 else label[:38] + "…"
+                    self._patterns.append((pattern, skill.id, label, shown, strength))
                 else:
                     toks = tuple(stems(ind))
                     if toks:
@@ -185,12 +188,10 @@ class KeywordInferrer:
                         hits[sid] += weight * (1.0 + 0.25 * (len(phrase) - 1))
                         full.add(sid)
                         reasons[sid].append(f'"{label}"')
-            for pattern, sid, label, strength in self._patterns:
+            for pattern, sid, label, shown, strength in self._patterns:
                 if (sid, label) not in seen and pattern.search(part):
                     seen.add((sid, label))
                     hits[sid] += weight * strength
-                    # A long alternation says nothing at a glance; its start says what it is about.
-                    shown = label if len(label) <= 40 else label[:38] + "…"
                     reasons[sid].append(f"pattern /{shown}/")
                     if strength == 1.0:
                         full.add(sid)
