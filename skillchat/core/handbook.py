@@ -362,8 +362,10 @@ class _Reader:
         return d[key]
 
     def num(self, value: Any, path: str, *, lo: float | None = None, hi: float | None = None, open_: bool = False) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(path, f"expected a number, got {_kind(value)}")
+        if not math.isfinite(value):
+            raise self.fail(path, f"expected a finite number, got {value}")
         if lo is not None and (value <= lo if open_ else value < lo):
             raise self.fail(path, f"must be {'>' if open_ else '>='} {lo}, got {value}")
         if hi is not None and (value >= hi if open_ else value > hi):

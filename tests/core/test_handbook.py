@@ -39,6 +39,7 @@ def test_round_trip_keeps_everything(tiny):
         (lambda d: d["agents"][0].pop("model"), "$.agents[0].model", "is required"),
         (lambda d: d["settings"].update(fallback_skill="x.y"), "$.settings.fallback_skill", "unknown skill"),
         (lambda d: d["settings"].update(challenge_z=-1), "$.settings.challenge_z", "must be >= 0"),
+        (lambda d: d["settings"].update(quality_floor=float("nan")), "$.settings.quality_floor", "expected a finite number, got nan"),
         (lambda d: d["settings"].update(quality_floor=1.5), "$.settings.quality_floor", "must be <= 1"),
         (lambda d: d["settings"].update(exploration_floor=0.6, quality_floor=0.6), "$.settings", "at most 1"),
         (lambda d: d.update(competence={"ghost": {}}), "$.competence.ghost", "unknown agent"),
