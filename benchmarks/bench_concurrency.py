@@ -30,7 +30,6 @@ import multiprocessing
 import os
 import random
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile

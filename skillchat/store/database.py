@@ -13,7 +13,7 @@ from sqlite_utils import Database
 from skillchat import paths
 from skillchat.errors import StoreError
 from skillchat.store import locking
-from skillchat.store.locking import busy_error, is_busy, retry_read, transaction  # noqa: F401  (re-exported)
+from skillchat.store.locking import retry_read, transaction
 from skillchat.store.migrations import migrations
 
 
@@ -41,7 +41,7 @@ def connect(path: Path | str | None = None, *, migrate: bool = True) -> Database
 
 
 def _migrate(db: Database) -> None:
-    if not migrations.pending(db):
+    if not retry_read(lambda: migrations.pending(db)):
         return
 
     def apply() -> None:

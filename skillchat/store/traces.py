@@ -708,6 +708,8 @@ def owner_alive(owner: str) -> bool | None:
         return None
     if pid == os.getpid():
         return True
+    if os.name == "nt":  # os.kill would terminate it there: go by its heartbeat instead
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -249,7 +249,7 @@ async def test_streamed_text_is_saved_every_second_or_so(tmp_path, tiny_path, mo
             row = svc.store.db.execute("SELECT progress_json FROM turns WHERE id = ?", [ev.turn_id]).fetchone()
             if row[0]:
                 saves.append(json.loads(row[0])["text"])
-    assert 3 <= len(set(saves)) <= 10  # bounded: not one write per token
+    assert 3 <= len(set(saves)) <= 20  # bounded: not one write per token (30 of them)
     assert all(s.startswith("w0 ") for s in saves)
     assert svc.store.db.execute("SELECT progress_json FROM turns").fetchone()[0] is None  # cleared when finished
 
