@@ -3,7 +3,8 @@
     server.behaviour["alpha"] = "500"   # the model named "alpha" (after any provider prefix) fails
 
 Behaviours: ok | 500 | 429 | 401 | break (the body stops short of its Content-Length mid-answer) |
-truncate (the stream ends cleanly but without a finish_reason) | stall (no answer for a while).
+truncate (the stream ends cleanly but without a finish_reason) | stall (no answer for a while) |
+slow (each word of the answer `word_delay_s` after the last: a client can be killed mid-stream).
 It also answers GET /v1/models (a LiteLLM proxy's model list) and GET /api/tags (Ollama's).
 Every request is recorded with its headers, so tests can check what reached the wire.
 """
@@ -29,6 +30,7 @@ class FakeOpenAIServer:
         self.models = ["alpha", "beta", "gamma"]
         self.ollama_models = ["llama3.1:latest"]
         self.stall_s = 3.0
+        self.word_delay_s = 0.05
         self.echo_auth = False  # put the Authorization header into error bodies, as careless servers do
         server = self
 
@@ -89,8 +91,14 @@ class FakeOpenAIServer:
 
                 words = reply.split(" ")
                 for i, w in enumerate(words):
-                    send({**chunk, "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")},
-                                                "finish_reason": None}]})
+                    if how == "slow" and i:
+                        time.sleep(server.word_delay_s)
+                    try:
+                        send({**chunk, "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")},
+                                                    "finish_reason": None}]})
+                    except OSError:  # the client went away (killed): nothing more to send
+                        self.close_connection = True
+                        return
                     if how in ("break", "truncate") and i == 1:
                         if how == "break":
                             self.connection.shutdown(socket.SHUT_RDWR)
