@@ -2,6 +2,9 @@
 
     server.behaviour["alpha"] = "500"   # the model named "alpha" (after any provider prefix) fails
 
+    server.chunks["alpha"] = ["Hel", "lo"]  # "alpha" streams exactly these deltas as its answer
+    server.error_text = "..."          # appended to the message of every scripted failure
+
 Behaviours: ok | 500 | 429 | 401 | break (the body stops short of its Content-Length mid-answer) |
 truncate (the stream ends cleanly but without a finish_reason) | stall (no answer for a while).
 It also answers GET /v1/models (a LiteLLM proxy's model list) and GET /api/tags (Ollama's).
@@ -30,6 +33,8 @@ class FakeOpenAIServer:
         self.ollama_models = ["llama3.1:latest"]
         self.stall_s = 3.0
         self.echo_auth = False  # put the Authorization header into error bodies, as careless servers do
+        self.chunks: dict[str, list[str]] = {}
+        self.error_text = ""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,11 +69,12 @@ class FakeOpenAIServer:
                     msg = f"scripted failure {how}"
                     if server.echo_auth:
                         msg += f" (you sent {self.headers.get('Authorization')})"
+                    msg += server.error_text
                     self._json(int(how), {"error": {"message": msg, "type": "test", "code": how}})
                     return
                 if how == "stall":
                     time.sleep(server.stall_s)
-                reply = f"Echo from {model}: " + req["messages"][-1]["content"]
+                reply = "".join(server.chunks[model]) if model in server.chunks else f"Echo from {model}: " + req["messages"][-1]["content"]
                 base = {"id": "chatcmpl-test", "created": int(time.time()), "model": req["model"]}
                 if not req.get("stream"):
                     self._json(200, {**base, "object": "chat.completion", "usage": USAGE, "choices": [
@@ -88,9 +94,9 @@ class FakeOpenAIServer:
                     self.wfile.flush()
 
                 words = reply.split(" ")
-                for i, w in enumerate(words):
-                    send({**chunk, "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")},
-                                                "finish_reason": None}]})
+                deltas = server.chunks.get(model) or [w + " " for w in words[:-1]] + words[-1:]
+                for i, w in enumerate(deltas):
+                    send({**chunk, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]})
                     if how in ("break", "truncate") and i == 1:
                         if how == "break":
                             self.connection.shutdown(socket.SHUT_RDWR)
