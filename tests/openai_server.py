@@ -2,6 +2,9 @@
 
     server.behaviour["alpha"] = "500"   # the model named "alpha" (after any provider prefix) fails
 
+    server.chunks["alpha"] = ["Hel", "lo"]  # "alpha" streams exactly these deltas as its answer
+    server.error_text = "..."          # appended to the message of every scripted failure
+
 Behaviours: ok | 500 | 429 | 401 | break (the body stops short of its Content-Length mid-answer) |
 truncate (the stream ends cleanly but without a finish_reason) | stall (no answer for a while) |
 slow (each word of the answer `word_delay_s` after the last: a client can be killed mid-stream).
@@ -32,6 +35,8 @@ class FakeOpenAIServer:
         self.stall_s = 3.0
         self.word_delay_s = 0.05
         self.echo_auth = False  # put the Authorization header into error bodies, as careless servers do
+        self.chunks: dict[str, list[str]] = {}
+        self.error_text = ""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -66,11 +71,12 @@ class FakeOpenAIServer:
                     msg = f"scripted failure {how}"
                     if server.echo_auth:
                         msg += f" (you sent {self.headers.get('Authorization')})"
+                    msg += server.error_text
                     self._json(int(how), {"error": {"message": msg, "type": "test", "code": how}})
                     return
                 if how == "stall":
                     time.sleep(server.stall_s)
-                reply = f"Echo from {model}: " + req["messages"][-1]["content"]
+                reply = "".join(server.chunks[model]) if model in server.chunks else f"Echo from {model}: " + req["messages"][-1]["content"]
                 base = {"id": "chatcmpl-test", "created": int(time.time()), "model": req["model"]}
                 if not req.get("stream"):
                     self._json(200, {**base, "object": "chat.completion", "usage": USAGE, "choices": [
@@ -90,12 +96,12 @@ class FakeOpenAIServer:
                     self.wfile.flush()
 
                 words = reply.split(" ")
-                for i, w in enumerate(words):
+                deltas = server.chunks.get(model) or [w + " " for w in words[:-1]] + words[-1:]
+                for i, w in enumerate(deltas):
                     if how == "slow" and i:
                         time.sleep(server.word_delay_s)
                     try:
-                        send({**chunk, "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")},
-                                                    "finish_reason": None}]})
+                        send({**chunk, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]})
                     except OSError:  # the client went away (killed): nothing more to send
                         self.close_connection = True
                         return
