@@ -36,6 +36,7 @@ from skillchat.providers.litellm_client import (
     CallStats,
     LitellmProvider,
     actual_cost,
+    cost_if_known,
     litellm_loaded,
     load_litellm,
     warm_up,
@@ -148,7 +149,10 @@ class ChatService:
             self._ready = True
 
     def _load_and_warm(self) -> None:
-        warm_up(load_litellm())
+        litellm = load_litellm()
+        warm_up(litellm)
+        for ep in self.pool.endpoints.values():  # notes the models litellm has no price for: no import in `ask`
+            actual_cost(litellm, ep, 0, 0)
         self._counter.count([Message("user", "warm up")])  # tiktoken's BPE file loads here, not mid-turn
 
     def close(self) -> None:
@@ -410,12 +414,13 @@ class ChatService:
 
     def _partial_cost(self, ep: Any, messages: list[Message], stats: CallStats) -> float:
         """What a call that broke off mid-answer probably cost: prompt plus the text that did arrive."""
-        if not stats.text or not litellm_loaded():
+        if not stats.text:
             return 0.0
         pt = self._counter.count(messages)
         ct = max(0, self._counter.count([Message("assistant", stats.text)]) - 6)
         stats.prompt_tokens, stats.completion_tokens = pt, ct
-        return actual_cost(load_litellm(), ep, pt, ct)[0]
+        cost = cost_if_known(ep, pt, ct)  # None: only importing litellm could say, and this path cannot wait for it
+        return cost[0] if cost else 0.0
 
     def _record_cancelled(self, turn_id: int, messages: list[Message], state: "_TurnState") -> None:
         """Keep what arrived of the answer, and what it probably cost, on a turn the user stopped."""
