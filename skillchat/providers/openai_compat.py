@@ -26,8 +26,8 @@ _LINE_LIMIT = 1 << 20  # one SSE line (one chunk of an answer) is far smaller
 
 
 def handles(ep: Any) -> bool:
-    """Whether to call an endpoint directly: an OpenAI-compatible server of the user's own, plain http, no proxy."""
-    if not (ep.via == "config" and ep.model.startswith("openai/") and ep.mock_response is None and ep.api_base):
+    """Whether to call an endpoint directly: an OpenAI-compatible server at its own address, plain http, no proxy."""
+    if not (ep.model.startswith("openai/") and ep.api_base and ep.mock_response is None):
         return False
     u = urlsplit(ep.api_base)
     if u.scheme != "http" or not u.hostname:

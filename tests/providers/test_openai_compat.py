@@ -34,7 +34,7 @@ def ep(api_base="http://127.0.0.1:8080/v1", model="openai/local", via="config", 
     (ep("https://127.0.0.1:8443/v1"), False),  # TLS stays with litellm
     (ep(model="litellm_proxy/local"), False),
     (ep(model="ollama/llama3.1"), False),
-    (ep(via="proxy"), False),
+    (ep(via="local"), True),  # however the pool found it
     (ep(mock_response="hi"), False),
     (ep(api_base=None), False),
 ])
