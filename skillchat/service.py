@@ -153,7 +153,7 @@ class ChatService:
         warm_up(litellm)
         for ep in self.pool.endpoints.values():  # notes the models litellm has no price for: no import in `ask`
             actual_cost(litellm, ep, 0, 0)
-        self._counter.count([Message("user", "warm up")])  # tiktoken's BPE file loads here, not mid-turn
+        self._counter.warm_up()  # the tokenizer loads here, not mid-turn
 
     def close(self) -> None:
         self.store.close()

@@ -83,6 +83,20 @@ def test_ask_answers_directly_and_needs_litellm_only_once_to_learn_a_model_is_un
     assert {r["headers"]["authorization"] for r in openai_server.chat_requests()} == {"Bearer fake-direct-key-123456"}
 
 
+async def test_the_app_notes_unpriced_models_at_start_up_so_the_first_ask_needs_no_litellm(openai_server):
+    from skillchat.service import ChatService
+
+    svc = ChatService.create()
+    try:
+        await svc.load_providers()  # what the app does in the background when it opens
+    finally:
+        svc.close()
+    assert all(unpriced.known(f"openai/{m}") for m in MODELS.values())
+    r = ask("-m", "mid", "hello")
+    assert r.returncode == 0 and r.stdout == "Echo from beta: hello\n"
+    assert not imported_litellm(r.stderr)
+
+
 def test_a_broken_answer_falls_back_and_its_partial_cost_is_recorded_without_litellm(openai_server):
     learn_unpriced()
     openai_server.behaviour["alpha"] = "break"

@@ -102,3 +102,9 @@ def test_texts_with_long_pieces_are_counted_by_tiktoken(fresh_encoding):
                  "a short word " * 10_000):
         assert tokens._count_text(text) == len(enc.encode(text, disallowed_special=()))
     assert tokens._encoding.cache_info().currsize == 1
+
+
+def test_warming_up_loads_what_long_texts_need_too(fresh_encoding):
+    tokens.TiktokenCounter().warm_up()
+    assert tokens._splitter.cache_info().currsize == tokens._encoding.cache_info().currsize == 1
+    assert tokens._encoding() is not None
