@@ -1,6 +1,6 @@
 """How much later does `skillchat ask` show the first token than the server could send it?
 
-Starts a loopback OpenAI-compatible server (tests/openai_server.py: one word a chunk, at --rate
+Starts a loopback OpenAI-compatible server (tests/openai_server.py: one word a chunk, chunked framing, at --rate
 words a second), or uses a running one (--api-base, --model: a real local model). Then, in
 alternation, N times each:
 
