@@ -141,6 +141,7 @@ class ChatService:
         self.router = build_router(hb, token_counter=self._counter, prices=self._prices)
         if self._pinned is not None and self._pinned not in self.pool.endpoints:
             self._pinned = None
+        self._note_unpriced()
 
     async def load_providers(self) -> None:
         """Import litellm (about four seconds) in a thread, so the event loop keeps running."""
@@ -149,11 +150,16 @@ class ChatService:
             self._ready = True
 
     def _load_and_warm(self) -> None:
-        litellm = load_litellm()
-        warm_up(litellm)
-        for ep in self.pool.endpoints.values():  # notes the models litellm has no price for: no import in `ask`
-            actual_cost(litellm, ep, 0, 0)
+        warm_up(load_litellm())
+        self._note_unpriced()
         self._counter.warm_up()  # the tokenizer loads here, not mid-turn
+
+    def _note_unpriced(self) -> None:
+        """Once litellm is loaded, have it say which of the pool's models it has no price for: they are
+        noted on disk (providers/unpriced.py), and `ask` then costs calls to them without importing it."""
+        if litellm_loaded():
+            for ep in self.pool.endpoints.values():
+                actual_cost(load_litellm(), ep, 0, 0)
 
     def close(self) -> None:
         self.store.close()
