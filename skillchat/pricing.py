@@ -18,12 +18,19 @@ from skillchat.core.ports import Price
 _FREE_PREFIXES = ("ollama/", "ollama_chat/", "lm_studio/", "llamafile/")
 
 
-@lru_cache(maxsize=1)
-def _cost_map() -> dict[str, Any]:
+def cost_map_path() -> str | None:
+    """The price list litellm ships (what it reads with LITELLM_LOCAL_MODEL_COST_MAP set)."""
     spec = importlib.util.find_spec("litellm")
     if spec is None or not spec.submodule_search_locations:
+        return None
+    return os.path.join(list(spec.submodule_search_locations)[0], "model_prices_and_context_window_backup.json")
+
+
+@lru_cache(maxsize=1)
+def _cost_map() -> dict[str, Any]:
+    path = cost_map_path()
+    if path is None:
         return {}
-    path = os.path.join(list(spec.submodule_search_locations)[0], "model_prices_and_context_window_backup.json")
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)

@@ -41,6 +41,7 @@ from skillchat.providers.litellm_client import (
     CallStats,
     LitellmProvider,
     actual_cost,
+    cost_so_far,
     litellm_loaded,
     load_litellm,
     warm_up,
@@ -155,6 +156,7 @@ class ChatService:
         self.router = build_router(hb, token_counter=self._counter, prices=self._prices)
         if self._pinned is not None and self._pinned not in self.pool.endpoints:
             self._pinned = None
+        self._note_unpriced()
 
     async def load_providers(self) -> None:
         """Import litellm (about four seconds) in a thread, so the event loop keeps running."""
@@ -164,7 +166,15 @@ class ChatService:
 
     def _load_and_warm(self) -> None:
         warm_up(load_litellm())
-        self._counter.count([Message("user", "warm up")])  # tiktoken's BPE file loads here, not mid-turn
+        self._note_unpriced()
+        self._counter.warm_up()  # the tokenizer loads here, not mid-turn
+
+    def _note_unpriced(self) -> None:
+        """Once litellm is loaded, have it say which of the pool's models it has no price for: they are
+        noted on disk (providers/unpriced.py), and `ask` then costs calls to them without importing it."""
+        if litellm_loaded():
+            for ep in self.pool.endpoints.values():
+                actual_cost(load_litellm(), ep, 0, 0)
 
     def close(self) -> None:
         self.save_unsaved()  # if the database is still locked, the next start closes those turns
@@ -519,21 +529,21 @@ class ChatService:
     def _estimate(self, ep: Any, messages: list[Message], state: "_TurnState") -> tuple[int | None, int | None, float]:
         """Tokens and cost of the call in flight so far (as _partial_cost, without touching its stats)."""
         text = state.stats.text
-        if not text or not litellm_loaded():
+        if not text:
             return None, None, 0.0
         if state.prompt_tokens is None:
             state.prompt_tokens = self._counter.count(messages)
         ct = max(0, self._counter.count([Message("assistant", text)]) - 6)
-        return state.prompt_tokens, ct, actual_cost(load_litellm(), ep, state.prompt_tokens, ct)[0]
+        return state.prompt_tokens, ct, cost_so_far(ep, state.prompt_tokens, ct)
 
     def _partial_cost(self, ep: Any, messages: list[Message], stats: CallStats) -> float:
         """What a call that broke off mid-answer probably cost: prompt plus the text that did arrive."""
-        if not stats.text or not litellm_loaded():
+        if not stats.text:
             return 0.0
         pt = self._counter.count(messages)
         ct = max(0, self._counter.count([Message("assistant", stats.text)]) - 6)
         stats.prompt_tokens, stats.completion_tokens = pt, ct
-        return actual_cost(load_litellm(), ep, pt, ct)[0]
+        return cost_so_far(ep, pt, ct)  # this path cannot wait for litellm's import
 
     def _record_cancelled(self, turn_id: int, messages: list[Message], state: "_TurnState") -> None:
         """Keep what arrived of the answer, and what it probably cost, on a turn the user stopped."""

@@ -7,9 +7,15 @@
 
 Behaviours: ok | 500 | 429 | 401 | break (the body stops short of its Content-Length mid-answer) |
 truncate (the stream ends cleanly but without a finish_reason) | stall (no answer for a while) |
-slow (each word of the answer `word_delay_s` after the last: a client can be killed mid-stream).
+slow (each word of the answer `word_delay_s` after the last: a client can be killed mid-stream) |
+garbage (a line that is not JSON mid-answer) | html (200 with an HTML page instead of a stream) |
+nousage (no usage chunk, even when asked for one).
 It also answers GET /v1/models (a LiteLLM proxy's model list) and GET /api/tags (Ollama's).
 Every request is recorded with its headers, so tests can check what reached the wire.
+
+`answer_words` and `word_interval_s` make it answer like a model decoding at a steady pace;
+`python tests/openai_server.py --words 200 --rate 80` serves that way until killed, printing its
+api_base first (benchmarks/bench_ask.py uses it).
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ class FakeOpenAIServer:
         self.echo_auth = False  # put the Authorization header into error bodies, as careless servers do
         self.chunks: dict[str, list[str]] = {}
         self.error_text = ""
+        self.answer_words = 0  # > 0: answer with this many words (one chunk and one token each), not an echo
+        self.word_interval_s = 0.0  # pause before each chunk, as a model takes time for each token
+        self.chunked = False  # frame streams with Transfer-Encoding: chunked, as uvicorn and llama.cpp do
+        self.hangups = 0  # streams the client closed before the end
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,45 +86,71 @@ class FakeOpenAIServer:
                     return
                 if how == "stall":
                     time.sleep(server.stall_s)
+                if how == "html":
+                    body = b"<html><body>Welcome to the captive portal</body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
                 reply = "".join(server.chunks[model]) if model in server.chunks else f"Echo from {model}: " + req["messages"][-1]["content"]
+                usage = USAGE
+                if server.answer_words:
+                    reply = " ".join(f"w{i}" for i in range(server.answer_words))
+                    usage = {"prompt_tokens": 6, "completion_tokens": server.answer_words,
+                             "total_tokens": 6 + server.answer_words}
                 base = {"id": "chatcmpl-test", "created": int(time.time()), "model": req["model"]}
                 if not req.get("stream"):
-                    self._json(200, {**base, "object": "chat.completion", "usage": USAGE, "choices": [
+                    self._json(200, {**base, "object": "chat.completion", "usage": usage, "choices": [
                         {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]})
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
-                if how == "break":
+                if server.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                elif how == "break":
                     self.send_header("Content-Length", "100000")
                 self.send_header("Connection", "close")
                 self.end_headers()
                 chunk = {**base, "object": "chat.completion.chunk"}
 
                 def send(obj: Any) -> None:
-                    data = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
-                    self.wfile.write(b"data: " + data + b"\n\n")
+                    data = b"data: " + (obj if isinstance(obj, bytes) else json.dumps(obj).encode()) + b"\n\n"
+                    if server.chunked:
+                        data = f"{len(data):x}\r\n".encode() + data + b"\r\n"
+                    self.wfile.write(data)
                     self.wfile.flush()
 
+                try:
+                    self._stream(req, chunk, how, reply, usage, send)
+                except OSError:  # the client went away (hung up or was killed): nothing more to send
+                    server.hangups += 1
+                self.close_connection = True
+
+            def _stream(self, req: dict, chunk: dict, how: str, reply: str, usage: dict, send: Any) -> None:
                 words = reply.split(" ")
+                model = req["model"].rsplit("/", 1)[-1]
                 deltas = server.chunks.get(model) or [w + " " for w in words[:-1]] + words[-1:]
                 for i, w in enumerate(deltas):
                     if how == "slow" and i:
                         time.sleep(server.word_delay_s)
-                    try:
-                        send({**chunk, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]})
-                    except OSError:  # the client went away (killed): nothing more to send
-                        self.close_connection = True
-                        return
+                    if server.word_interval_s:
+                        time.sleep(server.word_interval_s)
+                    send({**chunk, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]})
+                    if how == "garbage" and i == 1:
+                        send(b"{this is not json")
                     if how in ("break", "truncate") and i == 1:
                         if how == "break":
                             self.connection.shutdown(socket.SHUT_RDWR)
                         self.close_connection = True
                         return
                 send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-                if (req.get("stream_options") or {}).get("include_usage"):
-                    send({**chunk, "choices": [], "usage": USAGE})
+                if (req.get("stream_options") or {}).get("include_usage") and how != "nousage":
+                    send({**chunk, "choices": [], "usage": usage})
                 send(b"[DONE]")
-                self.close_connection = True
+                if server.chunked:
+                    self.wfile.write(b"0\r\n\r\n")
 
         class QuietServer(ThreadingHTTPServer):
             def handle_error(self, request: Any, client_address: Any) -> None:
@@ -155,3 +191,17 @@ def closed_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description="serve paced answers on 127.0.0.1 until killed")
+    ap.add_argument("--words", type=int, default=200, help="words (chunks, tokens) per answer")
+    ap.add_argument("--rate", type=float, default=80.0, help="words per second (0: all at once)")
+    a = ap.parse_args()
+    srv = FakeOpenAIServer()
+    srv.answer_words, srv.word_interval_s = a.words, (1 / a.rate if a.rate > 0 else 0.0)
+    srv.chunked = True
+    print(srv.api_base, flush=True)
+    srv.httpd.serve_forever(poll_interval=0.05)

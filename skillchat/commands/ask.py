@@ -116,7 +116,6 @@ async def _ask(args: argparse.Namespace, text: str) -> int:
             svc.policy = "greedy"
         if args.pin:
             svc.pin(args.pin)
-        await svc.load_providers()
         status = 1
         streamed = False  # text of the current attempt is on stdout
         async with contextlib.aclosing(svc.run_turn(args.conversation, text)) as events:

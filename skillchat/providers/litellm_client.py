@@ -1,8 +1,11 @@
-"""Streaming chat calls through litellm, with usage, actual cost, latency and time to first token.
+"""Streaming chat calls, with usage, actual cost, latency and time to first token.
 
 litellm takes about four seconds to import, so nothing here imports it at module level:
-`load_litellm()` does, once, and the service runs it off the event loop. Every failure leaves
-this module as a ProviderError whose `kind` drives fallback and whose message holds no key value.
+`load_litellm()` does, once, off the event loop, and only when a call needs it. An agent that is
+an OpenAI-compatible server of the user's own is called directly (openai_compat), and its cost
+needs no litellm once litellm has been seen to have no price for its model (unpriced). Every
+failure leaves this module as a ProviderError whose `kind` drives fallback and whose message
+holds no key value.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any, AsyncIterator, Mapping, Sequence
 
 from skillchat.core.ports import HeuristicCounter, Message, TokenCounter
 from skillchat.errors import ProviderError
-from skillchat.providers import keys
+from skillchat.providers import keys, openai_compat, unpriced
 from skillchat.providers.pool import Endpoint
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -85,10 +88,12 @@ class LitellmProvider:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         token_counter: TokenCounter | None = None,
         env: Mapping[str, str] | None = None,
+        direct: bool = True,
     ) -> None:
         self.timeout_s = timeout_s
         self.token_counter = token_counter or HeuristicCounter()
         self._env = env
+        self.direct = direct  # False: every call through litellm, OpenAI-compatible servers too
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -105,72 +110,131 @@ class LitellmProvider:
         }
         if ep.api_base:
             kw["api_base"] = ep.api_base
-        if ep.api_key_env and self.env.get(ep.api_key_env):
-            kw["api_key"] = self.env[ep.api_key_env]
-        elif ep.api_base and ep.via in ("config", "proxy"):
-            # OpenAI-compatible servers without auth still need some key, or the client refuses.
-            kw["api_key"] = "not-needed"
+        if (key := self._api_key(ep)) is not None:
+            kw["api_key"] = key
         if ep.mock_response is not None:
             kw["mock_response"] = ep.mock_response
         return kw
 
+    def _api_key(self, ep: Endpoint) -> str | None:
+        if ep.api_key_env and self.env.get(ep.api_key_env):
+            return self.env[ep.api_key_env]
+        if ep.api_base and ep.via in ("config", "proxy"):
+            return "not-needed"  # OpenAI-compatible servers without auth still need some key, or the client refuses
+        return None
+
     async def stream(self, ep: Endpoint, messages: Sequence[Message], stats: CallStats,
                      *, chunk_delay_s: float = 0.0) -> AsyncIterator[str]:
-        litellm = load_litellm()
+        if self.direct and openai_compat.handles(ep):
+            call: Any = openai_compat.DirectCall(ep.api_base or "", ep.model, messages, self._api_key(ep),
+                                                 self.timeout_s)
+        else:
+            call = _LitellmCall(_litellm or await asyncio.to_thread(load_litellm), self._kwargs(ep, messages), ep)
         t0 = time.monotonic()
         try:
-            resp = await litellm.acompletion(**self._kwargs(ep, messages))
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            stats.latency_s = time.monotonic() - t0
-            raise self.error(e, ep, mid_stream=False) from None
-        usage = None
-        try:
-            async for chunk in resp:
-                u = getattr(chunk, "usage", None)
-                if u is not None and getattr(u, "completion_tokens", None) is not None:
-                    usage = u
-                choices = getattr(chunk, "choices", None) or []
-                delta = choices[0].delta.content if choices and choices[0].delta is not None else None
-                if delta:
+            try:
+                await call.open()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                stats.latency_s = time.monotonic() - t0
+                raise self.error(e, ep, mid_stream=False) from None
+            try:
+                async for delta in call.deltas():
                     if stats.ttft_s is None:
                         stats.ttft_s = time.monotonic() - t0
                     stats.text += delta
                     yield delta
                     if chunk_delay_s:
                         await asyncio.sleep(chunk_delay_s)
-        except asyncio.CancelledError:
-            stats.latency_s = time.monotonic() - t0
-            raise
-        except Exception as e:
-            stats.latency_s = time.monotonic() - t0
-            raise self.error(e, ep, mid_stream=bool(stats.text)) from None
+            except asyncio.CancelledError:
+                stats.latency_s = time.monotonic() - t0
+                raise
+            except Exception as e:
+                stats.latency_s = time.monotonic() - t0
+                await self._priceable(ep, stats)
+                raise self.error(e, ep, mid_stream=bool(stats.text)) from None
+        finally:
+            await call.aclose()
         stats.latency_s = time.monotonic() - t0
-        provider = getattr(resp, "custom_llm_provider", None)
-        if (
-            ep.mock_response is None
-            and provider in _FINISH_REASON_RELIABLE
-            and getattr(resp, "received_finish_reason", "?") is None
-            and getattr(resp, "intermittent_finish_reason", None) is None
-        ):
+        if not call.finished:
+            await self._priceable(ep, stats)
             raise ProviderError(f"{ep.agent_id}: the answer stream ended before the model finished", "stream", ep.agent_id)
-        self._account(litellm, ep, messages, stats, usage)
+        await self._account(ep, messages, stats, call.usage)
 
-    def _account(self, litellm: Any, ep: Endpoint, messages: Sequence[Message], stats: CallStats, usage: Any) -> None:
+    async def _priceable(self, ep: Endpoint, stats: CallStats) -> None:
+        """Make a broken-off answer's cost computable: import litellm (in a thread) if pricing it needs that."""
+        if stats.text and _litellm is None and not unpriced.known(ep.cost_model):
+            await asyncio.to_thread(load_litellm)
+
+    async def _account(self, ep: Endpoint, messages: Sequence[Message], stats: CallStats,
+                       usage: tuple[int, int] | None) -> None:
         if usage is not None:
-            stats.prompt_tokens = int(usage.prompt_tokens or 0)
-            stats.completion_tokens = int(usage.completion_tokens or 0)
+            stats.prompt_tokens, stats.completion_tokens = usage
             stats.usage_reported = True
         else:
             stats.prompt_tokens = self.token_counter.count(messages)
             stats.completion_tokens = max(0, self.token_counter.count([Message("assistant", stats.text)]) - 6)
-        stats.cost_usd, stats.cost_known = actual_cost(litellm, ep, stats.prompt_tokens, stats.completion_tokens)
+        cost = cost_if_known(ep, stats.prompt_tokens, stats.completion_tokens)
+        if cost is None:  # after the answer, not before its first token
+            cost = actual_cost(await asyncio.to_thread(load_litellm), ep, stats.prompt_tokens, stats.completion_tokens)
+        stats.cost_usd, stats.cost_known = cost
 
     def error(self, e: BaseException, ep: Endpoint, *, mid_stream: bool) -> ProviderError:
         kind = classify(e, mid_stream=mid_stream)
         names = [ep.api_key_env] if ep.api_key_env else []
         return ProviderError(f"{ep.agent_id}: {_short(e, self.env, names)}", kind, ep.agent_id)
+
+
+class _LitellmCall:
+    """One streamed litellm.acompletion, with the same face as openai_compat.DirectCall."""
+
+    def __init__(self, litellm: Any, kwargs: dict[str, Any], ep: Endpoint) -> None:
+        self._litellm, self._kwargs, self._ep = litellm, kwargs, ep
+        self._resp: Any = None
+        self.usage: tuple[int, int] | None = None
+
+    async def open(self) -> None:
+        self._resp = await self._litellm.acompletion(**self._kwargs)
+
+    async def deltas(self) -> AsyncIterator[str]:
+        async for chunk in self._resp:
+            u = getattr(chunk, "usage", None)
+            if u is not None and getattr(u, "completion_tokens", None) is not None:
+                self.usage = (int(u.prompt_tokens or 0), int(u.completion_tokens or 0))
+            choices = getattr(chunk, "choices", None) or []
+            delta = choices[0].delta.content if choices and choices[0].delta is not None else None
+            if delta:
+                yield delta
+
+    @property
+    def finished(self) -> bool:
+        resp = self._resp
+        return (
+            self._ep.mock_response is not None
+            or getattr(resp, "custom_llm_provider", None) not in _FINISH_REASON_RELIABLE
+            or getattr(resp, "received_finish_reason", "?") is not None
+            or getattr(resp, "intermittent_finish_reason", None) is not None
+        )
+
+    async def aclose(self) -> None:
+        pass
+
+
+def cost_if_known(ep: Endpoint, prompt_tokens: int, completion_tokens: int) -> tuple[float, bool] | None:
+    """actual_cost() when it needs no litellm import (loaded already, or known to lack the price); else None."""
+    if _litellm is not None:
+        return actual_cost(_litellm, ep, prompt_tokens, completion_tokens)
+    if unpriced.known(ep.cost_model):
+        return _configured_cost(ep, prompt_tokens, completion_tokens)
+    return None
+
+
+def cost_so_far(ep: Endpoint, prompt_tokens: int, completion_tokens: int) -> float:
+    """Best estimate without waiting for litellm, for a call that did not finish: the exact cost
+    when it is known without the import, else the configured price, else 0."""
+    known = cost_if_known(ep, prompt_tokens, completion_tokens)
+    return (known or _configured_cost(ep, prompt_tokens, completion_tokens))[0]
 
 
 def actual_cost(litellm: Any, ep: Endpoint, prompt_tokens: int, completion_tokens: int) -> tuple[float, bool]:
@@ -180,7 +244,11 @@ def actual_cost(litellm: Any, ep: Endpoint, prompt_tokens: int, completion_token
                                       completion_tokens=completion_tokens)
         return float(p) + float(c), True
     except Exception:  # ModelNotMappedError and friends: never let pricing break a turn
-        pass
+        unpriced.remember(ep.cost_model)
+    return _configured_cost(ep, prompt_tokens, completion_tokens)
+
+
+def _configured_cost(ep: Endpoint, prompt_tokens: int, completion_tokens: int) -> tuple[float, bool]:
     if ep.price is not None:
         return prompt_tokens * ep.price.input + completion_tokens * ep.price.output, True
     return 0.0, False
@@ -191,8 +259,8 @@ def classify(e: BaseException, *, mid_stream: bool = False) -> str:
     if isinstance(e, (asyncio.TimeoutError, TimeoutError)):
         return "timeout"
     L = _litellm
-    kind = "other"
-    if L is not None:
+    kind = (e.kind if isinstance(e, openai_compat.CallFailed) else None) or "other"
+    if kind == "other" and L is not None:
         if isinstance(e, L.Timeout):
             kind = "timeout"
         elif isinstance(e, L.RateLimitError):
@@ -215,12 +283,14 @@ def classify(e: BaseException, *, mid_stream: bool = False) -> str:
 
 def _short(e: BaseException, env: Mapping[str, str], key_names: Sequence[str]) -> str:
     text = str(e) or type(e).__name__
+    ours = isinstance(e, openai_compat.CallFailed)  # written to be read as it is
     # litellm stacks prefixes ("litellm.RateLimitError: RateLimitError: OpenAIException - ..."): keep the cause.
-    for sep in (" - ", "Exception: "):
+    for sep in () if ours else (" - ", "Exception: "):
         if sep in text and len(text.rsplit(sep, 1)[1].strip()) > 3:
             text = text.rsplit(sep, 1)[1]
             break
     text = " ".join(text.split())
     if len(text) > 300:
         text = text[:297] + "..."
-    return f"{type(e).__name__}: {keys.redact(text, env, key_names)}"
+    text = keys.redact(text, env, key_names)
+    return text if ours else f"{type(e).__name__}: {text}"

@@ -1,4 +1,8 @@
-"""litellm's real code paths: mock_response streaming and errors, and a real local HTTP server."""
+"""litellm's real code paths: mock_response streaming and errors, and a real local HTTP server.
+
+Every test against the local server runs twice: through litellm, and through the direct path for
+OpenAI-compatible servers (openai_compat); both must give the same text, usage, cost and fault kinds.
+"""
 
 from __future__ import annotations
 
@@ -72,53 +76,77 @@ def endpoint(server, model="alpha", key_env="FAKE_SERVER_KEY", price=None):
     return Endpoint("agent-" + model, f"openai/{model}", f"openai/{model}", "config", server.api_base, key_env, price)
 
 
-async def test_real_http_stream_carries_the_servers_usage_and_the_key_from_its_variable(litellm, openai_server):
-    provider = LitellmProvider(env={"FAKE_SERVER_KEY": "fake-key-abcdef123"})
+@pytest.fixture(params=["litellm", "direct"])
+def via(request):
+    """Which path calls the OpenAI-compatible server: litellm, or skillchat's own HTTP client."""
+    return request.param
+
+
+def provider_via(via, **kw):
+    return LitellmProvider(direct=via == "direct", **kw)
+
+
+def served_by(server, via):
+    """The request reached the server from the path the test asked for."""
+    agent = server.chat_requests()[-1]["headers"].get("user-agent", "")
+    return agent == "skillchat" if via == "direct" else "OpenAI" in agent
+
+
+async def test_real_http_stream_carries_the_servers_usage_and_the_key_from_its_variable(litellm, openai_server, via):
+    provider = provider_via(via, env={"FAKE_SERVER_KEY": "fake-key-abcdef123"})
     pieces, stats = await collect(provider, endpoint(openai_server, price=Price.per_million(1, 1)))
     assert "".join(pieces) == "Echo from alpha: say hello to the tests"
     assert (stats.prompt_tokens, stats.completion_tokens, stats.usage_reported) == (6, 4, True)
-    assert stats.cost_usd == pytest.approx(10e-6)
+    assert stats.cost_usd == pytest.approx(10e-6) and stats.cost_known
+    assert 0 <= stats.ttft_s <= stats.latency_s
     (req,) = openai_server.chat_requests()
     assert req["headers"]["authorization"] == "Bearer fake-key-abcdef123"
-    assert req["body"]["stream_options"] == {"include_usage": True}
+    assert req["body"] == {"model": "alpha", "messages": [{"role": "user", "content": "say hello to the tests"}],
+                           "stream": True, "stream_options": {"include_usage": True}}
+    assert served_by(openai_server, via)
 
 
 @pytest.mark.parametrize("behaviour, kind", [
     ("500", "server"), ("429", "rate_limit"), ("401", "auth"), ("break", "stream"), ("truncate", "stream"),
+    ("garbage", "stream"), ("html", "stream"),
 ])
-async def test_real_http_failures_map_to_kinds(litellm, openai_server, behaviour, kind):
+async def test_real_http_failures_map_to_kinds(litellm, openai_server, behaviour, kind, via):
     openai_server.behaviour["alpha"] = behaviour
     stats = CallStats()
     with pytest.raises(ProviderError) as e:
-        async for _ in LitellmProvider(env={}).stream(endpoint(openai_server), MSGS, stats):
+        async for _ in provider_via(via, env={}).stream(endpoint(openai_server), MSGS, stats):
             pass
-    assert e.value.kind == kind
-    if behaviour in ("break", "truncate"):
+    assert e.value.kind == kind and e.value.agent_id == "agent-alpha"
+    if behaviour in ("break", "truncate", "garbage"):
         assert stats.text.startswith("Echo from")  # the part that arrived is kept for the trace
+    if behaviour.isdigit():
+        assert f"scripted failure {behaviour}" in str(e.value)  # the server's own words reach the user
+    assert served_by(openai_server, via)
 
 
-async def test_a_silent_server_times_out(litellm, openai_server):
+async def test_a_silent_server_times_out(litellm, openai_server, via):
     openai_server.behaviour["alpha"] = "stall"
     openai_server.stall_s = 2.0
     with pytest.raises(ProviderError) as e:
-        await collect(LitellmProvider(timeout_s=0.3, env={}), endpoint(openai_server))
+        await collect(provider_via(via, timeout_s=0.3, env={}), endpoint(openai_server))
     assert e.value.kind == "timeout"
 
 
-async def test_a_refused_connection_is_a_server_error(litellm):
+async def test_a_refused_connection_is_a_server_error(litellm, via):
     ep = Endpoint("a", "openai/alpha", "openai/alpha", "config", f"http://127.0.0.1:{closed_port()}/v1")
     with pytest.raises(ProviderError) as e:
-        await collect(LitellmProvider(env={}), ep)
+        await collect(provider_via(via, env={}), ep)
     assert e.value.kind == "server"
 
 
-async def test_an_error_that_echoes_the_key_is_redacted(litellm, openai_server):
+async def test_an_error_that_echoes_the_key_is_redacted(litellm, openai_server, via):
     openai_server.behaviour["alpha"] = "401"
     openai_server.echo_auth = True
-    provider = LitellmProvider(env={"ODDLY_NAMED": "zz-secret-value-999"})
+    provider = provider_via(via, env={"ODDLY_NAMED": "zz-secret-value-999"})
     with pytest.raises(ProviderError) as e:
         await collect(provider, endpoint(openai_server, key_env="ODDLY_NAMED"))
     assert "zz-secret-value-999" not in str(e.value) and "[redacted]" in str(e.value)
+    assert served_by(openai_server, via)
 
 
 async def test_an_agent_served_by_a_litellm_proxy_is_called_through_it(litellm, openai_server, tiny):
