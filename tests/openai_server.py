@@ -3,7 +3,9 @@
     server.behaviour["alpha"] = "500"   # the model named "alpha" (after any provider prefix) fails
 
 Behaviours: ok | 500 | 429 | 401 | break (the body stops short of its Content-Length mid-answer) |
-truncate (the stream ends cleanly but without a finish_reason) | stall (no answer for a while).
+truncate (the stream ends cleanly but without a finish_reason) | stall (no answer for a while) |
+long (an answer of `long_tokens` one-token words, cut at the request's max_tokens as a real server
+does, with usage to match).
 It also answers GET /v1/models (a LiteLLM proxy's model list) and GET /api/tags (Ollama's).
 Every request is recorded with its headers, so tests can check what reached the wire.
 """
@@ -30,6 +32,8 @@ class FakeOpenAIServer:
         self.ollama_models = ["llama3.1:latest"]
         self.stall_s = 3.0
         self.echo_auth = False  # put the Authorization header into error bodies, as careless servers do
+        self.long_tokens = 2000  # length of a "long" answer, before any max_tokens
+        self.word_delay_s = 0.0  # pause between streamed pieces (a slow model)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -69,10 +73,17 @@ class FakeOpenAIServer:
                 if how == "stall":
                     time.sleep(server.stall_s)
                 reply = f"Echo from {model}: " + req["messages"][-1]["content"]
+                usage, finish = USAGE, "stop"
+                if how == "long":
+                    n = server.long_tokens
+                    if isinstance(req.get("max_tokens"), int) and req["max_tokens"] < n:
+                        n, finish = req["max_tokens"], "length"
+                    reply = " ".join(["tok"] * n)
+                    usage = {"prompt_tokens": 6, "completion_tokens": n, "total_tokens": 6 + n}
                 base = {"id": "chatcmpl-test", "created": int(time.time()), "model": req["model"]}
                 if not req.get("stream"):
-                    self._json(200, {**base, "object": "chat.completion", "usage": USAGE, "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]})
+                    self._json(200, {**base, "object": "chat.completion", "usage": usage, "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": finish}]})
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -88,17 +99,21 @@ class FakeOpenAIServer:
                     self.wfile.flush()
 
                 words = reply.split(" ")
+                if how == "long":  # fifty words a piece, or long answers take long to stream
+                    words = [" ".join(words[k:k + 50]) for k in range(0, len(words), 50)]
                 for i, w in enumerate(words):
                     send({**chunk, "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")},
                                                 "finish_reason": None}]})
+                    if server.word_delay_s:
+                        time.sleep(server.word_delay_s)
                     if how in ("break", "truncate") and i == 1:
                         if how == "break":
                             self.connection.shutdown(socket.SHUT_RDWR)
                         self.close_connection = True
                         return
-                send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
                 if (req.get("stream_options") or {}).get("include_usage"):
-                    send({**chunk, "choices": [], "usage": USAGE})
+                    send({**chunk, "choices": [], "usage": usage})
                 send(b"[DONE]")
                 self.close_connection = True
 

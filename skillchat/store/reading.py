@@ -15,7 +15,7 @@ from skillchat import paths
 from skillchat.errors import StoreError
 
 # Must equal migrations.names() (tests/store/test_migrations.py checks it).
-MIGRATIONS = ("m001_initial", "m002_indexes", "m003_spend_rollups")
+MIGRATIONS = ("m001_initial", "m002_indexes", "m003_spend_rollups", "m004_budget_reservations")
 BUSY_TIMEOUT_S = 10.0
 
 

@@ -1,0 +1,198 @@
+"""Budget reservations: money held by model calls in flight, seen by every process on the database.
+
+Before a call, `Reservations.reserve` reads what was spent today and this month and what other
+calls hold, asks the caller how much this call may cost at most, and writes that amount, all in
+one `BEGIN IMMEDIATE` transaction: two processes can never both see the same last dollars as free.
+After the call the turn's real cost is written to its row (where the spend totals count it) and
+`release` drops the reservation; until then the money counts twice, never zero times.
+
+A process that dies mid-call cannot release what it holds. Its reservation stops counting as soon
+as the process is gone (same machine: its pid no longer runs, or runs a newer process), or after
+`MAX_AGE` whatever the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterator, TypeVar
+
+from sqlite_utils import Database
+
+from skillchat.errors import StoreError
+from skillchat.store import clock
+
+T = TypeVar("T")
+# No model call runs this long; a reservation older than this is left over from a crash (on another
+# machine, or on a system where a reused pid cannot be told apart).
+MAX_AGE = timedelta(hours=6)
+# BEGIN IMMEDIATE waits up to the busy timeout for the write lock; after that, try a few more times.
+BEGIN_TRIES = 5
+
+
+def _proc_start(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, from /proc), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()
+    return fields[19] if len(fields) > 19 else None  # field 22 of proc(5); the first two precede ")"
+
+
+_HOST = socket.gethostname()
+_PID = os.getpid()
+_START = _proc_start(_PID)
+
+
+def _me() -> tuple[int, str | None]:
+    global _PID, _START
+    pid = os.getpid()
+    if pid != _PID:  # forked
+        _PID, _START = pid, _proc_start(pid)
+    return _PID, _START
+
+
+# What this process holds right now, by (database file, turn id): a row with our pid that is not in
+# here was left by an earlier run of this process (a failed release) or by a dead process whose pid
+# we were given.
+_held_here: set[tuple[str, int]] = set()
+_held_lock = threading.Lock()
+
+
+def _alive(pid: int, host: str, proc_start: str | None, key: tuple[str, int]) -> bool:
+    """Whether the process that took a reservation may still be running it."""
+    if host != _HOST:
+        return True  # cannot tell from here: MAX_AGE decides
+    me, my_start = _me()
+    if pid == me:
+        with _held_lock:
+            return proc_start == my_start and key in _held_here
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process runs under that pid: compare start times below
+    except OSError:
+        return True
+    if proc_start is not None:
+        now = _proc_start(pid)
+        if now is not None and now != proc_start:
+            return False  # the pid was reused by a newer process
+    return True
+
+
+class Reservations:
+    """The budget_reservations table of one trace database (see migration m004)."""
+
+    def __init__(self, db: Database, lock: threading.RLock | None = None) -> None:
+        self.db = db
+        self._lock = lock or threading.RLock()
+        row = next((r for r in db.execute("PRAGMA database_list").fetchall() if r[1] == "main"), None)
+        self._file = (row[2] if row else "") or f"memory:{id(db)}"
+
+    @classmethod
+    def of(cls, store: object) -> "Reservations":
+        """The reservations of a TraceStore, sharing its connection and its lock."""
+        return cls(store.db, getattr(store, "_lock", None))  # type: ignore[attr-defined]
+
+    # --- reading -----------------------------------------------------------------------------
+    def _live_rows(self, exclude_turn: int | None = None) -> tuple[float, list[int]]:
+        """(money held by live reservations, turn ids of stale ones)."""
+        oldest = clock.now_iso(datetime.now(timezone.utc) - MAX_AGE)
+        held, stale = 0.0, []
+        for turn_id, amount, pid, host, start, updated in self.db.execute(
+            "SELECT turn_id, amount_usd, pid, host, proc_start, updated_at FROM budget_reservations"
+        ).fetchall():
+            if updated < oldest or not _alive(pid, host, start, (self._file, turn_id)):
+                stale.append(turn_id)
+            elif turn_id != exclude_turn:
+                held += max(0.0, float(amount or 0.0))
+        return held, stale
+
+    def held(self, exclude_turn: int | None = None) -> float:
+        """Money held by calls in flight (stale reservations left out; nothing is written)."""
+        with self._lock:
+            return self._live_rows(exclude_turn)[0]
+
+    def turns(self) -> dict[int, float]:
+        """Every reservation row, live or not: turn id -> amount (for tests and `doctor`)."""
+        with self._lock:
+            return {r[0]: r[1] for r in self.db.execute("SELECT turn_id, amount_usd FROM budget_reservations")}
+
+    # --- writing -----------------------------------------------------------------------------
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that holds SQLite's write lock from its first statement on."""
+        with self._lock:
+            conn = self.db.conn
+            if conn.in_transaction:
+                conn.commit()  # nothing of ours is open here; never let BEGIN fail on a stray one
+            for attempt in range(BEGIN_TRIES):
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) and "busy" not in str(e):
+                        raise StoreError(f"cannot reserve budget: {e}") from None
+                    if attempt == BEGIN_TRIES - 1:
+                        raise StoreError("cannot reserve budget: the trace database stayed locked by another "
+                                         "process; no model was called") from None
+                    time.sleep(0.05 * (attempt + 1))
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            else:
+                conn.commit()
+
+    def reserve(self, turn_id: int, decide: Callable[[float, float, float], tuple[float | None, T]],
+                *, first_day: str, month_day: str) -> T:
+        """Hold money for a call of turn `turn_id`, atomically with the check that it fits.
+
+        `decide(today_usd, month_usd, held_usd)` gets what was spent on `first_day` (and later) and
+        since `month_day`, and what other turns' calls hold; it returns (amount to hold, result).
+        An amount of None holds nothing (the call is refused) and leaves any earlier hold of the
+        turn as it was. Stale reservations are dropped on the way. Returns `result`.
+        """
+        from skillchat.store import spend
+
+        now = clock.now_iso()
+        pid, start = _me()
+        with self._immediate() as conn:
+            held, stale = self._live_rows(exclude_turn=turn_id)
+            if stale:
+                conn.executemany("DELETE FROM budget_reservations WHERE turn_id = ?", [(t,) for t in stale])
+            today = spend.spent_between(self.db, first_day)
+            month = spend.spent_between(self.db, month_day)
+            amount, result = decide(today, month, held)
+            if amount is not None:
+                with _held_lock:
+                    _held_here.add((self._file, turn_id))
+                conn.execute(
+                    """INSERT INTO budget_reservations (turn_id, amount_usd, pid, host, proc_start, created_at, updated_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (turn_id) DO UPDATE SET amount_usd = excluded.amount_usd, pid = excluded.pid,
+                           host = excluded.host, proc_start = excluded.proc_start, updated_at = excluded.updated_at""",
+                    [turn_id, float(amount), pid, _HOST, start, now, now],
+                )
+        return result
+
+    def release(self, turn_id: int) -> None:
+        """The call is settled (its real cost is on the turn's row): stop holding money for it.
+
+        Should the delete fail (the database stayed locked), the row no longer counts anyway: it is
+        not held by this process any more, so the next reservation drops it.
+        """
+        with _held_lock:
+            _held_here.discard((self._file, turn_id))
+        with self._immediate() as conn:
+            conn.execute("DELETE FROM budget_reservations WHERE turn_id = ?", [turn_id])
