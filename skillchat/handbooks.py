@@ -16,7 +16,8 @@ from skillchat import atomic, paths
 from skillchat.core.handbook import Handbook, from_dict, to_dict
 from skillchat.errors import HandbookError
 
-_VERSION_FILE = re.compile(r"^v(\d+)\.json$")
+# ASCII digits only (\d would take any script's), and few enough for SQLite's integers.
+_VERSION_FILE = re.compile(r"^v([0-9]{1,18})\.json$")
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,10 @@ def resolve(ref: str) -> Path:
         raise HandbookError(ref, "", f"no handbook named {name!r} (known: {known})")
     if not ver:
         return vs[-1].path
-    if not ver.isdigit():
-        raise HandbookError(ref, "", f"version must be a number, got {ver!r}")
+    if not (ver.isascii() and ver.isdigit()):  # "²".isdigit() is true too, but int("²") fails
+        raise HandbookError(ref, "", f"version must be a whole number, got {ver!r}")
     for info in vs:
-        if info.version == int(ver):
+        if len(ver) <= 19 and info.version == int(ver):  # longer is past SQLite's integers (and int()'s limit)
             return info.path
     raise HandbookError(ref, "", f"no version {ver} of {name!r} (have {', '.join(str(i.version) for i in vs)})")
 
