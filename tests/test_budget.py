@@ -237,6 +237,23 @@ def _start_of(pid, default):
     return _proc_start(pid) or default
 
 
+async def test_a_dead_processs_hold_counts_until_its_interrupted_turn_is_closed(tiny_path, openai_server):
+    """Its call may have cost money that is written only when the interrupted turn is closed."""
+    svc = make(tiny_path, openai_server, Budget(daily_usd=1.0))
+    res = Reservations.of(svc.store)
+    cid = svc.store.new_conversation()
+    mid = svc.store.add_message(cid, "user", "killed mid-answer")
+    young = svc.store.start_turn(cid, mid, None, demo=False)
+    old = svc.store.start_turn(cid, mid, None, demo=False, started=datetime.now(timezone.utc) - timedelta(minutes=11))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _fake_hold(svc, turn_id=young, amount=0.3, pid=dead.pid)
+    _fake_hold(svc, turn_id=old, amount=0.4, pid=dead.pid)
+    assert res.held() == pytest.approx(0.3)  # the old one is past ORPHAN_GRACE
+    svc.store.finish_turn(young, "cancelled", attempts=(), cost_usd=0.05, error="interrupted")
+    assert res.held() == 0.0  # closed with its cost: the cost counts in spend, the hold no more
+
+
 async def test_stale_holds_expire_by_pid_reuse_and_by_age(tiny_path, openai_server):
     svc = make(tiny_path, openai_server, Budget(daily_usd=1.0))
     res = Reservations.of(svc.store)

@@ -6,9 +6,10 @@ one `BEGIN IMMEDIATE` transaction: two processes can never both see the same las
 After the call the turn's real cost is written to its row (where the spend totals count it) and
 `release` drops the reservation; until then the money counts twice, never zero times.
 
-A process that dies mid-call cannot release what it holds. Its reservation stops counting as soon
-as the process is gone (same machine: its pid no longer runs, or runs a newer process), or after
-`MAX_AGE` whatever the machine.
+A process that dies mid-call cannot release what it holds. Once the process is gone (same machine:
+its pid no longer runs, or runs a newer process) the reservation stops counting as soon as its turn
+is no longer 'running' (the interrupted turn was closed, with whatever it cost), or `ORPHAN_GRACE`
+after the turn started, whichever comes first; and after `MAX_AGE` whatever the machine.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ T = TypeVar("T")
 # No model call runs this long; a reservation older than this is left over from a crash (on another
 # machine, or on a system where a reused pid cannot be told apart).
 MAX_AGE = timedelta(hours=6)
+# A dead process's call may have cost money that is only written when its interrupted turn is closed:
+# its hold keeps counting until then, but never longer than this after the turn started.
+ORPHAN_GRACE = timedelta(minutes=10)
 # BEGIN IMMEDIATE waits up to the busy timeout for the write lock; after that, try a few more times.
 BEGIN_TRIES = 5
 
@@ -74,8 +78,10 @@ def _alive(pid: int, host: str, proc_start: str | None, key: tuple[str, int]) ->
     if pid == me:
         with _held_lock:
             return proc_start == my_start and key in _held_here
+    if os.name != "posix":
+        return True  # on Windows os.kill(pid, 0) would terminate the process: MAX_AGE decides
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -96,7 +102,7 @@ class Reservations:
         self.db = db
         self._lock = lock or threading.RLock()
         row = next((r for r in db.execute("PRAGMA database_list").fetchall() if r[1] == "main"), None)
-        self._file = (row[2] if row else "") or f"memory:{id(db)}"
+        self._file = os.path.realpath(row[2]) if row and row[2] else f"memory:{id(db)}"
 
     @classmethod
     def of(cls, store: object) -> "Reservations":
@@ -106,14 +112,21 @@ class Reservations:
     # --- reading -----------------------------------------------------------------------------
     def _live_rows(self, exclude_turn: int | None = None) -> tuple[float, list[int]]:
         """(money held by live reservations, turn ids of stale ones)."""
-        oldest = clock.now_iso(datetime.now(timezone.utc) - MAX_AGE)
+        now = datetime.now(timezone.utc)
+        oldest, orphaned = clock.now_iso(now - MAX_AGE), clock.now_iso(now - ORPHAN_GRACE)
         held, stale = 0.0, []
-        for turn_id, amount, pid, host, start, updated in self.db.execute(
-            "SELECT turn_id, amount_usd, pid, host, proc_start, updated_at FROM budget_reservations"
+        for turn_id, amount, pid, host, start, updated, status, started in self.db.execute(
+            """SELECT r.turn_id, r.amount_usd, r.pid, r.host, r.proc_start, r.updated_at, t.status, t.started_at
+               FROM budget_reservations r LEFT JOIN turns t ON t.id = r.turn_id"""
         ).fetchall():
-            if updated < oldest or not _alive(pid, host, start, (self._file, turn_id)):
+            if updated < oldest:
                 stale.append(turn_id)
-            elif turn_id != exclude_turn:
+                continue
+            if not _alive(pid, host, start, (self._file, turn_id)):
+                if not (status == "running" and started is not None and started > orphaned):
+                    stale.append(turn_id)
+                    continue
+            if turn_id != exclude_turn:
                 held += max(0.0, float(amount or 0.0))
         return held, stale
 
