@@ -53,7 +53,7 @@ def parse(config: str) -> runner.BenchOptions:
 def one(args: tuple[str, str, int, bool]) -> tuple[str, int, dict[str, object]]:
     path, config, fold, with_baselines = args
     rs = runner.holdout(data.load(path), 0.25, fold)
-    opts = dataclasses.replace(parse(config), seed=fold, baselines=with_baselines, curve_start=0 if not with_baselines else 50)
+    opts = dataclasses.replace(parse(config), seed=fold, baselines=with_baselines, curve_start=50)
     if "per_lambda" not in config:
         opts = dataclasses.replace(opts, per_lambda=False)
     t = time.perf_counter()
@@ -66,6 +66,7 @@ def one(args: tuple[str, str, int, bool]) -> tuple[str, int, dict[str, object]]:
         "router_mean": frontier.mean_score_at(pts, SHARES),
         "lam0": res.router[0].result.score,
         "best_single": res.best_single[1].score,
+        "r95": runner.ratings_to_reach(res.learning_curve, 0.95),
         "seconds": time.perf_counter() - t,
     }
     if with_baselines:
@@ -95,7 +96,7 @@ def main() -> None:
     by: dict[str, list[dict[str, object]]] = {}
     for config, _, out in results:
         by.setdefault(config, []).append(out)
-    print(f"cost shares: {' '.join(f'{s:5g}' for s in SHARES)}   mean   lam0   (mean over {a.folds} folds)")
+    print(f"cost shares: {' '.join(f'{s:5g}' for s in SHARES)}   mean   lam0  time   (mean over {a.folds} folds)")
     for config, outs in by.items():
         def avg(key: str) -> list[float | None]:
             cols = list(zip(*(o[key] for o in outs)))  # type: ignore[call-overload]
@@ -104,7 +105,8 @@ def main() -> None:
         mean = sum(o["router_mean"] for o in outs) / len(outs)  # type: ignore[misc]
         lam0 = sum(o["lam0"] for o in outs) / len(outs)  # type: ignore[misc]
         secs = sum(o["seconds"] for o in outs) / len(outs)  # type: ignore[misc]
-        print(f"router   {fmt(avg('router'))}  {mean:.4f} {lam0:.3f}  {secs:5.1f}s  [{config or 'defaults'}]")
+        r95 = [o["r95"] for o in outs]
+        print(f"router   {fmt(avg('router'))}  {mean:.4f} {lam0:.3f}  {secs:5.1f}s  [{config or 'defaults'}]  ratings to 95%: {r95}")
         if "knn" in outs[0]:
             for name in ("knn", "category"):
                 m = sum(o[name + "_mean"] for o in outs) / len(outs)  # type: ignore[misc]

@@ -6,7 +6,11 @@ The contract the UI codes against is in docs/architecture.md. Invariants kept he
 * the in-memory handbook = its file + every rating newer than its `evidence_through` (applied at
   start-up) + ratings given in this session, each credited to the skills stored with its turn;
 * a hard budget is never crossed: each call first reserves, in the database and atomically with
-  the check, the most it can cost (max_tokens makes that finite), and settles to its real cost after.
+  the check, the most it can cost (max_tokens makes that finite), and settles to its real cost after;
+* a running turn saves what it has streamed (text, estimated cost) every second or so, so a turn
+  whose process is killed is closed on the next start with that (TraceStore.mark_interrupted);
+* a rating changes the in-memory evidence by what the log says the handbook held for that turn,
+  never by what this process last saw (another process may have rated it meanwhile).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import random
+import time
 from typing import Any, AsyncIterator, Mapping
 
 from skillchat import config as config_mod
@@ -28,7 +33,7 @@ from skillchat.core.ports import Message, Price
 from skillchat.core.router import NoEligibleAgent
 from skillchat.routing import build_router
 from skillchat.errors import ProviderError, SkillchatError, StoreError
-from skillchat.money import usd
+from skillchat import money
 from skillchat.events import AgentFailed, Attempt, TokenChunk, TurnEvent, TurnFailed, TurnFinished, TurnStarted
 from skillchat.pricing import LitellmPriceBook
 from skillchat.providers import demo as demo_script
@@ -47,12 +52,18 @@ from skillchat.store import TraceStore
 from skillchat.store import clock
 from skillchat.store.budget import Reservations
 from skillchat.store.spend import SpendReport
-from skillchat.store.traces import ConversationInfo, TranscriptEntry
+from skillchat.store.traces import CatchUp, ConversationInfo, TranscriptEntry
 from skillchat.tokens import TiktokenCounter
 
 __all__ = [
     "AgentFailed", "Attempt", "ChatService", "TokenChunk", "TurnEvent", "TurnFailed", "TurnFinished", "TurnStarted",
 ]
+
+# A streaming turn saves its text and estimated cost this often (whichever comes first), and says it
+# is alive at least every HEARTBEAT_S while it waits for a token.
+SAVE_EVERY_S = 1.0
+SAVE_EVERY_CHARS = 2000
+HEARTBEAT_S = 5.0
 
 _KIND_WORDS = {
     "timeout": "timed out", "rate_limit": "hit a rate limit", "auth": "rejected the key",
@@ -94,6 +105,13 @@ class ChatService:
         self._pinned: str | None = None
         self._demo = demo
         self._ready = litellm_loaded()
+        # What a cancelled turn is logged with; `skillchat ask` says which signal stopped it.
+        self.cancel_reason = "cancelled by the user"
+        # Outcomes whose write failed (the database stayed locked): retried before the next turn.
+        self._unsaved: dict[int, tuple[str, dict[str, Any]]] = {}
+        self._unsaved_error = ""
+        self._unsettled: set[int] = set()  # turns holding budget money until their outcome is written
+        self._through: int | None = None  # the last rating id the in-memory handbook holds
         self._adopt(handbook)
 
     # --- construction -----------------------------------------------------------------------
@@ -130,16 +148,14 @@ class ChatService:
 
     def _adopt(self, hb: Handbook) -> None:
         """Make `hb` the routing handbook: bring its evidence up to date with the log first."""
-        for c in self.store.catch_up(hb.name, hb.evidence_through, include_demo=self._demo):
-            if c.old is None:
-                apply_rating(hb, c.agent_id, c.skills, c.new)
-            elif c.new != c.old:
-                replace_rating(hb, c.agent_id, c.skills, c.old, c.new)
+        changes, last = self.store.ratings_since(hb.name, hb.evidence_through, include_demo=self._demo)
+        through = _apply_catch_up(hb, hb.evidence_through, changes, last)
         if not self._demo:
             for agent, mode, pt, ct, usd in self.store.cost_observations(hb.name, hb.version):
                 if agent in hb.agents and mode in hb.modes:
                     hb.record_cost(agent, mode, pt, ct, usd)
         self.handbook = hb
+        self._through = through
         self.pool: Pool = build_pool(hb, self.config, self.environment, demo=self._demo, env=self._env)
         self.router = build_router(hb, token_counter=self._counter, prices=self._prices)
         if self._pinned is not None and self._pinned not in self.pool.endpoints:
@@ -156,7 +172,26 @@ class ChatService:
         self._counter.count([Message("user", "warm up")])  # tiktoken's BPE file loads here, not mid-turn
 
     def close(self) -> None:
+        self.save_unsaved()  # if the database is still locked, the next start closes those turns
         self.store.close()
+
+    def sync_ratings(self) -> None:
+        """Apply ratings given since this handbook last looked (by another process, or `skillchat rate`)."""
+        hb = self.handbook
+        changes, last = self.store.ratings_since(hb.name, self._through, include_demo=self._demo)
+        self._through = _apply_catch_up(hb, self._through, changes, last)
+
+    def save_unsaved(self) -> int:
+        """Write the outcomes that could not be written when their turn ended; returns how many are left."""
+        for turn_id, (status, kwargs) in list(self._unsaved.items()):
+            try:
+                self.store.finish_turn(turn_id, status, **kwargs)
+            except StoreError:
+                break
+            del self._unsaved[turn_id]
+            if turn_id in self._unsettled:
+                self._settle(turn_id)
+        return len(self._unsaved)
 
     # --- state --------------------------------------------------------------------------------
     @property
@@ -304,13 +339,20 @@ class ChatService:
 
     # --- one turn -----------------------------------------------------------------------------
     async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncIterator[TurnEvent]:
-        if conversation_id is None:
-            conversation_id = self.store.new_conversation(demo=self._demo)
-        elif not self.store.conversation_exists(conversation_id):
-            yield TurnFailed(None, f"no conversation {conversation_id}", conversation_id, "failed")
+        try:
+            if conversation_id is None:
+                conversation_id = self.store.new_conversation(demo=self._demo)
+            elif not self.store.conversation_exists(conversation_id):
+                yield TurnFailed(None, f"no conversation {conversation_id}", conversation_id, "failed")
+                return
+            # First thing, before anything can fail: the user's words are never lost. (The store
+            # retries while another process holds the database; if it never lets go, say so.)
+            user_message_id = self.store.add_message(conversation_id, "user", text)
+        except StoreError as e:
+            yield TurnFailed(None, f"your message was not saved, and not sent: {e}", conversation_id, "unsaved")
             return
-        # First thing, before anything can fail: the user's words are never lost.
-        user_message_id = self.store.add_message(conversation_id, "user", text)
+        self.save_unsaved()
+        self.sync_ratings()
         messages = self.store.history(conversation_id)
         exclude = set(self.handbook.agents) - set(self.pool.endpoints)
         try:
@@ -331,7 +373,8 @@ class ChatService:
                 yield TurnFailed(turn_id, refusal, conversation_id, "refused")
                 return
         turn_id = self.store.start_turn(conversation_id, user_message_id, decision, demo=self._demo)
-        state = _TurnState()
+        state = _TurnState(saved_at=time.monotonic())
+        keep_alive = asyncio.ensure_future(self._keep_alive(turn_id, messages, state))
         try:
             yield TurnStarted(turn_id, conversation_id, decision, self._demo)
             # aclosing: when the consumer is cancelled or closes us, the inner generators (and the
@@ -348,12 +391,14 @@ class ChatService:
             if state.done:
                 raise
             error = keys.redact(f"internal error: {type(e).__name__}: {e}", self._env) or "internal error"
-            self.store.finish_turn(turn_id, "failed", attempts=state.attempts, error=error)
+            state.done = True
+            if not self._finish(turn_id, "failed", attempts=state.attempts, error=error):
+                error += f"; {self._unsaved_note()}"
             yield TurnFailed(turn_id, error, conversation_id, "failed")
         finally:
-            if state.reserved:  # the outcome and its cost are written: stop holding the money
-                with contextlib.suppress(StoreError):
-                    self._reservations.release(turn_id)
+            keep_alive.cancel()
+            if state.reserved:
+                self._settle(turn_id)
 
     async def _answer(self, turn_id: int, conversation_id: int, decision: RoutingDecision,
                       messages: list[Message], text: str, state: "_TurnState") -> AsyncIterator[TurnEvent]:
@@ -379,12 +424,13 @@ class ChatService:
                 if ep.mock_response is None:
                     ep = dataclasses.replace(ep, mock_response=demo_script.answer(hb, decision, agent_id, text))
             stats = state.stats = CallStats()
-            state.endpoint = ep
+            state.endpoint, state.attempt_started, state.prompt_tokens = ep, time.monotonic(), None
             try:
                 call = self.provider.stream(ep, messages, stats, chunk_delay_s=delay, max_tokens=max_tokens)
                 async with contextlib.aclosing(call) as pieces:
                     async for piece in pieces:
                         yield TokenChunk(turn_id, piece)
+                        self._save_progress(turn_id, messages, state)
             except ProviderError as e:
                 attempts.append(Attempt(agent_id, ep.model, False, e.kind, str(e), stats.latency_s,
                                         self._partial_cost(ep, messages, stats)))
@@ -402,12 +448,16 @@ class ChatService:
                        f"{plan.limit_label} budget")
                 warning = f"{cut}; {warning}" if warning else cut
             total_latency = sum(a.latency_s or 0.0 for a in attempts)
-            self.store.finish_turn(
+            saved = self._finish(
                 turn_id, "answered", attempts=attempts, agent_id=agent_id, model=ep.model, text=stats.text,
                 prompt_tokens=stats.prompt_tokens, completion_tokens=stats.completion_tokens, cost_usd=cost,
                 cost_known=stats.cost_known, latency_s=total_latency, ttft_s=stats.ttft_s, budget_warning=warning,
             )
             state.done = True
+            if not saved:
+                yield TurnFailed(turn_id, f"the answer arrived but could not be saved: {self._unsaved_note()}",
+                                 conversation_id, "unsaved")
+                return
             if not self._demo:  # scripted answers say nothing about what a real model costs
                 hb.record_cost(agent_id, decision.mode, stats.prompt_tokens, stats.completion_tokens, stats.cost_usd)
             yield TurnFinished(
@@ -420,17 +470,87 @@ class ChatService:
             error = attempts[0].error or "refused: over budget"
             if len(attempts) > 1:
                 error += f" (and no other agent fits either: {', '.join(a.agent_id for a in attempts[1:])})"
-            self.store.finish_turn(turn_id, "refused", attempts=attempts, error=error)
             state.done = True
+            if not self._finish(turn_id, "refused", attempts=attempts, error=error):
+                error += f"; {self._unsaved_note()}"
             yield TurnFailed(turn_id, error, conversation_id, "refused")
             return
         error = "every agent failed: " + "; ".join(f"{a.agent_id} {_KIND_WORDS.get(a.kind or '', 'failed')}"
                                                   for a in attempts)
-        self.store.finish_turn(turn_id, "failed", attempts=attempts, error=error,
-                               cost_usd=sum(a.cost_usd for a in attempts),
-                               latency_s=sum(a.latency_s or 0.0 for a in attempts))
         state.done = True
+        if not self._finish(turn_id, "failed", attempts=attempts, error=error,
+                            cost_usd=sum(a.cost_usd for a in attempts),
+                            latency_s=sum(a.latency_s or 0.0 for a in attempts)):
+            error += f"; {self._unsaved_note()}"
         yield TurnFailed(turn_id, error, conversation_id, "failed")
+
+    # --- writing a turn's progress and outcome -------------------------------------------------
+    def _finish(self, turn_id: int, status: str, **kwargs: Any) -> bool:
+        """Write a turn's outcome (the store retries while the database is busy). If it still
+        cannot, keep it to write before the next turn and at close; False says so."""
+        try:
+            self.store.finish_turn(turn_id, status, **kwargs)
+        except StoreError as e:
+            self._unsaved[turn_id] = (status, kwargs)
+            self._unsaved_error = str(e)
+            return False
+        return True
+
+    def _unsaved_note(self) -> str:
+        return (f"{self._unsaved_error or 'the database is busy'}. It is written again before the next "
+                "turn; if skillchat stops first, the turn is closed as interrupted on the next start")
+
+    def _save_progress(self, turn_id: int, messages: list[Message], state: "_TurnState", *, beat: bool = False) -> None:
+        """Save the text streamed so far every SAVE_EVERY_S or SAVE_EVERY_CHARS, whichever first
+        (a cheap write, skipped when another process holds the lock); on `beat`, at least say
+        the turn is alive every HEARTBEAT_S."""
+        if state.done:
+            return
+        now = time.monotonic()
+        ep = state.endpoint
+        size = len(state.stats.text) if ep is not None else 0
+        changed = (size, len(state.attempts)) != state.saved_size
+        since = now - state.saved_at
+        if changed and (since >= SAVE_EVERY_S or size - state.saved_size[0] >= SAVE_EVERY_CHARS):
+            if self.store.save_progress(turn_id, self._progress(messages, state)):
+                state.saved_size = (size, len(state.attempts))
+                state.saved_at = now
+        elif beat and since >= HEARTBEAT_S:
+            if self.store.save_progress(turn_id):
+                state.saved_at = now
+
+    async def _keep_alive(self, turn_id: int, messages: list[Message], state: "_TurnState") -> None:
+        """Saves text that stopped arriving (a stalled stream) and keeps the heartbeat going."""
+        while not state.done:
+            await asyncio.sleep(SAVE_EVERY_S)
+            self._save_progress(turn_id, messages, state, beat=True)
+
+    def _progress(self, messages: list[Message], state: "_TurnState") -> dict[str, Any]:
+        """What a killed turn is closed with: the text of the call in flight, its estimated cost
+        and the attempts so far (that call last, as cancelled)."""
+        ep, stats = state.endpoint, state.stats
+        attempts = list(state.attempts)
+        doc: dict[str, Any] = {"text": ""}
+        if ep is not None:
+            pt, ct, cost = self._estimate(ep, messages, state)
+            attempts.append(Attempt(ep.agent_id, ep.model, False, "cancelled", "interrupted: the process stopped",
+                                    time.monotonic() - state.attempt_started, cost))
+            doc.update(text=stats.text, agent_id=ep.agent_id, model=ep.model, prompt_tokens=pt,
+                       completion_tokens=ct, ttft_s=stats.ttft_s)
+        doc["cost_usd"] = sum(a.cost_usd for a in attempts)
+        doc["latency_s"] = sum(a.latency_s or 0.0 for a in attempts)
+        doc["attempts"] = [a.to_dict() for a in attempts]
+        return doc
+
+    def _estimate(self, ep: Any, messages: list[Message], state: "_TurnState") -> tuple[int | None, int | None, float]:
+        """Tokens and cost of the call in flight so far (as _partial_cost, without touching its stats)."""
+        text = state.stats.text
+        if not text or not litellm_loaded():
+            return None, None, 0.0
+        if state.prompt_tokens is None:
+            state.prompt_tokens = self._counter.count(messages)
+        ct = max(0, self._counter.count([Message("assistant", text)]) - 6)
+        return state.prompt_tokens, ct, actual_cost(load_litellm(), ep, state.prompt_tokens, ct)[0]
 
     # --- hard budgets: reserve before a call, settle after ------------------------------------
     def _reserve(self, turn_id: int, decision: RoutingDecision, agent_id: str, ep: Any, estimate: float,
@@ -457,7 +577,7 @@ class ChatService:
                              output_limit=output_limit, context_window=agent.context_window if agent else None,
                              limit_label=room[1])
             if isinstance(plan, str):
-                held = f"; {usd(held_usd)} is held by turns still running" if held_usd > 0 else ""
+                held = f"; {money.usd(held_usd)} is held by turns still running" if held_usd > 0 else ""
                 return None, f"refused before calling {agent_id}: {plan}{held}"
             return spent_in_turn + plan.reserve_usd, plan
 
@@ -469,6 +589,17 @@ class ChatService:
         if not isinstance(plan, str):
             state.reserved = True
         return plan
+
+    def _settle(self, turn_id: int) -> None:
+        """Stop holding budget money for a turn once its outcome, with its real cost, is written.
+        An outcome still waiting to be written keeps its hold until it is (save_unsaved); if the
+        process ends first, the hold counts until the next start closes the turn as interrupted."""
+        if turn_id in self._unsaved:
+            self._unsettled.add(turn_id)
+            return
+        self._unsettled.discard(turn_id)
+        with contextlib.suppress(StoreError):  # the row stops counting anyway: see store/budget.py
+            self._reservations.release(turn_id)
 
     def _budget_price(self, ep: Any) -> Price | None:
         """The price a call is reserved at: the higher of the configured price and litellm's list,
@@ -491,15 +622,18 @@ class ChatService:
         """Keep what arrived of the answer, and what it probably cost, on a turn the user stopped."""
         ep, stats = state.endpoint, state.stats
         attempts = list(state.attempts)
+        reason = self.cancel_reason
         if ep is not None:
-            attempts.append(Attempt(ep.agent_id, ep.model, False, "cancelled", "cancelled by the user",
+            attempts.append(Attempt(ep.agent_id, ep.model, False, "cancelled", reason,
                                     stats.latency_s, self._partial_cost(ep, messages, stats)))
         state.done = True
-        self.store.finish_turn(
+        # If this cannot be written (the database stays locked), the turn is closed on the next
+        # start with the progress saved while it streamed: the cancellation itself must go on.
+        self._finish(
             turn_id, "cancelled", attempts=attempts, agent_id=ep and ep.agent_id, model=ep and ep.model,
             text=(stats.text or None) if ep else None, prompt_tokens=stats.prompt_tokens or None,
             completion_tokens=stats.completion_tokens or None, cost_usd=sum(a.cost_usd for a in attempts),
-            cost_known=False, latency_s=stats.latency_s or None, ttft_s=stats.ttft_s, error="cancelled by the user",
+            cost_known=False, latency_s=stats.latency_s or None, ttft_s=stats.ttft_s, error=reason,
         )
 
     # --- ratings ------------------------------------------------------------------------------
@@ -507,11 +641,13 @@ class ChatService:
         """Store a rating at once (None clears it) and apply it to the active handbook; returns its id."""
         tid = _turn_id(turn_id)
         new = None if value is None else rating_score(value)
-        turn = self.store.turn(tid)
-        old, rating_id = self.store.rate(tid, new, source)
-        if (turn is not None and turn.agent_id and turn.handbook == self.handbook.name
-                and (not turn.demo or self._demo)):
-            replace_rating(self.handbook, turn.agent_id, turn.skills, old, new)
+        hb = self.handbook
+        # In one transaction: the rating, and every rating on this handbook's turns since the last
+        # one it holds (this one included, with what the handbook held for the turn before it).
+        _, rating_id, changes = self.store.rate_and_catch_up(tid, new, source, hb.name, self._through,
+                                                              include_demo=self._demo)
+        # The new rating's id is the largest there is (ids only grow, and this ran under the lock).
+        self._through = _apply_catch_up(hb, self._through, changes, rating_id)
         return rating_id
 
     # --- money --------------------------------------------------------------------------------
@@ -550,6 +686,10 @@ class _TurnState:
     stats: CallStats = dataclasses.field(default_factory=CallStats)
     endpoint: Any = None  # the endpoint streaming right now
     done: bool = False  # the outcome is written
+    attempt_started: float = 0.0  # time.monotonic() when the call in flight began
+    prompt_tokens: int | None = None  # of the call in flight, counted once for progress saves
+    saved_at: float = 0.0  # time.monotonic() of the last progress save or heartbeat
+    saved_size: tuple[int, int] = (0, 0)  # (text length, attempts) at the last progress save
     reserved: bool = False  # budget money is held for this turn (released once the outcome is written)
 
 
@@ -570,6 +710,19 @@ class _DemoLog:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
+
+def _apply_catch_up(hb: Handbook, through: int | None, changes: list[CatchUp], last: int) -> int | None:
+    """Bring `hb` from holding the ratings up to `through` to holding every rating up to `last`
+    (`changes` is store.catch_up's list: each turn's value as of `through`, and now, read in the
+    same snapshot as `last`). Returns the new watermark."""
+    for c in changes:
+        if c.old is None:
+            apply_rating(hb, c.agent_id, c.skills, c.new)
+        elif c.new != c.old:
+            replace_rating(hb, c.agent_id, c.skills, c.old, c.new)
+    marks = [m for m in (through, last, *(c.rating_id for c in changes)) if m is not None and m > 0]
+    return max(marks) if marks else through
+
 
 def _turn_id(turn_id: int | str) -> int:
     try:

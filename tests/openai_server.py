@@ -4,6 +4,7 @@
 
 Behaviours: ok | 500 | 429 | 401 | break (the body stops short of its Content-Length mid-answer) |
 truncate (the stream ends cleanly but without a finish_reason) | stall (no answer for a while) |
+slow (each word of the answer `word_delay_s` after the last: a client can be killed mid-stream) |
 long (an answer of `long_tokens` one-token words, cut at the request's max_tokens as a real server
 does, with usage to match).
 It also answers GET /v1/models (a LiteLLM proxy's model list) and GET /api/tags (Ollama's).
@@ -31,9 +32,10 @@ class FakeOpenAIServer:
         self.models = ["alpha", "beta", "gamma"]
         self.ollama_models = ["llama3.1:latest"]
         self.stall_s = 3.0
+        self.word_delay_s = 0.05
         self.echo_auth = False  # put the Authorization header into error bodies, as careless servers do
         self.long_tokens = 2000  # length of a "long" answer, before any max_tokens
-        self.word_delay_s = 0.0  # pause between streamed pieces (a slow model)
+        self.piece_delay_s = 0.0  # pause after every streamed piece, whatever the behaviour
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -102,10 +104,16 @@ class FakeOpenAIServer:
                 if how == "long":  # fifty words a piece, or long answers take long to stream
                     words = [" ".join(words[k:k + 50]) for k in range(0, len(words), 50)]
                 for i, w in enumerate(words):
-                    send({**chunk, "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")},
-                                                "finish_reason": None}]})
-                    if server.word_delay_s:
+                    if how == "slow" and i:
                         time.sleep(server.word_delay_s)
+                    try:
+                        send({**chunk, "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")},
+                                                    "finish_reason": None}]})
+                    except OSError:  # the client went away (killed): nothing more to send
+                        self.close_connection = True
+                        return
+                    if server.piece_delay_s:
+                        time.sleep(server.piece_delay_s)
                     if how in ("break", "truncate") and i == 1:
                         if how == "break":
                             self.connection.shutdown(socket.SHUT_RDWR)

@@ -6,7 +6,6 @@ Table-driven: one row per field. The bounds are documented in README.md ("Limits
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import random

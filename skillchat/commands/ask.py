@@ -2,7 +2,8 @@
 
 The answer streams to stdout (so it can be piped); everything about it, the routing line, fallbacks
 and the turn id to rate it by, goes to stderr. Exit status: 0 answered, 1 no agent could answer,
-2 refused (budget, no usable agent) or bad input.
+2 refused (budget, no usable agent) or bad input. SIGTERM and SIGHUP stop it like Ctrl+C: what
+arrived of the answer is kept (exit status 128 + the signal's number).
 """
 
 from __future__ import annotations
@@ -54,10 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _ask(args: argparse.Namespace, text: str) -> int:
+    import asyncio
     import contextlib
     import random
 
-    from skillchat import config
+    from skillchat import config, stopping
     from skillchat.events import AgentFailed, TokenChunk, TurnFailed, TurnFinished, TurnStarted
     from skillchat.render import decision_line, usd
     from skillchat.service import ChatService
@@ -67,6 +69,7 @@ async def _ask(args: argparse.Namespace, text: str) -> int:
     svc = ChatService.create(cfg, demo=demo, rng=random.Random(args.seed),
                              chunk_delay_s=None if sys.stdout.isatty() else 0.0)
     err = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    stopper = _stop_on_signals(svc)
     try:
         if args.handbook:
             svc.use_handbook(args.handbook, record=False)
@@ -112,5 +115,29 @@ async def _ask(args: argparse.Namespace, text: str) -> int:
                         err(f"turn {ev.turn_id} (your message is saved in conversation {ev.conversation_id})")
                     status = 2 if ev.kind in ("refused", "no_agent") else 1
         return status
+    except asyncio.CancelledError:
+        if stopper.signum is None:
+            raise
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            print(f"\nskillchat: stopped by {stopping.name(stopper.signum)}; what arrived of the answer is saved",
+                  file=sys.stderr, flush=True)
+        return stopping.exit_code(stopper.signum)
     finally:
+        stopper.uninstall()
         svc.close()
+
+
+def _stop_on_signals(svc):  # type: ignore[no-untyped-def]
+    """SIGTERM/SIGHUP cancel this turn as Ctrl+C does (the service writes what arrived)."""
+    import asyncio
+
+    from skillchat import stopping
+
+    task = asyncio.current_task()
+
+    def stop(signum: int) -> None:
+        svc.cancel_reason = f"interrupted by {stopping.name(signum)}"
+        if task is not None:
+            task.cancel()
+
+    return stopping.Stopper(stop).install()

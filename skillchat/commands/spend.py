@@ -40,17 +40,21 @@ def run(args: argparse.Namespace) -> int:
     # Deliberately light imports (no sqlite-utils, no routing core): this answers in milliseconds.
     from skillchat import config
     from skillchat.budgets import BudgetStatus
-    from skillchat.store import clock
+    from skillchat.store import clock, locking
     from skillchat.store import spend as spend_mod
     from skillchat.store.reading import open_for_reading
 
     cfg = config.load()
     db = open_for_reading()
-    try:
-        report = spend_mod.report(db, args.by, args.since, demo=args.demo)
+
+    def read():  # type: ignore[no-untyped-def]
         today = clock.today()
-        budget = BudgetStatus.of(cfg.budget, spend_mod.spent_between(db, today.isoformat()),
-                                 spend_mod.spent_between(db, today.replace(day=1).isoformat()))
+        return (spend_mod.report(db, args.by, args.since, demo=args.demo),
+                BudgetStatus.of(cfg.budget, spend_mod.spent_between(db, today.isoformat()),
+                                spend_mod.spent_between(db, today.replace(day=1).isoformat())))
+
+    try:
+        report, budget = locking.retry_read(read)  # "database is locked": retried, then one line
     finally:
         db.close()
     if args.json:

@@ -28,6 +28,7 @@ MAX_STRENGTH = 1e9  # a prior's weight, in ratings
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]*$")
+_SLACK = 1e-9  # rounding in float counts: below this a clamp is not worth a reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +116,7 @@ class Evidence:
     Counts are floats: a rating is spread over the active skills in proportion to their weights.
     """
 
-    __slots__ = ("_cells", "_by_mode", "_by_agent", "_mode_of", "version")
+    __slots__ = ("_cells", "_by_mode", "_by_agent", "_mode_of", "version", "clamped")
 
     def __init__(self, mode_of: Mapping[str, str]) -> None:
         self._mode_of = dict(mode_of)
@@ -123,17 +124,32 @@ class Evidence:
         self._cells: dict[tuple[str, str], list[float]] = {}
         self._by_mode: dict[tuple[str, str], list[float]] = {}
         self._by_agent: dict[str, list[float]] = {}
+        # Why a count was kept at zero instead of going below it (the latest few): a negative count
+        # would make the posterior meaningless (and crash the math), so it is never stored.
+        self.clamped: list[str] = []
 
     def add(self, agent: str, skill: str, successes: float, failures: float) -> None:
+        """Add to one cell (negative amounts take a rating back). A count never goes below zero:
+        taking back more than the cell holds (a rating it never had) stops at zero, and the
+        reason is kept in `clamped`."""
         self.version += 1
         mode = self._mode_of[skill]
+        cell = self._cells.get((agent, skill))
+        have = (cell[0], cell[1]) if cell is not None else (0.0, 0.0)
+        if have[0] + successes < 0 or have[1] + failures < 0:
+            if have[0] + successes < -_SLACK or have[1] + failures < -_SLACK:
+                self.clamped = self.clamped[-9:] + [
+                    f"{agent} on {skill}: taking back {-min(successes, 0):.3g} successes and "
+                    f"{-min(failures, 0):.3g} failures from {have[0]:.3g} and {have[1]:.3g} would go below zero; "
+                    "kept at zero (a rating was taken back that this handbook never had)"]
+            successes, failures = max(successes, -have[0]), max(failures, -have[1])
         for table, key in ((self._cells, (agent, skill)), (self._by_mode, (agent, mode)), (self._by_agent, agent)):
-            cell = table.get(key)
-            if cell is None:
-                table[key] = [successes, failures]
-            else:
-                cell[0] += successes
-                cell[1] += failures
+            c = table.get(key)
+            if c is None:
+                table[key] = [max(successes, 0.0), max(failures, 0.0)]
+            else:  # sums of non-negative cells: only rounding could take them below zero
+                c[0] = max(c[0] + successes, 0.0)
+                c[1] = max(c[1] + failures, 0.0)
 
     def skill(self, agent: str, skill: str) -> tuple[float, float]:
         c = self._cells.get((agent, skill))

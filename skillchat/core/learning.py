@@ -62,8 +62,13 @@ def apply_rating(hb: Handbook, agent_id: str, skill_weights: Mapping[str, float]
 def replace_rating(
     hb: Handbook, agent_id: str, skill_weights: Mapping[str, float], old: str | float | None, new: str | float | None
 ) -> None:
-    """A new rating on the same turn replaces the old one instead of adding to it."""
-    if old is not None:
+    """A new rating on the same turn replaces the old one instead of adding to it.
+
+    `old` must be what this handbook holds for the turn (the service takes it from the log, as of
+    the handbook's watermark), not merely the turn's previous rating: another process may have
+    written that one. Evidence never goes below zero (Evidence.add keeps it at zero).
+    """
+    if old is not None and agent_id in hb.agents:
         y = rating_score(old)
         total = sum(w for s, w in skill_weights.items() if s in hb.skills and w > 0)
         for skill, w in skill_weights.items():

@@ -8,46 +8,48 @@ After the call the turn's real cost is written to its row (where the spend total
 
 A process that dies mid-call cannot release what it holds. Once the process is gone (same machine:
 its pid no longer runs, or runs a newer process) the reservation stops counting as soon as its turn
-is no longer 'running' (the interrupted turn was closed, with whatever it cost), or `ORPHAN_GRACE`
-after the turn started, whichever comes first; and after `MAX_AGE` whatever the machine.
+is no longer 'running' (the next start closes an interrupted turn with what it streamed and cost,
+TraceStore.mark_interrupted), or `ORPHAN_GRACE` after the turn's last sign of life, whichever
+comes first; and after `MAX_AGE` whatever the machine.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import threading
-import time
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, TypeVar
 
 from sqlite_utils import Database
 
-from skillchat.errors import StoreError
 from skillchat.store import clock
+from skillchat.store.locking import retry_read, transaction
 
 T = TypeVar("T")
 # No model call runs this long; a reservation older than this is left over from a crash (on another
 # machine, or on a system where a reused pid cannot be told apart).
 MAX_AGE = timedelta(hours=6)
 # A dead process's call may have cost money that is only written when its interrupted turn is closed:
-# its hold keeps counting until then, but never longer than this after the turn started.
+# its hold keeps counting until then, but never longer than this after the turn's last heartbeat.
 ORPHAN_GRACE = timedelta(minutes=10)
-# BEGIN IMMEDIATE waits up to the busy timeout for the write lock; after that, try a few more times.
-BEGIN_TRIES = 5
 
 
-def _proc_start(pid: int) -> str | None:
-    """When process `pid` started (clock ticks since boot, from /proc), to tell a reused pid apart."""
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of process `pid`, from /proc; None elsewhere."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
             stat = f.read()
     except OSError:
         return None
-    fields = stat.rpartition(")")[2].split()
-    return fields[19] if len(fields) > 19 else None  # field 22 of proc(5); the first two precede ")"
+    fields = stat.rpartition(")")[2].split()  # fields 3.. of proc(5): the first two precede ")"
+    return (fields[0], fields[19]) if len(fields) > 19 else None
+
+
+def _proc_start(pid: int) -> str | None:
+    """When process `pid` started, to tell a reused pid apart."""
+    info = _proc_stat(pid)
+    return info[1] if info else None
 
 
 _HOST = socket.gethostname()
@@ -88,15 +90,18 @@ def _alive(pid: int, host: str, proc_start: str | None, key: tuple[str, int]) ->
         pass  # someone else's process runs under that pid: compare start times below
     except OSError:
         return True
-    if proc_start is not None:
-        now = _proc_start(pid)
-        if now is not None and now != proc_start:
+    info = _proc_stat(pid)
+    if info is not None:
+        state, started = info
+        if state in ("Z", "X"):  # killed, not yet reaped
+            return False
+        if proc_start is not None and started != proc_start:
             return False  # the pid was reused by a newer process
     return True
 
 
 class Reservations:
-    """The budget_reservations table of one trace database (see migration m004)."""
+    """The budget_reservations table of one trace database (see migration m005)."""
 
     def __init__(self, db: Database, lock: threading.RLock | None = None) -> None:
         self.db = db
@@ -116,7 +121,8 @@ class Reservations:
         oldest, orphaned = clock.now_iso(now - MAX_AGE), clock.now_iso(now - ORPHAN_GRACE)
         held, stale = 0.0, []
         for turn_id, amount, pid, host, start, updated, status, started in self.db.execute(
-            """SELECT r.turn_id, r.amount_usd, r.pid, r.host, r.proc_start, r.updated_at, t.status, t.started_at
+            """SELECT r.turn_id, r.amount_usd, r.pid, r.host, r.proc_start, r.updated_at, t.status,
+                      coalesce(t.heartbeat_at, t.started_at)
                FROM budget_reservations r LEFT JOIN turns t ON t.id = r.turn_id"""
         ).fetchall():
             if updated < oldest:
@@ -133,39 +139,20 @@ class Reservations:
     def held(self, exclude_turn: int | None = None) -> float:
         """Money held by calls in flight (stale reservations left out; nothing is written)."""
         with self._lock:
-            return self._live_rows(exclude_turn)[0]
+            return retry_read(lambda: self._live_rows(exclude_turn)[0])
 
     def turns(self) -> dict[int, float]:
         """Every reservation row, live or not: turn id -> amount (for tests and `doctor`)."""
         with self._lock:
-            return {r[0]: r[1] for r in self.db.execute("SELECT turn_id, amount_usd FROM budget_reservations")}
+            return retry_read(lambda: {r[0]: r[1] for r in self.db.execute(
+                "SELECT turn_id, amount_usd FROM budget_reservations")})
 
     # --- writing -----------------------------------------------------------------------------
-    @contextmanager
-    def _immediate(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction that holds SQLite's write lock from its first statement on."""
+    def _transaction(self, fn: Callable[[], T]) -> T:
+        """fn() in one BEGIN IMMEDIATE transaction (retried while another process holds the lock),
+        under the store's lock; a lock that never comes is a StoreError, and no model is called."""
         with self._lock:
-            conn = self.db.conn
-            if conn.in_transaction:
-                conn.commit()  # nothing of ours is open here; never let BEGIN fail on a stray one
-            for attempt in range(BEGIN_TRIES):
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    break
-                except sqlite3.OperationalError as e:
-                    if "locked" not in str(e) and "busy" not in str(e):
-                        raise StoreError(f"cannot reserve budget: {e}") from None
-                    if attempt == BEGIN_TRIES - 1:
-                        raise StoreError("cannot reserve budget: the trace database stayed locked by another "
-                                         "process; no model was called") from None
-                    time.sleep(0.05 * (attempt + 1))
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            else:
-                conn.commit()
+            return transaction(self.db.conn, fn, what="the trace database (reserving budget)")
 
     def reserve(self, turn_id: int, decide: Callable[[float, float, float], tuple[float | None, T]],
                 *, first_day: str, month_day: str) -> T:
@@ -178,9 +165,11 @@ class Reservations:
         """
         from skillchat.store import spend
 
-        now = clock.now_iso()
         pid, start = _me()
-        with self._immediate() as conn:
+
+        def write() -> T:
+            now = clock.now_iso()
+            conn = self.db.conn
             held, stale = self._live_rows(exclude_turn=turn_id)
             if stale:
                 conn.executemany("DELETE FROM budget_reservations WHERE turn_id = ?", [(t,) for t in stale])
@@ -197,7 +186,9 @@ class Reservations:
                            host = excluded.host, proc_start = excluded.proc_start, updated_at = excluded.updated_at""",
                     [turn_id, float(amount), pid, _HOST, start, now, now],
                 )
-        return result
+            return result
+
+        return self._transaction(write)
 
     def release(self, turn_id: int) -> None:
         """The call is settled (its real cost is on the turn's row): stop holding money for it.
@@ -207,5 +198,4 @@ class Reservations:
         """
         with _held_lock:
             _held_here.discard((self._file, turn_id))
-        with self._immediate() as conn:
-            conn.execute("DELETE FROM budget_reservations WHERE turn_id = ?", [turn_id])
+        self._transaction(lambda: self.db.conn.execute("DELETE FROM budget_reservations WHERE turn_id = ?", [turn_id]))

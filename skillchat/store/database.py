@@ -1,4 +1,7 @@
-"""Opening the trace database: WAL, a busy timeout, and pending migrations applied on the way in."""
+"""Opening the trace database: WAL, a busy timeout, and pending migrations applied on the way in.
+
+Writes go through locking.transaction (BEGIN IMMEDIATE, retried while busy): see locking.py.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +12,9 @@ from sqlite_utils import Database
 
 from skillchat import paths
 from skillchat.errors import StoreError
+from skillchat.store import locking
+from skillchat.store.locking import retry_read, transaction
 from skillchat.store.migrations import migrations
-
-# The app, `skillchat ask` and a relearn worker may write at once; waiting beats "database is locked".
-BUSY_TIMEOUT_S = 10.0
 
 
 def connect(path: Path | str | None = None, *, migrate: bool = True) -> Database:
@@ -21,9 +23,9 @@ def connect(path: Path | str | None = None, *, migrate: bool = True) -> Database
         path.parent.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False: the service is created on one thread and used from the event
         # loop's; TraceStore serialises writes with its own lock.
-        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+        conn = sqlite3.connect(str(path), timeout=locking.BUSY_TIMEOUT_S, check_same_thread=False)
         db = Database(conn, execute_plugins=False)
-        db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        db.execute(f"PRAGMA busy_timeout = {int(locking.BUSY_TIMEOUT_S * 1000)}")
         db.enable_wal()
         # In WAL mode NORMAL loses at most the last commits on power loss, never consistency,
         # and keeps logging a turn well under a millisecond.
@@ -39,11 +41,12 @@ def connect(path: Path | str | None = None, *, migrate: bool = True) -> Database
 
 
 def _migrate(db: Database) -> None:
-    if not migrations.pending(db):
+    if not retry_read(lambda: migrations.pending(db)):
         return
-    try:
-        migrations.apply(db)
-    except sqlite3.OperationalError:
-        # Another skillchat process migrated the same file at the same moment: fine if it finished.
+
+    def apply() -> None:
+        # Under the write lock: another skillchat process may have migrated the file meanwhile.
         if migrations.pending(db):
-            raise
+            migrations.apply(db)  # each migration's own transaction nests as a savepoint
+
+    transaction(db.conn, apply)

@@ -151,6 +151,26 @@ def m003_spend_rollups(db: Database) -> None:
     rebuild_rollups(db)
 
 
+@migrations()
+def m004_turn_progress(db: Database) -> None:
+    """What a running turn has streamed so far, and which process runs it.
+
+    `owner` is "host:pid:start" of the process streaming the turn and `heartbeat_at` the last time
+    it said it was alive; `progress_json` holds the text and estimated cost so far, written every
+    second or so. A turn whose owner died is closed on the next start with what was saved.
+    None of these columns is watched by the spend triggers, so the frequent writes stay cheap.
+    """
+    _run(
+        db,
+        """
+        ALTER TABLE turns ADD COLUMN owner TEXT;
+        ALTER TABLE turns ADD COLUMN heartbeat_at TEXT;
+        ALTER TABLE turns ADD COLUMN progress_json TEXT;
+        CREATE INDEX idx_turns_running ON turns(id) WHERE status = 'running';
+        """
+    )
+
+
 def _add(row: str, sign: str) -> list[str]:
     """Two upserts that add (sign '+') or remove (sign '-') one turn row's share of the totals."""
     key_agent = f"coalesce({row}.agent_id, {row}.chosen_agent, '')"
@@ -232,7 +252,7 @@ def _rebuild(db: Database) -> None:
 
 
 @migrations()
-def m004_budget_reservations(db: Database) -> None:
+def m005_budget_reservations(db: Database) -> None:
     """Money held by model calls in flight, so that processes sharing the file never spend the same dollars."""
     _run(
         db,

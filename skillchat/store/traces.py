@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import socket
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -27,14 +29,19 @@ from skillchat.core.relearn import TurnCost
 from skillchat.errors import StoreError
 from skillchat.events import Attempt
 from skillchat.store import clock, spend
-from skillchat.store.database import connect
+from skillchat.store.database import connect, retry_read, transaction
 from skillchat.store.spend import SpendReport
 
 T = TypeVar("T")
 RATABLE = ("answered", "cancelled")
-# A turn still 'running' after this long belongs to a process that died (another live process may
-# legitimately have a turn running right now, so younger ones are left alone).
+# A running turn says it is alive (heartbeat_at) every few seconds while it streams. It is closed as
+# interrupted on the next start when the process that owns it is gone; when that process cannot be
+# checked (another host) after HEARTBEAT_STALE without a heartbeat; and in any case after
+# STALE_AFTER without one (a hung or long-suspended process: if it ever finishes, its answer
+# replaces what was saved). Turns from before owners were recorded go by their start time.
 STALE_AFTER = timedelta(minutes=10)
+HEARTBEAT_STALE = timedelta(minutes=2)
+INTERRUPTED = "interrupted: skillchat stopped during the call"
 # Each turn adds ~10-20 pages to the write-ahead log; checkpointing every 50 turns keeps it to a
 # few megabytes, and journal_size_limit trims the file back after a checkpoint.
 CHECKPOINT_EVERY_TURNS = 50
@@ -109,12 +116,15 @@ class CatchUp:
 
 def _locked(method: Callable[..., T]) -> Callable[..., T]:
     """Reads take the store's lock too: the UI reads from worker threads while the event loop
-    writes, and a read must not land inside another thread's open transaction."""
+    writes, and a read must not land inside another thread's open transaction. A read that
+    SQLite answers with "busy" is retried (outside a transaction: inside one we hold the lock)."""
 
     @functools.wraps(method)
     def wrapper(self: "TraceStore", *args: Any, **kwargs: Any) -> T:
         with self._lock:
-            return method(self, *args, **kwargs)
+            if self.db.conn.in_transaction:
+                return method(self, *args, **kwargs)
+            return retry_read(lambda: method(self, *args, **kwargs), what=self._what)
 
     return wrapper
 
@@ -154,18 +164,27 @@ class TraceStore:
                                               name="skillchat-wal-checkpoint")
         self._checkpointer.start()
 
-    def _write(self):  # type: ignore[no-untyped-def]
-        return _Locked(self)
+    @property
+    def _what(self) -> str:
+        return f"the trace database {self.path}" if self.path is not None else "the trace database"
+
+    def _transact(self, fn: Callable[[], T], **kwargs: Any) -> T:
+        """One write transaction (BEGIN IMMEDIATE, retried while busy) under the store's lock."""
+        with self._lock:
+            return transaction(self.db.conn, fn, what=self._what, **kwargs)
 
     # --- conversations and messages ---------------------------------------------------------
     def new_conversation(self, title: str = "", demo: bool = False) -> int:
         now = clock.now_iso()
-        with self._write():
+
+        def write() -> int:
             cur = self.db.execute(
                 "INSERT INTO conversations (title, created_at, updated_at, demo) VALUES (?, ?, ?, ?)",
                 [title, now, now, int(demo)],
             )
-        return int(cur.lastrowid)
+            return int(cur.lastrowid)
+
+        return self._transact(write)
 
     @_locked
     def conversation_exists(self, conversation_id: int) -> bool:
@@ -189,7 +208,8 @@ class TraceStore:
     def add_message(self, conversation_id: int, role: str, content: str) -> int:
         """A message on its own (the user's, before any provider is called), committed at once."""
         now = clock.now_iso()
-        with self._write():
+
+        def write() -> int:
             if not self.conversation_exists(conversation_id):
                 raise StoreError(f"no conversation {conversation_id}")
             cur = self.db.execute(
@@ -201,7 +221,9 @@ class TraceStore:
                 "UPDATE conversations SET updated_at = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
                 [now, title, conversation_id],
             )
-        return int(cur.lastrowid)
+            return int(cur.lastrowid)
+
+        return self._transact(write)
 
     @_locked
     def history(self, conversation_id: int) -> list[Message]:
@@ -240,24 +262,55 @@ class TraceStore:
         error: str | None = None,
         started: datetime | None = None,
     ) -> int:
-        """Log the routing decision before any call; `status="refused"` logs a turn that never ran."""
+        """Log the routing decision before any call; `status="refused"` logs a turn that never ran.
+
+        A running turn is owned by this process (see process_owner) from its start.
+        """
         started = started or datetime.now(timezone.utc)
         d = decision
-        with self._write():
+        running = status == "running"
+
+        def write() -> int:
             cur = self.db.execute(
                 """INSERT INTO turns (conversation_id, user_message_id, started_at, day, status, handbook,
                        handbook_version, mode, skills_json, policy, lam, chosen_agent, probability,
-                       decision_json, est_cost_usd, est_prompt_tokens, error, demo, finished_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                       decision_json, est_cost_usd, est_prompt_tokens, error, demo, finished_at, owner,
+                       heartbeat_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     conversation_id, user_message_id, clock.now_iso(started), clock.local_day(started), status,
                     d and d.handbook, d and d.handbook_version, d and d.mode,
                     json.dumps(d.skill_weights() if d else {}), d and d.policy, d and d.lam, d and d.chosen,
                     d and d.probability, json.dumps(d.to_dict()) if d else None, d and d.estimated_cost,
-                    d and d.prompt_tokens, error, int(demo), None if status == "running" else clock.now_iso(),
+                    d and d.prompt_tokens, error, int(demo), None if running else clock.now_iso(),
+                    process_owner() if running else None, clock.now_iso(started) if running else None,
                 ],
             )
-        return int(cur.lastrowid)
+            return int(cur.lastrowid)
+
+        return self._transact(write)
+
+    def save_progress(self, turn_id: int, progress: Mapping[str, Any] | None = None, *, busy_ms: int = 250) -> bool:
+        """A running turn's heartbeat, with what it has streamed so far (`progress`: text, agent_id,
+        model, tokens, cost_usd, attempts...). Cheap, and never worth waiting for: when another
+        process holds the lock beyond `busy_ms` it is skipped (returns False) and the next one
+        catches up. Nothing happens to a turn that is no longer running."""
+        now = clock.now_iso()
+
+        def write() -> None:
+            if progress is None:
+                self.db.execute("UPDATE turns SET heartbeat_at = ? WHERE id = ? AND status = 'running'", [now, turn_id])
+            else:
+                self.db.execute(
+                    "UPDATE turns SET heartbeat_at = ?, progress_json = ? WHERE id = ? AND status = 'running'",
+                    [now, json.dumps(dict(progress)), turn_id],
+                )
+
+        try:
+            self._transact(write, patience_s=busy_ms / 1000.0, busy_ms=busy_ms)
+        except StoreError:
+            return False
+        return True
 
     def finish_turn(
         self,
@@ -277,32 +330,48 @@ class TraceStore:
         error: str | None = None,
         budget_warning: str | None = None,
     ) -> int | None:
-        """The outcome and the answer, in one transaction; returns the answer's message id."""
+        """The outcome and the answer, in one transaction; returns the answer's message id.
+
+        A turn already closed as interrupted (its process looked dead) gets the real outcome: the
+        answer saved then is replaced, not duplicated.
+        """
         now = clock.now_iso()
-        with self._write():
-            row = self.db.execute("SELECT conversation_id FROM turns WHERE id = ?", [turn_id]).fetchone()
+        fallback = json.dumps([a.to_dict() for a in attempts])
+
+        def write() -> int | None:
+            row = self.db.execute("SELECT conversation_id, assistant_message_id FROM turns WHERE id = ?",
+                                  [turn_id]).fetchone()
             if row is None:
                 raise StoreError(f"no turn {turn_id}")
             message_id = None
-            if text:
+            if text and row[1] is not None:
+                self.db.execute("UPDATE messages SET content = ?, agent_id = ?, partial = ? WHERE id = ?",
+                                [text, agent_id, int(status != "answered"), row[1]])
+                message_id = int(row[1])
+            elif text:
                 cur = self.db.execute(
                     """INSERT INTO messages (conversation_id, role, content, created_at, turn_id, agent_id, partial)
                        VALUES (?, 'assistant', ?, ?, ?, ?, ?)""",
                     [row[0], text, now, turn_id, agent_id, int(status != "answered")],
                 )
                 message_id = int(cur.lastrowid)
+            elif row[1] is not None:
+                message_id = int(row[1])  # keep what was saved rather than lose it
             self.db.execute(
                 """UPDATE turns SET status = ?, finished_at = ?, assistant_message_id = ?, agent_id = ?, model = ?,
                        prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, cost_known = ?, latency_s = ?,
-                       ttft_s = ?, fallback_json = ?, error = ?, budget_warning = ?
+                       ttft_s = ?, fallback_json = ?, error = ?, budget_warning = ?, progress_json = NULL
                    WHERE id = ?""",
                 [
                     status, now, message_id, agent_id, model, prompt_tokens, completion_tokens, cost_usd,
                     None if cost_known is None else int(cost_known), latency_s, ttft_s,
-                    json.dumps([a.to_dict() for a in attempts]), error, budget_warning, turn_id,
+                    fallback, error, budget_warning, turn_id,
                 ],
             )
             self.db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", [now, row[0]])
+            return message_id
+
+        message_id = self._transact(write)
         self._after_turn()
         return message_id
 
@@ -338,14 +407,51 @@ class TraceStore:
         return [t for t in (self.turn(i) for i in ids) if t is not None]
 
     def mark_interrupted(self) -> int:
-        """Turns left 'running' by a process that died mid-call: they will never finish."""
-        with self._write():
-            cur = self.db.execute(
-                "UPDATE turns SET status = 'cancelled', error = 'interrupted: skillchat stopped during the call', "
-                "finished_at = ? WHERE status = 'running' AND started_at < ?",
-                [clock.now_iso(), clock.now_iso(datetime.now(timezone.utc) - STALE_AFTER)],
-            )
-        return cur.rowcount
+        """Close turns left 'running' by a process that died mid-call: they will never finish.
+
+        Each keeps what its process last saved (the partial answer, its agent, tokens and
+        estimated cost, the attempts), so it counts in spend and budgets and can be rated when it
+        has text. A turn whose process is alive and still beating is left alone. Returns how many
+        were closed.
+        """
+        now = datetime.now(timezone.utc)
+
+        def write() -> int:
+            rows = self.db.execute(
+                "SELECT id, conversation_id, started_at, owner, heartbeat_at, progress_json, assistant_message_id "
+                "FROM turns WHERE status = 'running'"
+            ).fetchall()
+            closed = 0
+            for tid, cid, started_at, owner, heartbeat_at, progress_json, answer_id in rows:
+                why = _orphaned(owner, clock.parse_iso(heartbeat_at or started_at), now)
+                if why is None:
+                    continue
+                p = _progress(progress_json)
+                text = p.get("text") or None
+                if text and answer_id is None:
+                    answer_id = int(self.db.execute(
+                        """INSERT INTO messages (conversation_id, role, content, created_at, turn_id, agent_id, partial)
+                           VALUES (?, 'assistant', ?, ?, ?, ?, 1)""",
+                        [cid, text, clock.now_iso(now), tid, p.get("agent_id")],
+                    ).lastrowid)
+                self.db.execute(
+                    """UPDATE turns SET status = 'cancelled', finished_at = ?, error = ?, assistant_message_id = ?,
+                           agent_id = ?, model = ?, prompt_tokens = ?, completion_tokens = ?, cost_usd = ?,
+                           cost_known = ?, latency_s = ?, ttft_s = ?, fallback_json = ?, progress_json = NULL
+                       WHERE id = ?""",
+                    [
+                        clock.now_iso(now), f"{INTERRUPTED} ({why})", answer_id,
+                        p.get("agent_id") if text else None, p.get("model") if text else None,
+                        p.get("prompt_tokens"), p.get("completion_tokens"), p.get("cost_usd"),
+                        0 if p.get("cost_usd") is not None else None, p.get("latency_s"), p.get("ttft_s"),
+                        json.dumps(p.get("attempts") or []), tid,
+                    ],
+                )
+                self.db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", [clock.now_iso(now), cid])
+                closed += 1
+            return closed
+
+        return self._transact(write)
 
     # --- ratings ----------------------------------------------------------------------------
     def rate(self, turn_id: int, value: float | None, source: str = "user") -> tuple[float | None, int]:
@@ -354,32 +460,75 @@ class TraceStore:
         Returns (previous value, new rating id). Ids only grow: the old row stays, marked as
         replaced, so a handbook's `evidence_through` watermark keeps meaning the same ratings.
         """
-        with self._write():
-            t = self.db.execute("SELECT status, assistant_message_id FROM turns WHERE id = ?", [turn_id]).fetchone()
-            if t is None:
-                raise StoreError(f"no turn {turn_id}")
-            if t[0] not in RATABLE or t[1] is None:
-                raise StoreError(f"turn {turn_id} has no answer to rate (it {_status_phrase(t[0])})")
-            old = self.db.execute(
-                "SELECT id, value FROM ratings WHERE turn_id = ? AND replaced_by IS NULL ORDER BY id DESC LIMIT 1",
-                [turn_id],
-            ).fetchone()
-            cur = self.db.execute(
-                "INSERT INTO ratings (turn_id, value, rated_at, source) VALUES (?, ?, ?, ?)",
-                [turn_id, value, clock.now_iso(), source],
-            )
-            new_id = int(cur.lastrowid)
-            if old is not None:
-                self.db.execute("UPDATE ratings SET replaced_by = ? WHERE id = ?", [new_id, old[0]])
+        return self._transact(lambda: self._rate(turn_id, value, source))
+
+    def rate_and_catch_up(
+        self, turn_id: int, value: float | None, source: str, handbook_name: str, through: int | None,
+        *, include_demo: bool = False,
+    ) -> tuple[float | None, int, list[CatchUp]]:
+        """rate(), plus in the same transaction every rating after `through` on turns of this
+        handbook (this one included): what an in-memory handbook that holds the ratings up to
+        `through` must apply to hold the database's truth. Another process's ratings in between
+        are in the list, so nothing is subtracted that was never added."""
+
+        def write() -> tuple[float | None, int, list[CatchUp]]:
+            old, new_id = self._rate(turn_id, value, source)
+            return old, new_id, self.catch_up(handbook_name, through, include_demo=include_demo)
+
+        return self._transact(write)
+
+    def _rate(self, turn_id: int, value: float | None, source: str) -> tuple[float | None, int]:
+        t = self.db.execute("SELECT status, assistant_message_id FROM turns WHERE id = ?", [turn_id]).fetchone()
+        if t is None:
+            raise StoreError(f"no turn {turn_id}")
+        if t[0] not in RATABLE or t[1] is None:
+            raise StoreError(f"turn {turn_id} has no answer to rate (it {_status_phrase(t[0])})")
+        old = self.db.execute(
+            "SELECT id, value FROM ratings WHERE turn_id = ? AND replaced_by IS NULL ORDER BY id DESC LIMIT 1",
+            [turn_id],
+        ).fetchone()
+        cur = self.db.execute(
+            "INSERT INTO ratings (turn_id, value, rated_at, source) VALUES (?, ?, ?, ?)",
+            [turn_id, value, clock.now_iso(), source],
+        )
+        new_id = int(cur.lastrowid)
+        if old is not None:
+            self.db.execute("UPDATE ratings SET replaced_by = ? WHERE id = ?", [new_id, old[0]])
         return (old[1] if old is not None else None), new_id
 
     @_locked
     def last_rating_id(self) -> int:
         return int(self.db.execute("SELECT coalesce(max(id), 0) FROM ratings").fetchone()[0])
 
+    def ratings_since(self, handbook_name: str, through: int | None, *,
+                      include_demo: bool = False) -> tuple[list[CatchUp], int]:
+        """catch_up(), and the last rating id of all, read from one snapshot: a handbook that applies
+        the list holds every rating up to that id (ratings on other handbooks' turns say nothing
+        to it), so its next catch-up can start there."""
+
+        def read() -> tuple[list[CatchUp], int]:
+            return self.catch_up(handbook_name, through, include_demo=include_demo), self.last_rating_id()
+
+        with self._lock:
+            if self.db.conn.in_transaction:
+                return read()
+
+            def snapshot() -> tuple[list[CatchUp], int]:
+                self.db.conn.execute("BEGIN")  # deferred and read-only: both reads see one state
+                try:
+                    return read()
+                finally:
+                    self.db.conn.execute("COMMIT")
+
+            return retry_read(snapshot, what=self._what)
+
     @_locked
     def catch_up(self, handbook_name: str, through: int | None, *, include_demo: bool = False) -> list[CatchUp]:
-        """Ratings after a handbook's watermark, on turns routed with a handbook of that name."""
+        """Ratings after a handbook's watermark, on turns routed with a handbook of that name.
+
+        Driven by the new ratings (`+t.handbook` keeps SQLite off the handbook index): it runs
+        before every turn, and must cost nothing when there is nothing new, however long the log.
+        """
         through = -1 if through is None else through
         demo = "" if include_demo else "AND t.demo = 0"
         rows = self.db.execute(
@@ -389,8 +538,8 @@ class TraceStore:
                       (SELECT r2.value FROM ratings r2 WHERE r2.turn_id = t.id AND r2.replaced_by IS NULL),
                       (SELECT max(r3.id) FROM ratings r3 WHERE r3.turn_id = t.id)
                FROM turns t
-               WHERE t.handbook = :name AND t.agent_id IS NOT NULL {demo}
-                 AND t.id IN (SELECT turn_id FROM ratings WHERE id > :through)
+               WHERE t.id IN (SELECT turn_id FROM ratings WHERE id > :through)
+                 AND +t.handbook = :name AND t.agent_id IS NOT NULL {demo}
                ORDER BY 6""",
             {"through": through, "name": handbook_name},
         ).fetchall()
@@ -498,12 +647,14 @@ class TraceStore:
 
     # --- handbook events --------------------------------------------------------------------
     def add_handbook_event(self, kind: str, handbook: str, version: int | None, detail: Mapping[str, Any] | None = None) -> int:
-        with self._write():
+        def write() -> int:
             cur = self.db.execute(
                 "INSERT INTO handbook_events (at, kind, handbook, version, detail_json) VALUES (?, ?, ?, ?, ?)",
                 [clock.now_iso(), kind, handbook, version, json.dumps(dict(detail or {}))],
             )
-        return int(cur.lastrowid)
+            return int(cur.lastrowid)
+
+        return self._transact(write)
 
     @_locked
     def last_handbook_event(self, kinds: Iterable[str]) -> dict[str, Any] | None:
@@ -518,27 +669,86 @@ class TraceStore:
         return {"id": r[0], "at": r[1], "kind": r[2], "handbook": r[3], "version": r[4], "detail": json.loads(r[5])}
 
 
-class _Locked:
-    """The store's lock plus one transaction: writes from the UI thread and workers never interleave."""
+# --- which process owns a running turn ---------------------------------------------------------
+_owner_cache: tuple[int, str] | None = None
 
-    def __init__(self, store: TraceStore) -> None:
-        self.store = store
-        self._cm = None
 
-    def __enter__(self) -> None:
-        self.store._lock.acquire()
-        try:
-            self._cm = self.store.db.atomic()
-            self._cm.__enter__()
-        except BaseException:
-            self.store._lock.release()
-            raise
+def process_owner() -> str:
+    """"host:pid:start" of this process; `start` (its start time, from /proc) tells a reused pid apart."""
+    global _owner_cache
+    pid = os.getpid()
+    if _owner_cache is None or _owner_cache[0] != pid:  # recomputed in a forked child
+        info = _proc_stat(pid)
+        _owner_cache = (pid, f"{socket.gethostname()}:{pid}:{info[1] if info else ''}")
+    return _owner_cache[1]
 
-    def __exit__(self, *exc: Any) -> None:
-        try:
-            self._cm.__exit__(*exc)  # type: ignore[union-attr]
-        finally:
-            self.store._lock.release()
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks) of a process, where /proc has them (Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2:].split()  # the command name may hold spaces and parentheses
+    return (fields[0], fields[19]) if len(fields) > 19 else None
+
+
+def owner_alive(owner: str) -> bool | None:
+    """Whether the process that owns a turn is still running; None when it cannot be told (another host)."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3:
+        return None
+    host, pid_text, start = parts
+    if host != socket.gethostname():
+        return None
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return None
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":  # os.kill would terminate it there: go by its heartbeat instead
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # someone else's process: alive
+    except OSError:
+        return None
+    info = _proc_stat(pid)
+    if info is not None:
+        state, started = info
+        if state in ("Z", "X"):  # killed, not yet reaped
+            return False
+        if start and started != start:  # the pid was reused by another process
+            return False
+    return True
+
+
+def _orphaned(owner: str | None, last_sign: datetime, now: datetime) -> str | None:
+    """Why a running turn should be closed, or None while its process may still finish it."""
+    silent = now - last_sign
+    if owner:
+        alive = owner_alive(owner)
+        pid = owner.rsplit(":", 2)[-2] if owner.count(":") >= 2 else owner
+        if alive is False:
+            return f"process {pid} ended"
+        if alive is None and silent > HEARTBEAT_STALE:
+            return f"no sign of life from {owner} for {int(silent.total_seconds() // 60)} min"
+    if silent > STALE_AFTER:
+        return f"no sign of life for {int(silent.total_seconds() // 60)} min"
+    return None
+
+
+def _progress(progress_json: str | None) -> dict[str, Any]:
+    try:
+        p = json.loads(progress_json) if progress_json else {}
+    except ValueError:
+        return {}
+    return p if isinstance(p, dict) else {}
 
 
 def _checkpoint(path: Path) -> None:

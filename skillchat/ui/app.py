@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +20,7 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from skillchat.errors import SkillchatError
-from skillchat import paths
+from skillchat import paths, stopping
 from skillchat.config import Config
 from skillchat.ui.commands import SkillchatCommands
 from skillchat.ui.screens.chat import ChatScreen
@@ -49,8 +50,11 @@ class SkillchatApp(App[int]):
     ]
 
     def __init__(self, config: Config | None = None, *, demo: bool | None = None,
-                 service_factory: ServiceFactory | None = None, cwd: Path | None = None) -> None:
+                 service_factory: ServiceFactory | None = None, cwd: Path | None = None,
+                 handle_signals: bool = False) -> None:
         super().__init__()
+        self._handle_signals = handle_signals  # SIGTERM/SIGHUP (run_app sets it; tests call stop_for_signal)
+        self._stopper: stopping.Stopper | None = None
         self.config = config or Config()
         self.demo_requested = demo
         self.service_factory = service_factory or _default_factory
@@ -67,6 +71,24 @@ class SkillchatApp(App[int]):
         self.apply_keymap(self.config.keymap)
         self.push_screen(ChatScreen())
         self._open_service()
+        if self._handle_signals:
+            self._stopper = stopping.Stopper(self.stop_for_signal).install()
+
+    def stop_for_signal(self, signum: int) -> None:
+        """SIGTERM or SIGHUP: stop the answer being written, as esc does (so what arrived of it and
+        what it cost are logged), then quit with 128 + the signal number."""
+        asyncio.ensure_future(self._stop_for_signal(signum))
+
+    async def _stop_for_signal(self, signum: int) -> None:
+        if self.service is not None:
+            self.service.cancel_reason = f"interrupted by {stopping.name(signum)}"
+        chat = self.chat
+        worker = chat._turn_worker if chat is not None and chat.busy else None
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(Exception):  # WorkerCancelled is the expected way out
+                await asyncio.wait_for(worker.wait(), 15)
+        self.exit(return_code=stopping.exit_code(signum))
 
     def apply_keymap(self, keymap: dict[str, str]) -> None:
         known = self.binding_ids()
@@ -297,6 +319,11 @@ def run_app(args: argparse.Namespace) -> int:
 
     cfg = config.load()  # a broken config is reported on the terminal, before the screen switches
     demo = True if getattr(args, "demo", False) else None
-    app = SkillchatApp(cfg, demo=demo)
-    app.run()
+    app = SkillchatApp(cfg, demo=demo, handle_signals=True)
+    try:
+        app.run()
+    finally:
+        if app.service is not None:
+            with contextlib.suppress(Exception):  # writes any outcome the database refused earlier
+                app.service.close()
     return app.return_code or 0

@@ -209,9 +209,12 @@ class AssistantTurn(Vertical):
         await self._stop_stream()
         if self.decision is None:
             self.query_one(".routing", Static).update(Text("not routed", style="dim"))
-        label = {"refused": "Refused by your budget: ", "no_agent": "No agent available: "}.get(kind, "✖ ")
+        label = {"refused": "Refused by your budget: ", "no_agent": "No agent available: ",
+                 "unsaved": "✖ Not saved: "}.get(kind, "✖ ")
         self.note(Text.assemble((label, "bold red"), (error, "red")))
-        self.query_one(".stats", Static).update(Text("no answer; your message is kept, ctrl+r asks again", style="dim"))
+        after = ("the trace database is held by another skillchat process" if kind == "unsaved"
+                 else "no answer; your message is kept, ctrl+r asks again")
+        self.query_one(".stats", Static).update(Text(after, style="dim"))
         self.status = "failed"
 
     async def waiting_for_providers(self) -> None:

@@ -1,0 +1,84 @@
+"""The bench never lets the test split leak into learning, tuning or the full-information baselines."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from skillchat.bench import baselines, data, runner
+from tests.bench.synth import write_set
+
+
+@pytest.fixture(scope="module")
+def rs(tmp_path_factory: pytest.TempPathFactory) -> data.ReplaySet:
+    return data.load(write_set(tmp_path_factory.mktemp("set"), n_train=120, n_test=60))
+
+
+def test_holdout_is_made_of_train_queries_only(rs: data.ReplaySet) -> None:
+    val = rs.holdout(0.25, seed=3)
+    test_qids = {q.qid for q in rs.test}
+    train_qids = {q.qid for q in rs.train}
+    assert {q.qid for q in val.queries} == train_qids
+    assert not test_qids & {q.qid for q in val.queries}
+    # A quarter of train plays the test split; the rest stays train; the two do not overlap.
+    assert len(val.test) == 30 and len(val.train) == 90
+    assert not {q.qid for q in val.test} & {q.qid for q in val.train}
+    assert set(val._outcomes) == train_qids
+
+
+def test_holdout_depends_on_its_seed_only(rs: data.ReplaySet) -> None:
+    a, b, c = rs.holdout(0.25, 1), rs.holdout(0.25, 1), rs.holdout(0.25, 2)
+    assert [q.qid for q in a.test] == [q.qid for q in b.test]
+    assert {q.qid for q in a.test} != {q.qid for q in c.test}
+
+
+def test_full_information_sees_train_rows_only(rs: data.ReplaySet) -> None:
+    full = data.FullInformation(rs)
+    assert [q.qid for q in full.queries] == [q.qid for q in rs.train]
+    with pytest.raises(KeyError):
+        full.row(rs.test[0].qid)
+    # The default means are over the train rows, computed here by hand.
+    k = len(rs.models)
+    by_hand = [0.0] * k
+    for q in rs.train:
+        for j, o in enumerate(rs._outcomes[q.qid]):
+            by_hand[j] += o.score / len(rs.train)
+    assert [s for s, _ in full.means()] == pytest.approx(by_hand)
+
+
+def _planted(folder: Path) -> Path:
+    """One category where train says 'a' is best and a much larger test split says 'b' is."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [(f"tr{i}", f"question {i} about rivers", "geo", "train") for i in range(10)]
+    rows += [(f"te{i}", f"which rivers cross country {i}", "geo", "test") for i in range(200)]
+    with open(folder / "queries.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["qid", "text", "category", "split"])
+        w.writerows(rows)
+    with open(folder / "outcomes.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["qid", "model", "score", "cost_usd", "prompt_tokens", "completion_tokens"])
+        for qid, _, _, split in rows:
+            a_wins = split == "train"
+            w.writerow([qid, "a", int(a_wins), "0.001", "", ""])
+            w.writerow([qid, "b", int(not a_wins), "0.001", "", ""])
+    return folder
+
+
+def test_full_information_baselines_learn_from_train_only(tmp_path: Path) -> None:
+    rs = data.load(_planted(tmp_path / "planted"))
+    full = data.FullInformation(rs)
+    # Had the 200 test rows been counted, 'b' would win everywhere.
+    assert set(baselines.per_category(full, rs.test, [0.0])[0.0]) == {"a"}
+    assert set(baselines.KNN(full, k=5).route(rs.test, [0.0])[0.0]) == {"a"}
+    assert baselines.best_single(full) == "a"
+
+
+def test_the_router_learns_from_train_queries_only(tmp_path: Path) -> None:
+    rs = data.load(_planted(tmp_path / "planted"))
+    res = runner.run(rs, runner.BenchOptions(relearn=False, per_lambda=False, curve_start=0, lambdas=(0.0,)))
+    rated = {t.text for t in res.ratings_log}
+    assert rated and rated <= {q.text for q in rs.train}
+    assert res.ratings_used == len(rs.train)
