@@ -10,7 +10,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from skillchat import __version__
 from skillchat.errors import SkillchatError
@@ -28,8 +28,22 @@ COMMANDS: list[tuple[str, str, str]] = [
 ]
 
 
+# An error message is one line of at most this many characters, whatever the user gave: a 50 MB
+# name is shown cut, never echoed whole.
+MAX_ERROR = 1000
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its error lines (which quote what was typed) made safe and short."""
+
+    def error(self, message: str) -> NoReturn:
+        from skillchat.text_safety import one_line
+
+        super().error(one_line(message, MAX_ERROR))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="skillchat",
         description="A terminal chat assistant that routes every turn to the LLM best suited to it. "
         "Run without a command to open the chat app.",
@@ -61,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return app.run(args)
         return int(args._run(args) or 0)
     except SkillchatError as e:
-        print(f"skillchat: {e}", file=sys.stderr)
+        from skillchat.text_safety import one_line
+
+        print(f"skillchat: {one_line(str(e), MAX_ERROR)}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("skillchat: interrupted", file=sys.stderr)

@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from skillchat import paths
-from skillchat.errors import INT64_MAX, ConfigError, number_problem
+from skillchat.errors import INT64_MAX, ConfigError, expected_number, number_problem
+from skillchat.text_safety import os_reason, shown
 
 DEFAULT_HANDBOOK = "general"
 DEFAULT_LAMBDA = 0.2
@@ -142,6 +143,10 @@ def whole_arg(lo: int | None = None, hi: int | None = INT64_MAX) -> Any:
     import argparse
 
     def parse(text: str) -> int:
+        digits = text.strip().lstrip("+-")
+        if len(digits) > 40 and digits.isascii() and digits.isdigit():  # int() refuses past 4300 digits
+            raise argparse.ArgumentTypeError(f"expected {expected_number(lo=lo, hi=hi, whole=True)}, "
+                                             f"got an integer of {len(digits)} digits")
         try:
             value: Any = int(text.strip())
         except ValueError:
@@ -266,17 +271,25 @@ def parse(data: dict[str, Any], where: str) -> Config:
     return Config(handbook=handbook, lam=lam, demo=demo, timeout_s=timeout_s, explore=explore, budget=budget, agents=tuple(agents), keymap=dict(keymap))
 
 
+def _toml(text: str, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{where}: not valid TOML: {e}") from None
+    except RecursionError:  # the parser recurses once per level: 200,000 '[' exhaust the stack
+        raise ConfigError(f"{where}: not valid TOML: nested too deeply") from None
+
+
 def load(path: Path | None = None) -> Config:
     path = path or paths.config_file()
-    if not path.exists():
-        return Config()
+    where = shown(path, 200)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        if not path.exists():
+            return Config()
+        data = _toml(path.read_text(encoding="utf-8"), where)
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read it ({e})") from None
-    cfg = parse(data, str(path))
+        raise ConfigError(f"{where}: cannot read it ({os_reason(e)})") from None
+    cfg = parse(data, where)
     return Config(**{**cfg.__dict__, "path": path})
 
 
@@ -308,15 +321,16 @@ def set_value(key: str, value: str | float | bool, path: Path | None = None) -> 
     if key not in _TOP or key in ("budget", "agents", "keymap"):
         raise ConfigError(f"cannot set {key!r}: only top-level settings ({', '.join(sorted(_TOP))}) can be set")
     path = path or paths.config_file()
-    where = str(path)
+    where = shown(path, 200)
     try:
         text = path.read_text(encoding="utf-8") if path.exists() else ""
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{where}: cannot read it ({e})") from None
+        raise ConfigError(f"{where}: cannot read it ({os_reason(e)})") from None
     try:
-        parse(tomllib.loads(text), where)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{where}: not valid TOML: {e}; it was left unchanged") from None
+        data = _toml(text, where)
+    except ConfigError as e:
+        raise ConfigError(f"{e}; it was left unchanged") from None
+    parse(data, where)
 
     lines = text.splitlines(keepends=True)
     pattern = re.compile(_KEY_LINE.format(key=re.escape(key)))
@@ -344,11 +358,14 @@ def set_value(key: str, value: str | float | bool, path: Path | None = None) -> 
         lines.insert(at, new_line + "\n")
     new_text = "".join(lines)
     try:
-        data = tomllib.loads(new_text)
+        data = _toml(new_text, where)
         parse(data, where)
-    except (tomllib.TOMLDecodeError, ConfigError) as e:
+    except ConfigError as e:
         raise ConfigError(f"{where}: setting {key} would break the file ({e}); it was left unchanged") from None
     if data.get(key) != value:
         raise ConfigError(f"{where}: {key}: the change did not read back; it was left unchanged")
-    atomic.write_text(path, new_text)
+    try:
+        atomic.write_text(path, new_text)
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot write it ({os_reason(e)}); it was left unchanged") from None
     return path

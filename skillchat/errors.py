@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from skillchat.text_safety import shown
+
 
 class SkillchatError(Exception):
     """An error the user can act on; its message is shown as is, without a traceback."""
@@ -14,7 +16,8 @@ class HandbookError(SkillchatError):
 
     def __init__(self, source: str, path: str, problem: str) -> None:
         self.source, self.path, self.problem = source, path, problem
-        where = f"{source}: {path}: " if path else f"{source}: "
+        # The source is a name or path the user gave: it may be anything, and any length.
+        where = f"{shown(source, 200)}: {path}: " if path else f"{shown(source, 200)}: "
         super().__init__(where + problem)
 
 

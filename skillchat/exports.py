@@ -1,14 +1,20 @@
-"""A conversation as Markdown (to read or share) or JSON (every turn with its routing decision)."""
+"""A conversation as Markdown (to read or share) or JSON (every turn with its routing decision).
+
+Either is safe to print on a terminal (`cat chat.md`): the Markdown leaves out escape sequences and
+control characters, and the JSON keeps every character exactly but writes those out as \\u escapes.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from skillchat.core.handbook import Handbook
 from skillchat.errors import SkillchatError
 from skillchat.render import usd
 from skillchat.store import TraceStore
+from skillchat.text_safety import clean
 
 FORMATS = ("markdown", "json")
 _RATING = {1.0: "rated up", 0.0: "rated down"}
@@ -33,7 +39,9 @@ def export_conversation(store: TraceStore, conversation_id: int, fmt: str, hb: H
             ],
             "turns": [_turn_dict(t) for t in turns.values()],
         }
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        # json escapes C0 characters itself, but leaves DEL and C1 (U+0080 to U+009F) raw.
+        text = json.dumps(doc, indent=2, ensure_ascii=False)
+        return re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
     def agent_name(agent_id: str | None) -> str:
         if hb is not None and agent_id in hb.agents:
@@ -62,7 +70,7 @@ def export_conversation(store: TraceStore, conversation_id: int, fmt: str, hb: H
         lines += [head, "", "*" + ", ".join(m for m in meta if m) + "*", "", e.content, ""]
         if e.partial:
             lines += ["> *(stopped before the end)*", ""]
-    return "\n".join(lines).rstrip() + "\n"
+    return clean("\n".join(lines)).rstrip() + "\n"
 
 
 def _turn_dict(t: Any) -> dict[str, Any]:

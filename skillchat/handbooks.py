@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from skillchat import atomic, paths
-from skillchat.core.handbook import Handbook, from_dict, to_dict
+from skillchat.core.handbook import _NAME_RE, Handbook, from_dict, to_dict
 from skillchat.errors import HandbookError
+from skillchat.text_safety import os_reason, shown
 
 # ASCII digits only (\d would take any script's), and few enough for SQLite's integers.
 _VERSION_FILE = re.compile(r"^v([0-9]{1,18})\.json$")
+# A handbook's name is a folder name: file systems take up to 255 bytes.
+MAX_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -36,17 +39,25 @@ def load_file(path: Path | str) -> Handbook:
     except FileNotFoundError:
         raise HandbookError(str(path), "", "no such file") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise HandbookError(str(path), "", f"cannot read it ({e})") from None
+        raise HandbookError(str(path), "", f"cannot read it ({os_reason(e)})") from None
+    except ValueError:  # a NUL in the name
+        raise HandbookError(str(path), "", "cannot read it (a file name cannot hold a NUL character)") from None
     try:
-        data = json.loads(text)
+        return from_dict(json.loads(text), source=str(path))
     except json.JSONDecodeError as e:
         raise HandbookError(str(path), "", f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
-    return from_dict(data, source=str(path))
+    except RecursionError:
+        # json's parser (and the checks after it) recurse once per level: 200,000 '[' exhaust the stack.
+        raise HandbookError(str(path), "", "nested too deeply to be a handbook") from None
 
 
 def _user_versions(name: str) -> dict[int, Path]:
-    d = paths.user_handbooks_dir() / name
     out: dict[int, Path] = {}
+    # Only a valid name can have been saved, so no other is looked for on disk, where a long one
+    # is "File name too long" and "." or ".." are other folders.
+    if not (_NAME_RE.match(name) and len(name) <= MAX_NAME):
+        return out
+    d = paths.user_handbooks_dir() / name
     if d.is_dir():
         for f in d.iterdir():
             m = _VERSION_FILE.match(f.name)
@@ -91,13 +102,13 @@ def resolve(ref: str) -> Path:
     vs = versions(name)
     if not vs:
         known = ", ".join(i.name for i in list_handbooks()) or "none"
-        raise HandbookError(ref, "", f"no handbook named {name!r} (known: {known})")
+        raise HandbookError(ref, "", f"no handbook named {shown(repr(name))} (known: {known})")
     if not ver:
         return vs[-1].path
-    if not (ver.isascii() and ver.isdigit()):  # "²".isdigit() is true too, but int("²") fails
-        raise HandbookError(ref, "", f"version must be a whole number, got {ver!r}")
+    if not (ver.isascii() and ver.isdigit() and len(ver) <= 18):
+        raise HandbookError(ref, "", f"version must be a whole number, got {shown(repr(ver))}")
     for info in vs:
-        if len(ver) <= 19 and info.version == int(ver):  # longer is past SQLite's integers (and int()'s limit)
+        if info.version == int(ver):
             return info.path
     raise HandbookError(ref, "", f"no version {ver} of {name!r} (have {', '.join(str(i.version) for i in vs)})")
 
@@ -123,10 +134,15 @@ def load(ref: str) -> Handbook:
 
 def save_version(hb: Handbook) -> Path:
     """Write a handbook as a new version file; refuses to overwrite an existing version."""
+    if len(hb.name) > MAX_NAME:
+        raise HandbookError(hb.ref, "$.metadata.name", f"a name longer than {MAX_NAME} characters cannot be saved")
     path = paths.user_handbooks_dir() / hb.name / f"v{hb.version}.json"
     if path.exists() or any(i.version == hb.version for i in versions(hb.name)):
         raise HandbookError(str(path), "$.metadata.version", f"version {hb.version} of {hb.name!r} already exists")
-    atomic.write_text(path, json.dumps(to_dict(hb), indent=1, ensure_ascii=False) + "\n")
+    try:
+        atomic.write_text(path, json.dumps(to_dict(hb), indent=1, ensure_ascii=False) + "\n")
+    except OSError as e:
+        raise HandbookError(str(path), "", f"cannot write it ({os_reason(e)})") from None
     return path
 
 

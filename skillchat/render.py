@@ -9,6 +9,7 @@ from skillchat.core.handbook import Handbook
 
 
 from skillchat.money import usd  # noqa: F401  (re-exported: the CLI and UI format money from here)
+from skillchat.text_safety import clean, one_line, plain
 
 
 def skills_text(d: RoutingDecision, hb: Handbook | None = None, limit: int = 4) -> str:
@@ -22,7 +23,7 @@ def skills_text(d: RoutingDecision, hb: Handbook | None = None, limit: int = 4) 
 def decision_line(d: RoutingDecision, hb: Handbook | None = None) -> str:
     """One line: mode, skills, chosen agent, estimated cost, why."""
     w = d.winner
-    return f"[{d.mode}] {skills_text(d, hb)} -> {w.name} ~{usd(w.cost_usd)} ({d.policy}, p={d.probability:.2f}): {d.reason}"
+    return one_line(f"[{d.mode}] {skills_text(d, hb)} -> {w.name} ~{usd(w.cost_usd)} ({d.policy}, p={d.probability:.2f}): {d.reason}")
 
 
 def _batch_widths(hb: Handbook) -> tuple[int, int]:
@@ -43,7 +44,7 @@ def batch_row(line: int, d: RoutingDecision, hb: Handbook) -> str:
     w = d.winner
     mode_name = hb.modes[d.mode].name if d.mode in hb.modes else d.mode
     cost = usd(w.cost_usd) + ("" if w.cost_known else "?")
-    return f"{line:>5}  {mode_name:<{mode}}  {w.name:<{agent}}  {d.probability:>4.2f}  {cost:>9}  {skills_text(d, hb, limit=3)}"
+    return one_line(f"{line:>5}  {mode_name:<{mode}}  {w.name:<{agent}}  {d.probability:>4.2f}  {cost:>9}  {skills_text(d, hb, limit=3)}")
 
 
 def decision_table(d: RoutingDecision, hb: Handbook) -> Any:
@@ -53,7 +54,7 @@ def decision_table(d: RoutingDecision, hb: Handbook) -> Any:
 
     head = Text()
     head.append("mode ", style="dim")
-    head.append(hb.modes[d.mode].name if d.mode in hb.modes else d.mode, style="bold")
+    head.append(clean(hb.modes[d.mode].name if d.mode in hb.modes else d.mode), style="bold")
     head.append(f"   handbook {d.handbook}@{d.handbook_version}   lambda {d.lam:g}   prompt ~{d.prompt_tokens:,} tokens", style="dim")
 
     skills = Table(title="active skills", title_justify="left", box=None, pad_edge=False)
@@ -62,7 +63,8 @@ def decision_table(d: RoutingDecision, hb: Handbook) -> Any:
     skills.add_column("evidence", overflow="fold")
     for s in sorted(d.skills, key=lambda s: -s.weight):
         name = hb.skills[s.id].name if s.id in hb.skills else s.id
-        skills.add_row(f"{name} [dim]({s.id})[/]", f"{s.weight:.0%}", ", ".join(s.evidence) or "-")
+        skills.add_row(Text.assemble(plain(name), " ", plain(f"({s.id})", "dim")), f"{s.weight:.0%}",
+                       plain(", ".join(s.evidence) or "-"))
 
     agents = Table(title="agents", title_justify="left", box=None, pad_edge=False)
     for col, just in (("", "left"), ("agent", "left"), ("competence", "right"), ("est. cost", "right"),
@@ -71,16 +73,16 @@ def decision_table(d: RoutingDecision, hb: Handbook) -> Any:
     for a in d.ranking:
         mark = "->" if a.agent_id == d.chosen else ""
         if not a.eligible:
-            agents.add_row("", f"[dim]{a.name}[/]", "", "", "", f"[dim]{a.excluded}[/]")
+            agents.add_row("", plain(a.name, "dim"), "", "", "", plain(a.excluded or "", "dim"))
             continue
         cost = usd(a.cost_usd) + ("" if a.cost_known else "?")
         agents.add_row(
             mark,
-            f"[bold]{a.name}[/]" if mark else a.name,
+            plain(a.name, "bold" if mark else ""),
             f"{a.competence:.2f} ±{a.uncertainty:.2f}",
             cost,
             f"{a.score:.3f}",
             f"{a.probability:.2f}",
         )
-    why = Text.assemble(("chosen: ", "dim"), (d.winner.name, "bold green"), (" because ", "dim"), d.reason)
+    why = Text.assemble(("chosen: ", "dim"), (clean(d.winner.name), "bold green"), (" because ", "dim"), clean(d.reason))
     return Group(head, Text(""), skills, Text(""), agents, Text(""), why)

@@ -2,6 +2,9 @@
 
     server.behaviour["alpha"] = "500"   # the model named "alpha" (after any provider prefix) fails
 
+    server.chunks["alpha"] = ["Hel", "lo"]  # "alpha" streams exactly these deltas as its answer
+    server.error_text = "..."          # appended to the message of every scripted failure
+
 Behaviours: ok | 500 | 429 | 401 | break (the body stops short of its Content-Length mid-answer) |
 truncate (the stream ends cleanly but without a finish_reason) | stall (no answer for a while) |
 slow (each word of the answer `word_delay_s` after the last: a client can be killed mid-stream) |
@@ -36,6 +39,8 @@ class FakeOpenAIServer:
         self.echo_auth = False  # put the Authorization header into error bodies, as careless servers do
         self.long_tokens = 2000  # length of a "long" answer, before any max_tokens
         self.piece_delay_s = 0.0  # pause after every streamed piece, whatever the behaviour
+        self.chunks: dict[str, list[str]] = {}
+        self.error_text = ""
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -70,11 +75,12 @@ class FakeOpenAIServer:
                     msg = f"scripted failure {how}"
                     if server.echo_auth:
                         msg += f" (you sent {self.headers.get('Authorization')})"
+                    msg += server.error_text
                     self._json(int(how), {"error": {"message": msg, "type": "test", "code": how}})
                     return
                 if how == "stall":
                     time.sleep(server.stall_s)
-                reply = f"Echo from {model}: " + req["messages"][-1]["content"]
+                reply = "".join(server.chunks[model]) if model in server.chunks else f"Echo from {model}: " + req["messages"][-1]["content"]
                 usage, finish = USAGE, "stop"
                 if how == "long":
                     n = server.long_tokens
@@ -101,14 +107,14 @@ class FakeOpenAIServer:
                     self.wfile.flush()
 
                 words = reply.split(" ")
+                deltas = server.chunks.get(model) or [w + " " for w in words[:-1]] + words[-1:]
                 if how == "long":  # fifty words a piece, or long answers take long to stream
-                    words = [" ".join(words[k:k + 50]) for k in range(0, len(words), 50)]
-                for i, w in enumerate(words):
+                    deltas = ["".join(deltas[k:k + 50]) for k in range(0, len(deltas), 50)]
+                for i, w in enumerate(deltas):
                     if how == "slow" and i:
                         time.sleep(server.word_delay_s)
                     try:
-                        send({**chunk, "choices": [{"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")},
-                                                    "finish_reason": None}]})
+                        send({**chunk, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]})
                     except OSError:  # the client went away (killed): nothing more to send
                         self.close_connection = True
                         return

@@ -233,14 +233,10 @@ def test_a_handbook_with_every_number_at_its_bound_routes_learns_and_is_logged(t
 
 # --- command-line flags and the environment ----------------------------------------------------------
 
-ID = f"a whole number ≥ 1 and ≤ {INT64_MAX}"
 SEED = f"a whole number ≥ {-INT64_MAX - 1} and ≤ {INT64_MAX}"
 FLAGS = [
-    (["ask", "--demo", "-c", "99999999999999999999", "hi"], "argument --conversation/-c", ID, "99999999999999999999"),
-    (["ask", "--demo", "-c", "0", "hi"], "argument --conversation/-c", ID, "0"),
+    (["ask", "--demo", "--seed", "9" * 5000, "hi"], "argument --seed", SEED, "an integer of 5000 digits"),
     (["ask", "--demo", "--seed", "nan", "hi"], "argument --seed", SEED, "nan"),
-    (["rate", "99999999999999999999", "up"], "argument turn_id", ID, "99999999999999999999"),
-    (["rate", "1.5", "up"], "argument turn_id", ID, "1.5"),
     (["spend", "--limit", "-1"], "argument --limit", "a whole number ≥ 0 and ≤ 1000000000", "-1"),
     (["route", "--seed", "1e400", "hi"], "argument --seed", SEED, "inf"),
     (["relearn", "--half-life", "nan"], "argument --half-life", "a finite number > 0 and ≤ 1e6", "nan"),

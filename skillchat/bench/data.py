@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from skillchat.errors import SkillchatError
+from skillchat.text_safety import os_reason, shown
 
 QUERY_COLUMNS = ("qid", "text", "category", "split")
 OUTCOME_COLUMNS = ("qid", "model", "score", "cost_usd", "prompt_tokens", "completion_tokens")
@@ -34,7 +35,7 @@ class ReplaySetError(SkillchatError):
 
     def __init__(self, file: Path | str, problem: str) -> None:
         self.file, self.problem = str(file), problem
-        super().__init__(f"{file}: {problem}")
+        super().__init__(f"{shown(file, 200)}: {problem}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,12 +147,12 @@ def _tokens(value: str, *, file: Path, line: int, column: str) -> int | None:
 
 def _reader(file: Path, required: Sequence[str]) -> tuple[Any, dict[str, int]]:
     """A csv reader past a checked header, and its column index."""
-    if not file.is_file():
-        raise ReplaySetError(file, "no such file" if not file.exists() else "not a file")
     try:
+        if not file.is_file():
+            raise ReplaySetError(file, "no such file" if not file.exists() else "not a file")
         raw = file.read_bytes()
     except OSError as e:
-        raise ReplaySetError(file, f"cannot read it ({e.strerror or e})") from None
+        raise ReplaySetError(file, f"cannot read it ({os_reason(e)})") from None
     # Decoded up front, not while iterating, because only the whole bytes say on which line a
     # bad byte sits; a text stream fails a whole buffer later with no line to show the user.
     try:
@@ -192,8 +193,11 @@ def _rows(file: Path, required: Sequence[str]) -> Iterator[tuple[int, list[str]]
 def load(path: Path | str) -> ReplaySet:
     """Read and validate a replay-set folder; raises ReplaySetError naming the file and the problem."""
     path = Path(path)
-    if not path.is_dir():
-        raise ReplaySetError(path, "no such folder" if not path.exists() else "not a folder")
+    try:
+        if not path.is_dir():
+            raise ReplaySetError(path, "no such folder" if not path.exists() else "not a folder")
+    except OSError as e:  # a name too long for the file system, say
+        raise ReplaySetError(path, f"cannot read it ({os_reason(e)})") from None
     qfile, ofile = path / "queries.csv", path / "outcomes.csv"
     queries = _load_queries(qfile)
     models, outcomes = _load_outcomes(ofile, {q.qid for q in queries})

@@ -4,6 +4,9 @@ The answer streams to stdout (so it can be piped); everything about it, the rout
 and the turn id to rate it by, goes to stderr. Exit status: 0 answered, 1 no agent could answer,
 2 refused (budget, no usable agent) or bad input. SIGTERM and SIGHUP stop it like Ctrl+C: what
 arrived of the answer is kept (exit status 128 + the signal's number).
+
+What is printed is cleaned of terminal escape sequences and control characters (an answer could
+otherwise set the clipboard or the window title, or clear the screen); the stored answer is exact.
 """
 
 from __future__ import annotations
@@ -11,18 +14,18 @@ from __future__ import annotations
 import argparse
 import sys
 
+from skillchat.commands import row_id
+
+
+# What ask prints on stderr about a turn: a provider's error (an HTML page, say) is cut to
+# MAX_ERROR characters, any whole line to MAX_LINE.
+MAX_ERROR, MAX_LINE = 500, 1000
+
 
 def _lam(text: str) -> float:
     from skillchat.config import lambda_arg  # imported here: `skillchat --help` stays fast
 
     return lambda_arg(text)
-
-
-def _id(text: str) -> int:
-    from skillchat.config import whole_arg
-    from skillchat.errors import INT64_MAX
-
-    return whole_arg(1, INT64_MAX)(text)
 
 
 def _seed(text: str) -> int:
@@ -38,7 +41,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", dest="pin", metavar="AGENT", help="answer with this agent instead of routing")
     p.add_argument("--handbook", "-H", metavar="NAME", help="handbook NAME or NAME@VERSION (default: the active one)")
     p.add_argument("--lambda", "-l", dest="lam", type=_lam, metavar="X", help="cost weight for this turn, 0 to 10")
-    p.add_argument("--conversation", "-c", type=_id, metavar="ID", help="continue this conversation")
+    p.add_argument("--conversation", "-c", type=row_id, metavar="ID", help="continue this conversation")
     p.add_argument("--greedy", action="store_true", help="pick the best expected score instead of sampling")
     p.add_argument("--seed", type=_seed, help="seed the exploration draw")
     p.add_argument("--quiet", "-q", action="store_true", help="only the answer: nothing on stderr unless it fails")
@@ -47,11 +50,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    text = sys.stdin.read() if args.text == "-" else args.text
+    text, bad = question(args.text)
     if not text.strip():
         print("skillchat: nothing to ask (give the question as an argument or on stdin)", file=sys.stderr)
         return 2
+    if bad and not args.quiet:
+        print(f"skillchat: the question is not valid UTF-8: {bad} byte{'s' if bad != 1 else ''} that could not be "
+              "read became \ufffd (U+FFFD); the rest is asked as it is", file=sys.stderr, flush=True)
     return asyncio.run(_ask(args, text))
+
+
+def question(arg: str) -> tuple[str, int]:
+    """The question from the argument (or stdin for '-'), and how many of its bytes were not UTF-8.
+
+    Bytes that are not UTF-8 (a file in another encoding, a binary paste) each become U+FFFD
+    rather than failing the turn: the rest of the question is asked and kept, as typed. They are
+    read as lone surrogates first (argv always arrives that way), which could not be stored.
+    """
+    import os
+    import re
+
+    if arg == "-":
+        stream = getattr(sys.stdin, "buffer", None)
+        text = stream.read().decode("utf-8", "surrogateescape") if stream is not None else sys.stdin.read()
+    else:
+        text = arg
+        if re.search("[\udc80-\udcff]", text):  # undecodable argv bytes: back to bytes, read as UTF-8
+            text = os.fsencode(text).decode("utf-8", "surrogateescape")
+    text, bad = re.subn("[\ud800-\udfff]", "\ufffd", text)
+    return text, bad
 
 
 async def _ask(args: argparse.Namespace, text: str) -> int:
@@ -63,12 +90,29 @@ async def _ask(args: argparse.Namespace, text: str) -> int:
     from skillchat.events import AgentFailed, TokenChunk, TurnFailed, TurnFinished, TurnStarted
     from skillchat.render import decision_line, usd
     from skillchat.service import ChatService
+    from skillchat.text_safety import StreamCleaner, one_line
 
     cfg = config.load()
     demo = True if args.demo else cfg.demo  # never fall into demo silently when a script asks a question
     svc = ChatService.create(cfg, demo=demo, rng=random.Random(args.seed),
                              chunk_delay_s=None if sys.stdout.isatty() else 0.0)
-    err = (lambda *a: None) if args.quiet else (lambda *a: print(*a, file=sys.stderr, flush=True))
+
+    # Answers and errors come from outside: what reaches the terminal is cleaned of escape
+    # sequences (the stored answer keeps them), and provider errors are cut to one short line.
+    answer = StreamCleaner()
+    at_line_start = True
+
+    def out(text: str) -> None:
+        nonlocal at_line_start
+        if text:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            at_line_start = text.endswith("\n")
+
+    def say(line: str) -> None:
+        print(one_line(line, MAX_LINE), file=sys.stderr, flush=True)
+
+    err = (lambda line: None) if args.quiet else say
     stopper = _stop_on_signals(svc)
     try:
         if args.handbook:
@@ -87,30 +131,31 @@ async def _ask(args: argparse.Namespace, text: str) -> int:
                 if isinstance(ev, TurnStarted):
                     err(("[demo] " if ev.demo else "") + decision_line(ev.decision, svc.handbook))
                 elif isinstance(ev, TokenChunk):
-                    sys.stdout.write(ev.text)
-                    sys.stdout.flush()
+                    out(answer.feed(ev.text))
                     streamed = True
                 elif isinstance(ev, AgentFailed):
                     then = f"; trying {ev.next_agent}, whose answer starts afresh" if ev.next_agent else ""
+                    out(answer.end())
                     if streamed:  # end the cut-off text's line; the next answer starts on its own
-                        print(file=sys.stdout, flush=True)
+                        out("\n")
                         streamed = False
-                    print(f"skillchat: {ev.agent_id} failed ({ev.kind}): {ev.error}{then}", file=sys.stderr, flush=True)
+                    say(f"skillchat: {ev.agent_id} failed ({ev.kind}): {one_line(ev.error, MAX_ERROR)}{then}")
                 elif isinstance(ev, TurnFinished):
-                    if not ev.text.endswith("\n"):
-                        sys.stdout.write("\n")
-                    sys.stdout.flush()
+                    out(answer.end())
+                    if not at_line_start:
+                        out("\n")
                     if ev.note:
                         err(f"skillchat: {ev.note}")
                     if ev.budget_warning:
-                        print(f"skillchat: budget: {ev.budget_warning}", file=sys.stderr)
+                        say(f"skillchat: budget: {ev.budget_warning}")
                     ttft = f", first token {ev.ttft_s:.2f} s" if ev.ttft_s is not None else ""
                     err(f"turn {ev.turn_id}: {ev.agent_id}, {ev.prompt_tokens}+{ev.completion_tokens} tokens, "
                         f"{usd(ev.cost_usd)}{'' if ev.cost_known else '?'}, {ev.latency_s:.2f} s{ttft}"
                         f"{' (demo)' if svc.demo else ''}. Rate it: skillchat rate {ev.turn_id} up|down")
                     status = 0
                 elif isinstance(ev, TurnFailed):
-                    print(f"skillchat: {ev.error}", file=sys.stderr)
+                    out(answer.end())
+                    say(f"skillchat: {one_line(ev.error, MAX_ERROR)}")
                     if ev.turn_id is not None:
                         err(f"turn {ev.turn_id} (your message is saved in conversation {ev.conversation_id})")
                     status = 2 if ev.kind in ("refused", "no_agent") else 1

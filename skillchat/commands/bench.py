@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     from skillchat.bench.progress import Progress
 
     rs = data.load(args.dir)
+    for target in (args.json, args.save_handbook):
+        if target and target != "-":
+            _check_target(Path(target))  # before the run, not after minutes of it
     if args.models:
         rs = rs.restrict([m.strip() for m in args.models.split(",") if m.strip()])
     opts = runner.BenchOptions(
@@ -157,11 +160,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_target(path):  # type: ignore[no-untyped-def]
+    from skillchat.errors import SkillchatError
+    from skillchat.text_safety import os_reason, shown
+
+    try:
+        folder = path.parent
+        if folder.exists() and not folder.is_dir():
+            raise SkillchatError(f"{shown(path, 200)}: cannot write it ({shown(folder, 200)} is not a folder)")
+        folder.mkdir(parents=True, exist_ok=True)  # as the write will
+        if path.is_dir():
+            raise SkillchatError(f"{shown(path, 200)}: cannot write it (it is a folder)")
+    except OSError as e:
+        raise SkillchatError(f"{shown(path, 200)}: cannot write it ({os_reason(e)})") from None
+
+
 def _write(path, text):  # type: ignore[no-untyped-def]
     from skillchat import atomic
     from skillchat.errors import SkillchatError
+    from skillchat.text_safety import os_reason, shown
 
     try:
         atomic.write_text(path, text)
     except OSError as e:
-        raise SkillchatError(f"{path}: cannot write it ({e.strerror or e})") from None
+        raise SkillchatError(f"{shown(path, 200)}: cannot write it ({os_reason(e)})") from None

@@ -20,6 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from skillchat.providers import keys
     from skillchat.providers.detect import detect
     from skillchat.providers.pool import build_pool, with_config_agents
+    from skillchat.text_safety import clean  # model names and problems come from servers and files
 
     cfg = config.load()
     cfg_path = paths.config_file()
@@ -40,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
         print("  ollama     not checked (--no-probe)")
     elif o.up:
         models = ", ".join(sorted(o.models)) or "no models pulled"
-        print(f"  ollama     running at {o.url}: {models}")
+        print(clean(f"  ollama     running at {o.url}: {models}"))
     else:
-        print(f"  ollama     {o.url} {o.problem}")
+        print(clean(f"  ollama     {o.url} {o.problem}"))
     p = env.proxy
     if p is None:
         print(f"  proxy      none ({keys.PROXY_URL_ENV} not set)")
@@ -50,14 +51,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"  proxy      LiteLLM proxy at {p.url}: {len(p.models)} models"
               + ("" if env.proxy_key_env else f" ({keys.PROXY_KEY_ENV} not set)"))
     else:
-        print(f"  proxy      LiteLLM proxy at {p.url} {p.problem}")
+        print(clean(f"  proxy      LiteLLM proxy at {p.url} {p.problem}"))
 
     pool = build_pool(hb, cfg, env)
     print("\nagents")
     width = max(len(s.agent_id) for s in pool.statuses)
     for s in pool.statuses:
         mark = "ok  " if s.usable else "--  "
-        print(f"  {mark}{s.agent_id:<{width}}  {s.model:<28} {s.how}")
+        print(clean(f"  {mark}{s.agent_id:<{width}}  {s.model:<28} {s.how}"))
     usable = pool.usable
     print()
     if usable:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from skillchat.text_safety import one_line, plain, shown
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -39,12 +41,12 @@ def run(args: argparse.Namespace) -> int:
             t.add_column(col)
         for info in handbooks.list_handbooks():
             t.add_row("*" if info.name == active else "", info.name, str(info.version),
-                      "shipped" if info.shipped else str(info.path.parent), info.description)
+                      "shipped" if info.shipped else plain(str(info.path.parent)), plain(info.description))
         console.print(t)
         return 0
     if args.action == "validate":
         hb = handbooks.load_file(args.file)
-        print(f"{args.file}: ok ({hb.name}@{hb.version}: {len(hb.modes)} modes, {len(hb.skills)} skills, "
+        print(f"{shown(args.file, 200)}: ok ({hb.name}@{hb.version}: {len(hb.modes)} modes, {len(hb.skills)} skills, "
               f"{len(hb.agents)} agents, {hb.evidence.total():g} rated observations)")
         return 0
     if args.action in ("history", "diff", "use", "rollback"):
@@ -88,7 +90,7 @@ def _versions_action(args: argparse.Namespace, console) -> int:  # type: ignore[
         return 0
     if args.action == "use":
         ref = relearning.activate(cfg, args.ref)
-        console.print(f"Active handbook: {ref} (in {relearning.config_path(cfg)})")
+        console.print(plain(f"Active handbook: {ref} (in {relearning.config_path(cfg)})"))
         return 0
     # rollback
     cur = active()
@@ -100,8 +102,8 @@ def _versions_action(args: argparse.Namespace, console) -> int:  # type: ignore[
 
         raise HandbookError(current.ref, "$.metadata.parent_version", "it was not derived from another version; nothing to roll back to")
     ref = relearning.activate(cfg, f"{name}@{parent}")
-    console.print(f"Rolled back {current.ref} -> {ref} (in {relearning.config_path(cfg)}). "
-                  f"`skillchat handbook use {current.ref}` undoes it.")
+    console.print(plain(f"Rolled back {current.ref} -> {ref} (in {relearning.config_path(cfg)}). "
+                        f"`skillchat handbook use {current.ref}` undoes it."))
     return 0
 
 
@@ -122,7 +124,7 @@ def history_table(name, versions, active):  # type: ignore[no-untyped-def]
         try:
             hb = handbooks.load_file(info.path)
         except Exception as e:  # a broken version file is listed, not fatal
-            t.add_row("", f"v{info.version}", "", "", "", f"[red]cannot read: {e}[/]")
+            t.add_row("", f"v{info.version}", "", "", "", plain(f"cannot read: {one_line(str(e))}", "red"))
             continue
         rec = next((h for h in reversed(hb.history) if isinstance(h, dict) and h.get("version") == hb.version
                     and h.get("kind") == "relearn"), None)
@@ -134,8 +136,8 @@ def history_table(name, versions, active):  # type: ignore[no-untyped-def]
             what = version_note(rec)
         mark = "*" if active is not None and active.version == info.version else ""
         t.add_row(mark, f"v{info.version}", "" if hb.parent_version is None else f"v{hb.parent_version}",
-                  hb.created, f"{hb.evidence.total():,.0f}" + ("" if hb.evidence_through is None else f" (#{hb.evidence_through})"),
-                  what)
+                  plain(hb.created), f"{hb.evidence.total():,.0f}" + ("" if hb.evidence_through is None else f" (#{hb.evidence_through})"),
+                  plain(what))
     return t
 
 
@@ -185,7 +187,7 @@ def diff_renderable(d, a, b):  # type: ignore[no-untyped-def]
                        ("skills_changed", "skills redefined"), ("agents_added", "agents added"),
                        ("agents_removed", "agents removed")):
         if d[key]:
-            parts.append(Text(f"{label}: {', '.join(d[key])}"))
+            parts.append(plain(f"{label}: {', '.join(d[key])}"))
     if not any(d[k] for k in ("skills_added", "skills_removed", "skills_changed")):
         parts.append(Text("same skills", style="dim"))
     if d["evidence_by_skill"]:
@@ -193,14 +195,14 @@ def diff_renderable(d, a, b):  # type: ignore[no-untyped-def]
         for col, just in (("skill", "left"), ("before", "right"), ("after", "right")):
             t.add_column(col, justify=just)  # type: ignore[arg-type]
         for row in d["evidence_by_skill"][:20]:
-            t.add_row(row["skill"], f"{row['before']:,.1f}", f"{row['after']:,.1f}")
+            t.add_row(plain(row["skill"]), f"{row['before']:,.1f}", f"{row['after']:,.1f}")
         parts += [Text(""), t]
     if d["competence_moves"]:
         t = Table(title="biggest competence changes (posterior mean)", title_justify="left", box=None, pad_edge=False)
         for col, just in (("agent", "left"), ("skill", "left"), ("before", "right"), ("after", "right")):
             t.add_column(col, justify=just)  # type: ignore[arg-type]
         for row in d["competence_moves"][:15]:
-            t.add_row(row["agent"], row["skill"], f"{row['before']:.3f}", f"{row['after']:.3f}")
+            t.add_row(plain(row["agent"]), plain(row["skill"]), f"{row['before']:.3f}", f"{row['after']:.3f}")
         parts += [Text(""), t]
     if d["costs"]:
         t = Table(title="cost per turn", title_justify="left", box=None, pad_edge=False)
@@ -208,7 +210,7 @@ def diff_renderable(d, a, b):  # type: ignore[no-untyped-def]
             t.add_column(col, justify=just)  # type: ignore[arg-type]
         for row in d["costs"][:15]:
             fmt = lambda x: "-" if x is None else f"${x:.5f}"  # noqa: E731
-            t.add_row(row["agent"], row["mode"], fmt(row["usd_before"]), fmt(row["usd_after"]))
+            t.add_row(plain(row["agent"]), plain(row["mode"]), fmt(row["usd_before"]), fmt(row["usd_after"]))
         parts += [Text(""), t]
     return Group(*parts)
 
@@ -220,21 +222,21 @@ def show_handbook(hb):  # type: ignore[no-untyped-def]
 
     from skillchat.core import posterior
 
-    head = Text.assemble((f"{hb.name}@{hb.version}", "bold"), f"  {hb.description}")
+    head = Text.assemble((f"{hb.name}@{hb.version}", "bold"), plain(f"  {hb.description}"))
     modes = Table(title="modes and skills", title_justify="left", box=None)
     modes.add_column("mode")
     modes.add_column("skills", overflow="fold")
     for m in hb.modes.values():
-        modes.add_row(m.name, ", ".join(hb.skills[s].name for s in hb.skills_in_mode(m.id)))
+        modes.add_row(plain(m.name), plain(", ".join(hb.skills[s].name for s in hb.skills_in_mode(m.id))))
     agents = Table(title="agents (competence by mode: posterior mean over its skills)", title_justify="left", box=None)
     agents.add_column("agent")
     agents.add_column("model")
     for m in hb.modes.values():
-        agents.add_column(m.id, justify="right")
+        agents.add_column(plain(m.id), justify="right")
     for a in hb.agents.values():
         cells = []
         for m in hb.modes.values():
             sk = hb.skills_in_mode(m.id)
             cells.append(f"{sum(posterior(hb, a.id, s).mean for s in sk) / max(len(sk), 1):.2f}")
-        agents.add_row(a.name, a.model, *cells)
+        agents.add_row(plain(a.name), plain(a.model), *cells)
     return Group(head, Text(""), modes, Text(""), agents)

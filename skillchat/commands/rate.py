@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import argparse
 
+from skillchat.commands import row_id
+
 VALUES = {"up": 1.0, "down": 0.0, "+": 1.0, "-": 0.0, "clear": None, "none": None}
 
 
-def _id(text: str) -> int:
-    from skillchat.config import whole_arg  # the config module is light; the store is not needed here
-    from skillchat.errors import INT64_MAX
-
-    return whole_arg(1, INT64_MAX)(text)
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("turn_id", type=_id, help="the turn id `skillchat ask` printed")
+    p.add_argument("turn_id", type=row_id, help="the turn id `skillchat ask` printed")
     p.add_argument("value", choices=sorted(VALUES), metavar="up|down|clear", help="thumbs up, thumbs down, or remove")
 
 

@@ -164,11 +164,12 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
     from rich.table import Table
 
     from skillchat import relearning
+    from skillchat.text_safety import plain
 
     con = Console(highlight=False, soft_wrap=True)
     k = o.counts
     if o.unchanged:
-        con.print(o.summary)
+        con.print(plain(o.summary))
         return
     con.print(f"[bold]{o.base.ref} -> {o.handbook.ref}[/]  evidence recomputed from {k.used:,} of {k.turns:,} rated turns"
               + (f", half-life {k.half_life_days:g} days ({k.observations:,.1f} effective)" if k.half_life_days else ""))
@@ -187,7 +188,7 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
             what = ", ".join(c.created) if c.created else ", ".join(c.skills)
             if c.kind == "merge":
                 what = f"{c.skills[1]} -> {c.skills[0]}"
-            t.add_row(c.kind, what, c.rationale)
+            t.add_row(c.kind, plain(what), plain(c.rationale))  # names may come from a model
         con.print(t)
     else:
         con.print("No skill was split, merged or discovered.", style="dim")
@@ -214,7 +215,7 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
         if e.skipped:
             con.print("  left out: " + ", ".join(f"{v:,} {k}" for k, v in e.skipped.items()), style="dim")
     if o.path is not None:
-        con.print(f"Saved {o.handbook.ref} to {o.path}")
+        con.print(plain(f"Saved {o.handbook.ref} to {o.path}"))
     elif not o.unchanged:
         con.print("Dry run: nothing was written.", style="yellow")
     if activated is True:
@@ -263,6 +264,7 @@ def _llm_namer(cfg: Any, store: Any, ref: str, args: argparse.Namespace, min_spl
     from skillchat.providers.detect import detect
     from skillchat.providers.litellm_client import CallStats, LitellmProvider
     from skillchat.providers.pool import build_pool, with_config_agents
+    from skillchat.text_safety import clean
     from skillchat.tokens import TiktokenCounter
 
     hb = with_config_agents(relearning.load_base(ref, cfg), cfg)
@@ -287,10 +289,10 @@ def _llm_namer(cfg: Any, store: Any, ref: str, args: argparse.Namespace, min_spl
     cost = "unknown price" if price is None else f"about ${each * n:.5f} in all"
     if not args.yes:
         if not sys.stdin.isatty():
-            print(f"skillchat: naming {n} skill(s) with {agent.name} costs {cost}; rerun with --yes to allow it",
+            print(f"skillchat: naming {n} skill(s) with {clean(agent.name)} costs {cost}; rerun with --yes to allow it",
                   file=sys.stderr)
             return False
-        answer = input(f"Name {n} new skill(s) with {agent.name}: {n} call(s), {cost}. Allow? [y/N] ").strip().lower()
+        answer = input(f"Name {n} new skill(s) with {clean(agent.name)}: {n} call(s), {cost}. Allow? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
             return None
     provider = LitellmProvider(timeout_s=cfg.timeout_s, token_counter=counter)

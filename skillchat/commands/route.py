@@ -68,11 +68,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 # --- reading conversations -------------------------------------------------------------------
 
 def _name(source: str) -> str:
-    return "<stdin>" if source == "-" else source
+    from skillchat.text_safety import shown
+
+    return "<stdin>" if source == "-" else shown(source, 200)
 
 
 def _read(source: str) -> str:
     """The whole file (or stdin for '-') as text; unreadable input is an InputError naming it."""
+    from skillchat.text_safety import os_reason
+
     name = _name(source)
     try:
         if source == "-":
@@ -85,7 +89,7 @@ def _read(source: str) -> str:
     except IsADirectoryError:
         raise InputError(f"{name}: is a directory, not a file") from None
     except OSError as e:
-        raise InputError(f"{name}: cannot read it ({e.strerror or e})") from None
+        raise InputError(f"{name}: cannot read it ({os_reason(e)})") from None
     try:
         # utf-8-sig: a byte-order mark some editors write is not part of the JSON.
         return data.decode("utf-8-sig")

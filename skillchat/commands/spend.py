@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    sys.stdout.write(render(report, budget, args.limit))
+    from skillchat.text_safety import clean  # model and skill names came from handbooks and servers
+
+    sys.stdout.write(clean(render(report, budget, args.limit)))
     return 0
 
 

@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from skillchat.errors import SkillchatError
 from skillchat import paths, stopping
 from skillchat.config import Config
+from skillchat.text_safety import clean, cut
 from skillchat.ui.commands import SkillchatCommands
 from skillchat.ui.screens.chat import ChatScreen
 from skillchat.ui.widgets.status import StatusState, StatusBar
@@ -34,6 +35,9 @@ def _default_factory(cfg: Config, demo: bool | None) -> Any:
     from skillchat.service import ChatService
 
     return ChatService.create(config=cfg, demo=demo)
+
+
+MAX_TOAST = 600  # characters of a toast; a provider's HTML error page is cut
 
 
 class SkillchatApp(App[int]):
@@ -65,6 +69,16 @@ class SkillchatApp(App[int]):
         self._service_ready = asyncio.Event()
         self._providers_done = asyncio.Event()
         self._unknown_keymap_ids: list[str] = []
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every toast is plain text, whoever asks for it (screens and widgets call this too).
+
+        Toasts carry provider errors, file names and what was typed: "[link=…]" in them must not
+        become markup (nor "[/]" an error), and escape sequences must not reach the terminal.
+        """
+        super().notify(cut(clean(message), MAX_TOAST), title=clean(title), severity=severity, timeout=timeout,
+                       markup=False)
 
     # --- start-up ----------------------------------------------------------------------------
     def on_mount(self) -> None:

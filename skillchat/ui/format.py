@@ -9,14 +9,15 @@ from rich.text import Text
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
 from skillchat.render import usd
+from skillchat.text_safety import clean
 
 
 def skill_name(hb: Handbook | None, skill_id: str) -> str:
-    return hb.skills[skill_id].name if hb is not None and skill_id in hb.skills else skill_id
+    return clean(hb.skills[skill_id].name) if hb is not None and skill_id in hb.skills else skill_id
 
 
 def mode_name(hb: Handbook | None, mode: str) -> str:
-    return hb.modes[mode].name if hb is not None and mode in hb.modes else mode
+    return clean(hb.modes[mode].name) if hb is not None and mode in hb.modes else mode
 
 
 def decision_summary(d: RoutingDecision, hb: Handbook | None, *, demo: bool = False) -> Text:
@@ -27,7 +28,7 @@ def decision_summary(d: RoutingDecision, hb: Handbook | None, *, demo: bool = Fa
         t.append(" DEMO ", style="bold reverse")
         t.append(" ")
     t.append("→ ", style="dim")
-    t.append(w.name, style="bold")
+    t.append(clean(w.name), style="bold")
     t.append(f"  ~{usd(w.cost_usd)}{'' if w.cost_known else '?'}", style="")
     t.append("   ", style="")
     t.append(mode_name(hb, d.mode), style="italic")
@@ -43,7 +44,7 @@ def decision_summary(d: RoutingDecision, hb: Handbook | None, *, demo: bool = Fa
 
 def why_title(d: RoutingDecision) -> str:
     eligible = sum(1 for a in d.ranking if a.eligible)
-    return f"why {d.winner.name}? ranking of {eligible} agent{'s' if eligible != 1 else ''}"
+    return f"why {clean(d.winner.name)}? ranking of {eligible} agent{'s' if eligible != 1 else ''}"
 
 
 def ranking_renderable(d: RoutingDecision, hb: Handbook) -> Any:
@@ -71,10 +72,10 @@ def finished_stats(ev: Any, names: dict[str, str]) -> Text:
     if len(chain) > 1 or note:
         t.append("   fallback: ", style="bold yellow")
         # The service's own sentence says why; the chain is the fallback when it gave none.
-        t.append(note or " → ".join(_attempt(a, names) for a in chain), style="yellow")
+        t.append(clean(note or " → ".join(_attempt(a, names) for a in chain)), style="yellow")
     warning = getattr(ev, "budget_warning", None)
     if warning:
-        t.append(f"   {warning}", style="bold yellow")
+        t.append(f"   {clean(warning)}", style="bold yellow")
     return t
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 from rich.table import Table
 from rich.text import Text
 
+from skillchat.text_safety import clean
 from skillchat.ui.commands import Invocation
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ async def _handbook(chat: ChatScreen, args: tuple[str, ...]) -> None:
             t.add_column(col)
         for info in chat.sc.handbook_infos():
             t.add_row("→" if info.name == active else "", info.name, str(info.version),
-                      Text(info.description or ("shipped" if info.shipped else "your version"), overflow="fold"))
+                      Text(clean(info.description) or ("shipped" if info.shipped else "your version"), overflow="fold"))
         await chat.note(t)
     elif sub == "use":
         if len(args) < 2:

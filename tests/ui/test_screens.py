@@ -148,5 +148,6 @@ async def test_relearn_in_demo_mode_works_and_writes_nothing(tmp_path, skillchat
         assert not list((skillchat_home / "data" / "handbooks").rglob("*.json"))
         assert not (skillchat_home / "config" / "config.toml").exists()
         app.run_command_line("/demo off")  # leaving demo mode reloads the real handbook cleanly
-        await wait_for(pilot, lambda: not app.service.demo, what="demo off")
+        # The flag flips before the reload (in a thread) is done: wait for the reloaded handbook too.
+        await wait_for(pilot, lambda: not app.service.demo and not app.service.handbook.history, what="demo off")
         assert app.service.handbook.ref == "general@1" and not app.service.handbook.history

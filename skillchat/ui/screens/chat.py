@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from skillchat.text_safety import clean
 from skillchat.ui import commands, slash
 from skillchat.ui.widgets.prompt import CompletionMenu, PromptArea, PromptHistory
 from skillchat.ui.widgets.status import StatusBar
@@ -232,11 +233,14 @@ class ChatScreen(Screen):
         self.copy_turn(event.turn)
 
     def copy_turn(self, turn: AssistantTurn) -> None:
-        if not turn.text:
+        # What is on screen, not the raw answer: escape sequences pasted into a terminal are typed
+        # into it (one that ends a bracketed paste runs what follows).
+        text = clean(turn.text)
+        if not text:
             self.notify("That answer is empty.", severity="warning")
             return
-        self.app.copy_to_clipboard(turn.text)
-        self.notify(f"Copied the answer ({len(turn.text):,} characters).", timeout=2)
+        self.app.copy_to_clipboard(text)
+        self.notify(f"Copied the answer ({len(text):,} characters).", timeout=2)
 
     async def regenerate(self) -> None:
         """Ask the last message again as a new turn, routed afresh.

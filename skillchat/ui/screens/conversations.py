@@ -12,6 +12,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
+from skillchat.text_safety import one_line, plain
+
 if TYPE_CHECKING:
     from skillchat.ui.app import SkillchatApp
 
@@ -58,7 +60,8 @@ class ConversationsScreen(ModalScreen[int | None]):
             return
         table = self.query_one(DataTable)
         for c in rows:
-            title = c.title or Text("(untitled)", style="dim")
+            # A title is the start of a message: plain text, never markup or escapes.
+            title = plain(one_line(c.title)) if c.title else Text("(untitled)", style="dim")
             table.add_row(title, str(c.turns), when(c.updated_at), Text("demo", style="yellow") if c.demo else "",
                           key=str(c.id))
         empty = self.query_one("#conversations-empty", Static)

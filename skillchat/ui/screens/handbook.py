@@ -16,6 +16,7 @@ from skillchat.errors import SkillchatError
 from skillchat.core.competence import posterior
 from skillchat.core.handbook import Handbook
 from skillchat.render import usd
+from skillchat.text_safety import clean, plain
 
 if TYPE_CHECKING:
     from skillchat.ui.app import SkillchatApp
@@ -75,7 +76,7 @@ class HandbookScreen(Screen):
     def _title(self, hb: Handbook, app: Any) -> Text:
         t = Text()
         t.append(f" {hb.ref} ", style="bold reverse")
-        t.append(f"  {hb.description}", style="")
+        t.append(f"  {clean(hb.description)}", style="")
         t.append(f"\n {len(hb.modes)} modes · {len(hb.skills)} skills · {len(hb.agents)} agents · "
                  f"{hb.evidence.total():.0f} ratings of evidence", style="dim")
         if hb.parent_version is not None:
@@ -103,13 +104,13 @@ class HandbookScreen(Screen):
         table = self.query_one("#competence", DataTable)
         table.add_column("skill", key="skill", width=SKILL_WIDTH)
         for aid, agent in hb.agents.items():
-            table.add_column(Text(two_lines(agent.name), justify="center"), key=aid, width=CELL_WIDTH)
+            table.add_column(Text(two_lines(clean(agent.name)), justify="center"), key=aid, width=CELL_WIDTH)
         last_mode = None
         for mode, sid, cells in competence_rows(hb):
             if mode != last_mode:
-                table.add_row(Text(hb.modes[mode].name, style="bold"), *([""] * len(cells)), key=f"mode:{mode}")
+                table.add_row(plain(hb.modes[mode].name, "bold"), *([""] * len(cells)), key=f"mode:{mode}")
                 last_mode = mode
-            table.add_row(Text("  " + _clip(hb.skills[sid].name, SKILL_WIDTH - 2)),
+            table.add_row(Text("  " + _clip(clean(hb.skills[sid].name), SKILL_WIDTH - 2)),
                           *(heat_cell(m, n) for m, n in cells), key=sid)
 
     def _fill_skills(self, hb: Handbook) -> None:
@@ -117,7 +118,7 @@ class HandbookScreen(Screen):
         table.add_columns("mode", "skill", "id", "description")
         for s in hb.skills.values():
             desc = s.description + (f" (from {s.parent})" if s.parent else "")
-            table.add_row(hb.modes[s.mode].name, s.name, Text(s.id, style="dim"), desc, key=s.id)
+            table.add_row(plain(hb.modes[s.mode].name), plain(s.name), Text(s.id, style="dim"), plain(desc), key=s.id)
 
     def _fill_agents(self, hb: Handbook) -> None:
         table = self.query_one("#agents", DataTable)
@@ -125,7 +126,7 @@ class HandbookScreen(Screen):
         for a in hb.agents.values():
             price = f"${a.price.input * 1e6:g} / ${a.price.output * 1e6:g}" if a.price else "price list"
             stat = hb.agent_cost(a.id)
-            table.add_row(a.name, a.model, f"{a.prior.mean:.2f}", price, f"{a.context_window:,}",
+            table.add_row(plain(a.name), plain(a.model), f"{a.prior.mean:.2f}", price, f"{a.context_window:,}",
                           usd(stat.usd) + f" (n={stat.n:.0f})" if stat else "-", key=a.id)
 
     def _fill_history(self, hb: Handbook, app: Any) -> None:
@@ -142,9 +143,9 @@ class HandbookScreen(Screen):
             h = notes.get(info.version, {})
             what = "shipped with skillchat" if info.shipped else _history_text(h)
             mark = " (active)" if info.version == hb.version else ""
-            table.add_row(f"v{info.version}{mark}", _created(info.path)[:10], what)
+            table.add_row(f"v{info.version}{mark}", _created(info.path)[:10], plain(what))
         if not versions:
-            table.add_row(f"v{hb.version}", hb.created, "loaded from a file")
+            table.add_row(f"v{hb.version}", plain(hb.created), "loaded from a file")
 
 
 SKILL_WIDTH, CELL_WIDTH = 28, 7

@@ -11,6 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from skillchat.text_safety import one_line
 from skillchat.ui.commands import help_renderable
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def welcome_markdown(app: SkillchatApp) -> str:
                   "start Ollama, or add an `[[agents]]` entry to the config, then run `skillchat doctor` to check.",
                   "", "Or type **/demo** to try skillchat now with scripted agents (clearly marked, nothing is charged)."]
     elif app.providers == "failed":
-        lines += [f"> **Model providers failed to load:** {app.providers_error}", "",
+        lines += [f"> **Model providers failed to load:** {one_line(app.providers_error or '', 500)}", "",
                   "Run `skillchat doctor` to see why, or type **/demo** to try the scripted agents."]
     else:
         hb = svc.handbook

@@ -20,6 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, ProgressBar, Static
 
 from skillchat.core.competence import posterior
+from skillchat.text_safety import one_line, plain
 
 if TYPE_CHECKING:
     from skillchat.ui.app import SkillchatApp
@@ -58,7 +59,7 @@ def result_renderable(result: Any, old_hb: Any) -> Any:
     base = _get(result, "base") or old_hb
     summary = _get(result, "summary")
     if isinstance(summary, str) and summary:
-        parts.append(Text(summary))  # it starts with "base -> new"
+        parts.append(plain(summary))  # it starts with "base -> new"
     else:
         if new_hb is not None:
             parts.append(Text(f"{base.ref} → {new_hb.ref}", style="bold"))
@@ -66,7 +67,7 @@ def result_renderable(result: Any, old_hb: Any) -> Any:
         if counts is not None:
             parts.append(Text(f"{_get(counts, 'used', 0)} of {_get(counts, 'turns', 0)} rated turns used"))
     for note in _get(result, "notes") or ():
-        parts.append(Text(str(note), style="yellow"))
+        parts.append(plain(str(note), "yellow"))
 
     changes = _get(result, "changes") or []
     if changes:
@@ -76,7 +77,7 @@ def result_renderable(result: Any, old_hb: Any) -> Any:
         t.add_column("why", overflow="fold")
         for c in changes:
             skills = ", ".join(_get(c, "created") or ()) or ", ".join(_get(c, "skills") or ())
-            t.add_row(str(_get(c, "kind", "")), skills, str(_get(c, "rationale", "")))
+            t.add_row(str(_get(c, "kind", "")), plain(skills), plain(str(_get(c, "rationale", ""))))  # names may come from a model
         parts += [Text(""), t]
 
     if new_hb is not None:
@@ -87,7 +88,7 @@ def result_renderable(result: Any, old_hb: Any) -> Any:
                 t.add_column(col, justify=just)  # type: ignore[arg-type]
             for aid, sid, a, b in moves:
                 arrow = Text("▲", style="green") if b > a else Text("▼", style="red")
-                t.add_row(new_hb.agents[aid].name, new_hb.skills[sid].name, f"{a:.2f}", f"{b:.2f}", arrow)
+                t.add_row(plain(new_hb.agents[aid].name), plain(new_hb.skills[sid].name), f"{a:.2f}", f"{b:.2f}", arrow)
             parts += [Text(""), t]
     return Group(*parts)
 
@@ -199,7 +200,7 @@ class RelearnScreen(ModalScreen[bool]):
     def _failed(self, e: Exception) -> None:
         if not self._open:
             return
-        self.query_one("#relearn-stage", Static).update(Text(f"Relearn failed: {e}", style="bold red"))
+        self.query_one("#relearn-stage", Static).update(plain(f"Relearn failed: {one_line(str(e), 500)}", "bold red"))
         self.query_one(ProgressBar).display = False
         self.query_one("#keep", Button).label = "Close"
 

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Sparkline, Static, TabbedContent, TabPane
 
 from skillchat.render import usd
+from skillchat.text_safety import plain
 
 if TYPE_CHECKING:
     from skillchat.ui.app import SkillchatApp
@@ -151,7 +152,7 @@ class SpendScreen(Screen):
                 all_time = periods.get("all time")
                 turns = all_time.turns if all_time else 0
                 table.add_row(
-                    data.names.get(key, key or "(unknown)"),
+                    plain(data.names.get(key, key or "(unknown)")),
                     f"{turns:.1f}" if dim == "skill" else f"{turns:.0f}",
                     usd(_cost(periods.get("today"))),
                     usd(_cost(periods.get("this month"))),

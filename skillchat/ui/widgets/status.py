@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from skillchat.text_safety import clean
+
 
 @dataclass(frozen=True)
 class StatusState:
@@ -26,12 +28,12 @@ class StatusBar(Static):
         if s.demo:
             t.append(" DEMO ", style="bold black on yellow")
         t.append("  handbook ", style="dim")
-        t.append(s.handbook)
+        t.append(clean(s.handbook))
         t.append("  λ ", style="dim")
         t.append(f"{s.lam:g}")
         t.append("  routing ", style="dim")
         if s.pinned:
-            t.append(f"pinned: {s.pinned}", style="bold yellow")
+            t.append(f"pinned: {clean(s.pinned)}", style="bold yellow")
         else:
             t.append("auto")
         t.append("  models ", style="dim")

@@ -22,6 +22,7 @@ from textual.widgets.markdown import MarkdownStream
 
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
+from skillchat.text_safety import StreamCleaner, clean, one_line
 from skillchat.ui import format as fmt
 
 
@@ -33,7 +34,7 @@ BUSY_LAG_S = 0.03
 
 class UserMessage(Static):
     def __init__(self, text: str, *, again: bool = False) -> None:
-        content = Text(text)
+        content = Text(clean(text))
         if again:
             content = Text.assemble(("↻ asked again: ", "italic dim"), content)
         super().__init__(content, classes="user-message", markup=False)
@@ -94,10 +95,11 @@ class AssistantTurn(Vertical):
         self.conversation_id: Any = None
         self.decision: RoutingDecision | None = None
         self.demo = False
-        self.text = ""
+        self.text = ""  # the answer as the model sent it (and the store keeps it)
         self.user_text = ""
         self.agent_id: str | None = None
         self._stream: MarkdownStream | None = None
+        self._shown = StreamCleaner()  # what reaches the screen: no escape sequences
         self._pending: list[str] = []
         self._flush_timer: Timer | None = None
         self._flush_s = FLUSH_MIN_S
@@ -117,13 +119,13 @@ class AssistantTurn(Vertical):
     async def show_decision(self, decision: RoutingDecision, *, demo: bool, turn_id: int | None = None) -> None:
         self.decision, self.demo, self.turn_id = decision, demo, turn_id
         self.agent_id = decision.chosen
-        self._names = {a.agent_id: a.name for a in decision.ranking}
+        self._names = {a.agent_id: clean(a.name) for a in decision.ranking}
         self.set_class(demo, "demo")
         self.note("")
         self.query_one(".routing", Static).update(fmt.decision_summary(decision, self.hb, demo=demo))
         if self.hb is not None:
             why = Collapsible(Static(fmt.ranking_renderable(decision, self.hb), classes="ranking"),
-                              title=fmt.why_title(decision), collapsed=True, classes="why")
+                              title=Text(fmt.why_title(decision)), collapsed=True, classes="why")
             await self.mount(why, after=self.query_one(".routing"))
         if self.status == "routing":
             self.status = "waiting"
@@ -138,7 +140,7 @@ class AssistantTurn(Vertical):
         name = self._names.get(agent_id, agent_id)
         t = Text()
         t.append(f"⚠ {name} failed ({kind}): ", style="bold yellow")
-        t.append(error.splitlines()[0][:160] if error else "", style="yellow")
+        t.append(one_line(error.splitlines()[0], 160) if error else "", style="yellow")
         if next_agent:
             t.append(f" → trying {self._names.get(next_agent, next_agent)}", style="bold")
             self.agent_id = next_agent
@@ -156,7 +158,9 @@ class AssistantTurn(Vertical):
             self._stream = Markdown.get_stream(self.query_one(".answer", Markdown))
             self.status = "streaming"
         self.text += chunk
-        self._pending.append(chunk)
+        shown = self._shown.feed(chunk)
+        if shown:
+            self._pending.append(shown)
         if self._flush_timer is None:
             self._flush_due = time.monotonic() + self._flush_s
             self._flush_timer = self.set_timer(self._flush_s, self._flush)
@@ -178,6 +182,9 @@ class AssistantTurn(Vertical):
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
+        tail = self._shown.end()  # an escape sequence left unfinished shows as text
+        if tail:
+            self._pending.append(tail)
         await self._flush()
         self._pending = []
         if self._stream is not None:
@@ -196,7 +203,7 @@ class AssistantTurn(Vertical):
             # The service's final text is the truth (a provider may resend or trim); re-render only
             # then, since a full re-parse of a long answer costs a visible pause.
             self.text = ev.text
-            await self.query_one(".answer", Markdown).update(self.text)
+            await self.query_one(".answer", Markdown).update(clean(self.text))
         self.query_one(".stats", Static).update(fmt.finished_stats(ev, self._names))
         self.status = "done"
 
@@ -211,7 +218,7 @@ class AssistantTurn(Vertical):
             self.query_one(".routing", Static).update(Text("not routed", style="dim"))
         label = {"refused": "Refused by your budget: ", "no_agent": "No agent available: ",
                  "unsaved": "✖ Not saved: "}.get(kind, "✖ ")
-        self.note(Text.assemble((label, "bold red"), (error, "red")))
+        self.note(Text.assemble((label, "bold red"), (one_line(error, 500), "red")))
         after = ("the trace database is held by another skillchat process" if kind == "unsaved"
                  else "no answer; your message is kept, ctrl+r asks again")
         self.query_one(".stats", Static).update(Text(after, style="dim"))
@@ -223,7 +230,7 @@ class AssistantTurn(Vertical):
     async def load_finished(self, *, text: str, stats: Text | None = None) -> None:
         """Show a turn read back from history: no streaming, just the final state."""
         self.text = text
-        await self.query_one(".answer", Markdown).update(text)
+        await self.query_one(".answer", Markdown).update(clean(text))
         if stats is not None:
             self.query_one(".stats", Static).update(stats)
         self.status = "done"
