@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from skillchat import paths
-from skillchat.errors import ConfigError
+from skillchat.errors import INT64_MAX, ConfigError, expected_number, number_problem
 from skillchat.text_safety import os_reason, shown
 
 DEFAULT_HANDBOOK = "general"
@@ -47,6 +47,13 @@ DEFAULT_TIMEOUT_S = 60.0
 # Costs are normalised to [0, 1] and competences live in [0, 1], so beyond 10 the cost term swamps
 # competence entirely and the cheapest agent always wins; inf and nan make every score nan or -inf.
 MAX_LAMBDA = 10.0
+# Bounds of the other numbers a config holds. NaN and the infinities are never accepted: a NaN
+# budget would compare false with every spend and so switch the limit off, a NaN price would record
+# every call as $0. Past these bounds a value can only be a typo.
+MAX_TIMEOUT_S = 86_400.0  # a day
+MAX_USD = 1e9  # a budget
+MAX_PER_MTOK = 1e6  # a price per million tokens: a dollar a token
+MAX_TOKENS = 10**9  # a context window
 
 
 @dataclass(frozen=True)
@@ -85,12 +92,19 @@ class Config:
     keymap: dict[str, str] = field(default_factory=dict)
 
 
-def _num(where: str, key: str, v: Any, lo: float | None = 0.0) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ConfigError(f"{where}: {key}: expected a number, got {v!r}")
-    if lo is not None and v < lo:
-        raise ConfigError(f"{where}: {key}: must be >= {lo:g}, got {v!r}")
+def _num(where: str, key: str, v: Any, lo: float | None = 0.0, hi: float | None = None, *,
+         lo_open: bool = False) -> float:
+    problem = number_problem(v, lo=lo, hi=hi, lo_open=lo_open)
+    if problem:
+        raise ConfigError(f"{where}: {key}: {problem}")
     return float(v)
+
+
+def _whole(where: str, key: str, v: Any, lo: int, hi: int) -> int:
+    problem = number_problem(v, lo=lo, hi=hi, whole=True)
+    if problem:
+        raise ConfigError(f"{where}: {key}: {problem}")
+    return int(v)
 
 
 def check_lambda(value: Any) -> float:
@@ -124,6 +138,49 @@ def lambda_arg(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def whole_arg(lo: int | None = None, hi: int | None = INT64_MAX) -> Any:
+    """An argparse type for a whole-number flag within bounds (ids, counts, seeds)."""
+    import argparse
+
+    def parse(text: str) -> int:
+        digits = text.strip().lstrip("+-")
+        if len(digits) > 40 and digits.isascii() and digits.isdigit():  # int() refuses past 4300 digits
+            raise argparse.ArgumentTypeError(f"expected {expected_number(lo=lo, hi=hi, whole=True)}, "
+                                             f"got an integer of {len(digits)} digits")
+        try:
+            value: Any = int(text.strip())
+        except ValueError:
+            value = text.strip()
+            try:  # say "got 1.5" or "got nan" rather than "got '1.5'"
+                value = float(value)
+            except ValueError:
+                pass
+        problem = number_problem(value, lo=lo, hi=hi, whole=True)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return int(value)
+
+    return parse
+
+
+def number_arg(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> Any:
+    """An argparse type for a number flag within bounds; NaN and the infinities are refused."""
+    import argparse
+
+    def parse(text: str) -> float:
+        value: Any = text.strip()
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+        problem = number_problem(value, lo=lo, hi=hi, lo_open=lo_open)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return float(value)
+
+    return parse
+
+
 def _str(where: str, key: str, v: Any) -> str:
     if not isinstance(v, str) or not v:
         raise ConfigError(f"{where}: {key}: expected a non-empty string, got {v!r}")
@@ -142,9 +199,11 @@ def parse(data: dict[str, Any], where: str) -> Config:
     handbook = _str(where, "handbook", data["handbook"]) if "handbook" in data else DEFAULT_HANDBOOK
     lam = DEFAULT_LAMBDA
     if "lambda" in data:
-        lam = _num(where, "lambda", data["lambda"], lo=None)
+        v = data["lambda"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):  # TOML text is not a number, even "0.5"
+            raise ConfigError(f"{where}: lambda: {number_problem(v, lo=0.0, hi=MAX_LAMBDA)}")
         try:
-            lam = check_lambda(lam)
+            lam = check_lambda(v)
         except ConfigError as e:
             raise ConfigError(f"{where}: {e}") from None
     demo = data.get("demo", False)
@@ -154,9 +213,9 @@ def parse(data: dict[str, Any], where: str) -> Config:
     explore = data.get("explore", True)
     if not isinstance(explore, bool):
         raise ConfigError(f"{where}: explore: expected true or false, got {explore!r}")
-    timeout_s = _num(where, "timeout", data["timeout"]) if "timeout" in data else DEFAULT_TIMEOUT_S
-    if timeout_s <= 0:
-        raise ConfigError(f"{where}: timeout: must be > 0 seconds, got {timeout_s:g}")
+    timeout_s = DEFAULT_TIMEOUT_S
+    if "timeout" in data:
+        timeout_s = _num(where, "timeout", data["timeout"], lo=0.0, hi=MAX_TIMEOUT_S, lo_open=True)
 
     b = data.get("budget", {})
     if not isinstance(b, dict):
@@ -164,7 +223,7 @@ def parse(data: dict[str, Any], where: str) -> Config:
     for k in b:
         if k not in _BUDGET_KEYS:
             raise ConfigError(f"{where}: budget.{k}: unknown setting (known: {', '.join(sorted(_BUDGET_KEYS))})")
-    budget = Budget(**{k: _num(where, f"budget.{k}", v) for k, v in b.items()})
+    budget = Budget(**{k: _num(where, f"budget.{k}", v, lo=0.0, hi=MAX_USD) for k, v in b.items()})
 
     agents = []
     raw_agents = data.get("agents", [])
@@ -185,8 +244,8 @@ def parse(data: dict[str, Any], where: str) -> Config:
             raise ConfigError(f"{where}: {key}.id: duplicate agent id {aid!r}")
         seen.add(aid)
         cw = a.get("context_window")
-        if cw is not None and (isinstance(cw, bool) or not isinstance(cw, int) or cw < 1):
-            raise ConfigError(f"{where}: {key}.context_window: expected a positive integer, got {cw!r}")
+        if cw is not None:
+            cw = _whole(where, f"{key}.context_window", cw, 1, MAX_TOKENS)
         enabled = a.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f"{where}: {key}.enabled: expected true or false, got {enabled!r}")
@@ -196,8 +255,10 @@ def parse(data: dict[str, Any], where: str) -> Config:
                 model=_str(where, f"{key}.model", a["model"]) if "model" in a else None,
                 api_base=_str(where, f"{key}.api_base", a["api_base"]) if "api_base" in a else None,
                 api_key_env=_str(where, f"{key}.api_key_env", a["api_key_env"]) if "api_key_env" in a else None,
-                input_per_mtok=_num(where, f"{key}.input_per_mtok", a["input_per_mtok"]) if "input_per_mtok" in a else None,
-                output_per_mtok=_num(where, f"{key}.output_per_mtok", a["output_per_mtok"]) if "output_per_mtok" in a else None,
+                input_per_mtok=(_num(where, f"{key}.input_per_mtok", a["input_per_mtok"], hi=MAX_PER_MTOK)
+                                if "input_per_mtok" in a else None),
+                output_per_mtok=(_num(where, f"{key}.output_per_mtok", a["output_per_mtok"], hi=MAX_PER_MTOK)
+                                 if "output_per_mtok" in a else None),
                 context_window=cw,
                 enabled=enabled,
                 name=_str(where, f"{key}.name", a["name"]) if "name" in a else None,

@@ -17,7 +17,8 @@ from skillchat.core.handbook import _NAME_RE, Handbook, from_dict, to_dict
 from skillchat.errors import HandbookError
 from skillchat.text_safety import os_reason, shown
 
-_VERSION_FILE = re.compile(r"^v(\d+)\.json$")
+# ASCII digits only (\d would take any script's), and few enough for SQLite's integers.
+_VERSION_FILE = re.compile(r"^v([0-9]{1,18})\.json$")
 # A handbook's name is a folder name: file systems take up to 255 bytes.
 MAX_NAME = 200
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 from functools import lru_cache
 from typing import Any
@@ -54,12 +55,33 @@ class LitellmPriceBook:
             return self.overrides[model]
         info = self.info(model)
         if info and info.get("input_cost_per_token") is not None:
-            return Price(float(info.get("input_cost_per_token") or 0.0), float(info.get("output_cost_per_token") or 0.0))
+            inp, out = _rate(info.get("input_cost_per_token")), _rate(info.get("output_cost_per_token"))
+            return Price(inp, out) if inp is not None and out is not None else None
         if model.startswith(_FREE_PREFIXES):
             return Price(0.0, 0.0)  # local models cost nothing per token
         return None
 
     def context_window(self, model: str) -> int | None:
         info = self.info(model)
-        v = info and (info.get("max_input_tokens") or info.get("max_tokens"))
-        return int(v) if v else None
+        return _count(info and (info.get("max_input_tokens") or info.get("max_tokens")))
+
+    def max_output_tokens(self, model: str) -> int | None:
+        """The model's own limit on answer tokens, when litellm's list knows it."""
+        info = self.info(model)
+        return _count(info and (info.get("max_output_tokens") or info.get("max_tokens")))
+
+
+def _count(v: Any) -> int | None:
+    """A token count from the price list, or None for anything that is not a whole number >= 1."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 1:
+        return None
+    return int(v)
+
+
+def _rate(v: Any) -> float | None:
+    """A per-token price from the price list: a finite number >= 0 (missing means free), else None."""
+    if v is None:
+        return 0.0
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+        return None
+    return float(v)

@@ -5,7 +5,8 @@ The contract the UI codes against is in docs/architecture.md. Invariants kept he
 * the routing decision is logged before the first token, with every agent's probability;
 * the in-memory handbook = its file + every rating newer than its `evidence_through` (applied at
   start-up) + ratings given in this session, each credited to the skills stored with its turn;
-* a turn that would break a hard budget is refused before any call;
+* a hard budget is never crossed: each call first reserves, in the database and atomically with
+  the check, the most it can cost (max_tokens makes that finite), and settles to its real cost after;
 * a running turn saves what it has streamed (text, estimated cost) every second or so, so a turn
   whose process is killed is closed on the next start with that (TraceStore.mark_interrupted);
 * a rating changes the in-memory evidence by what the log says the handbook held for that turn,
@@ -23,15 +24,16 @@ from typing import Any, AsyncIterator, Mapping
 
 from skillchat import config as config_mod
 from skillchat import handbooks
-from skillchat.budgets import BudgetStatus
+from skillchat.budgets import BudgetStatus, CallPlan, plan_call
 from skillchat.config import Config
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
 from skillchat.core.learning import apply_rating, rating_score, replace_rating
-from skillchat.core.ports import Message
+from skillchat.core.ports import Message, Price
 from skillchat.core.router import NoEligibleAgent
 from skillchat.routing import build_router
 from skillchat.errors import ProviderError, SkillchatError, StoreError
+from skillchat import money
 from skillchat.events import AgentFailed, Attempt, TokenChunk, TurnEvent, TurnFailed, TurnFinished, TurnStarted
 from skillchat.pricing import LitellmPriceBook
 from skillchat.providers import demo as demo_script
@@ -49,6 +51,7 @@ from skillchat.providers.litellm_client import (
 from skillchat.providers.pool import Pool, build_pool, with_config_agents
 from skillchat.store import TraceStore
 from skillchat.store import clock
+from skillchat.store.budget import Reservations
 from skillchat.store.spend import SpendReport
 from skillchat.store.traces import CatchUp, ConversationInfo, TranscriptEntry
 from skillchat.tokens import TiktokenCounter
@@ -89,6 +92,7 @@ class ChatService:
         self.config = config
         self.handbook_ref = handbook_ref or handbook.ref  # what to reload it from (set_demo)
         self.store = store
+        self._reservations = Reservations.of(store)
         self.environment = environment
         self.demo_reason = demo_reason
         self._env = env
@@ -107,6 +111,7 @@ class ChatService:
         # Outcomes whose write failed (the database stayed locked): retried before the next turn.
         self._unsaved: dict[int, tuple[str, dict[str, Any]]] = {}
         self._unsaved_error = ""
+        self._unsettled: set[int] = set()  # turns holding budget money until their outcome is written
         self._through: int | None = None  # the last rating id the in-memory handbook holds
         self._adopt(handbook)
 
@@ -194,6 +199,8 @@ class ChatService:
             except StoreError:
                 break
             del self._unsaved[turn_id]
+            if turn_id in self._unsettled:
+                self._settle(turn_id)
         return len(self._unsaved)
 
     # --- state --------------------------------------------------------------------------------
@@ -400,6 +407,8 @@ class ChatService:
             yield TurnFailed(turn_id, error, conversation_id, "failed")
         finally:
             keep_alive.cancel()
+            if state.reserved:
+                self._settle(turn_id)
 
     async def _answer(self, turn_id: int, conversation_id: int, decision: RoutingDecision,
                       messages: list[Message], text: str, state: "_TurnState") -> AsyncIterator[TurnEvent]:
@@ -411,12 +420,14 @@ class ChatService:
         for i, agent_id in enumerate(chain):
             ep = self.pool.endpoints[agent_id]
             nxt = chain[i + 1] if i + 1 < len(chain) else None
-            if i > 0 and budget is not None:
-                refusal = budget.refusal(estimates.get(agent_id, 0.0) + sum(a.cost_usd for a in attempts))
-                if refusal:
-                    attempts.append(Attempt(agent_id, ep.model, False, "budget", refusal))
-                    yield AgentFailed(turn_id, agent_id, refusal, "budget", nxt)
+            plan = None
+            if budget is not None and budget.hard:
+                plan = self._reserve(turn_id, decision, agent_id, ep, estimates.get(agent_id, 0.0), attempts, state)
+                if isinstance(plan, str):
+                    attempts.append(Attempt(agent_id, ep.model, False, "budget", plan))
+                    yield AgentFailed(turn_id, agent_id, plan, "budget", nxt)
                     continue
+            max_tokens = plan.max_tokens if plan is not None else None
             delay = 0.0
             if self._demo:
                 delay = self.chunk_delay_s
@@ -425,7 +436,8 @@ class ChatService:
             stats = state.stats = CallStats()
             state.endpoint, state.attempt_started, state.prompt_tokens = ep, time.monotonic(), None
             try:
-                async with contextlib.aclosing(self.provider.stream(ep, messages, stats, chunk_delay_s=delay)) as pieces:
+                call = self.provider.stream(ep, messages, stats, chunk_delay_s=delay, max_tokens=max_tokens)
+                async with contextlib.aclosing(call) as pieces:
                     async for piece in pieces:
                         yield TokenChunk(turn_id, piece)
                         self._save_progress(turn_id, messages, state)
@@ -441,6 +453,10 @@ class ChatService:
             if budget is not None:
                 warning = dataclasses.replace(budget, today_usd=budget.today_usd + cost,
                                               month_usd=budget.month_usd + cost).warning()
+            if plan is not None and plan.capped and stats.completion_tokens >= (plan.max_tokens or 0):
+                cut = (f"the answer was cut at {plan.max_tokens} tokens to stay within your "
+                       f"{plan.limit_label} budget")
+                warning = f"{cut}; {warning}" if warning else cut
             total_latency = sum(a.latency_s or 0.0 for a in attempts)
             saved = self._finish(
                 turn_id, "answered", attempts=attempts, agent_id=agent_id, model=ep.model, text=stats.text,
@@ -458,6 +474,16 @@ class ChatService:
                 turn_id, agent_id, stats.text, stats.prompt_tokens, stats.completion_tokens, cost, total_latency,
                 stats.ttft_s, tuple(attempts), warning, _note(hb, attempts), stats.cost_known,
             )
+            return
+        if attempts and all(a.kind == "budget" for a in attempts):
+            # No model was called: the budget (as other processes left it) has no room for any agent.
+            error = attempts[0].error or "refused: over budget"
+            if len(attempts) > 1:
+                error += f" (and no other agent fits either: {', '.join(a.agent_id for a in attempts[1:])})"
+            state.done = True
+            if not self._finish(turn_id, "refused", attempts=attempts, error=error):
+                error += f"; {self._unsaved_note()}"
+            yield TurnFailed(turn_id, error, conversation_id, "refused")
             return
         error = "every agent failed: " + "; ".join(f"{a.agent_id} {_KIND_WORDS.get(a.kind or '', 'failed')}"
                                                   for a in attempts)
@@ -536,6 +562,63 @@ class ChatService:
         ct = max(0, self._counter.count([Message("assistant", text)]) - 6)
         return state.prompt_tokens, ct, cost_so_far(ep, state.prompt_tokens, ct)
 
+    # --- hard budgets: reserve before a call, settle after ------------------------------------
+    def _reserve(self, turn_id: int, decision: RoutingDecision, agent_id: str, ep: Any, estimate: float,
+                 attempts: list[Attempt], state: "_TurnState") -> CallPlan | str:
+        """Hold the most this call can cost, or say why it must not be made (a refusal sentence).
+
+        Taken in one write transaction with the check against what is spent and what other calls
+        (of any process) hold, so that two turns can never both take the last dollars. The turn's
+        earlier attempts count too: they are not in the spend totals until the turn is written.
+        """
+        agent = self.handbook.agents.get(agent_id)
+        price = self._budget_price(ep)
+        output_limit = self._prices.max_output_tokens(ep.cost_model)
+        spent_in_turn = sum(a.cost_usd for a in attempts)
+        today = clock.today()
+
+        def decide(today_usd: float, month_usd: float, held_usd: float) -> tuple[float | None, CallPlan | str]:
+            status = BudgetStatus.of(self.config.budget, today_usd + spent_in_turn, month_usd + spent_in_turn,
+                                     held_usd)
+            room = status.headroom()
+            if room is None:
+                return None, CallPlan(0.0, None)
+            plan = plan_call(room[0], prompt_tokens=decision.prompt_tokens, price=price, estimate_usd=estimate,
+                             output_limit=output_limit, context_window=agent.context_window if agent else None,
+                             limit_label=room[1])
+            if isinstance(plan, str):
+                held = f"; {money.usd(held_usd)} is held by turns still running" if held_usd > 0 else ""
+                return None, f"refused before calling {agent_id}: {plan}{held}"
+            return spent_in_turn + plan.reserve_usd, plan
+
+        try:
+            plan = self._reservations.reserve(turn_id, decide, first_day=today.isoformat(),
+                                              month_day=today.replace(day=1).isoformat())
+        except StoreError as e:
+            return f"refused before calling {agent_id}: {e}"
+        if not isinstance(plan, str):
+            state.reserved = True
+        return plan
+
+    def _settle(self, turn_id: int) -> None:
+        """Stop holding budget money for a turn once its outcome, with its real cost, is written.
+        An outcome still waiting to be written keeps its hold until it is (save_unsaved); if the
+        process ends first, the hold counts until the next start closes the turn as interrupted."""
+        if turn_id in self._unsaved:
+            self._unsettled.add(turn_id)
+            return
+        self._unsettled.discard(turn_id)
+        with contextlib.suppress(StoreError):  # the row stops counting anyway: see store/budget.py
+            self._reservations.release(turn_id)
+
+    def _budget_price(self, ep: Any) -> Price | None:
+        """The price a call is reserved at: the higher of the configured price and litellm's list,
+        as the call's real cost comes from one or the other."""
+        found = [p for p in (ep.price, self._prices.price(ep.cost_model)) if p is not None]
+        if not found:
+            return None
+        return Price(max(p.input for p in found), max(p.output for p in found))
+
     def _partial_cost(self, ep: Any, messages: list[Message], stats: CallStats) -> float:
         """What a call that broke off mid-answer probably cost: prompt plus the text that did arrive."""
         if not stats.text:
@@ -579,11 +662,15 @@ class ChatService:
 
     # --- money --------------------------------------------------------------------------------
     def budget_status(self) -> BudgetStatus:
+        """Real spend against the limits; `reserved_usd` is what calls in flight (any process) hold."""
         today = clock.today()
+        budget = self.config.budget
+        held = self._reservations.held() if budget.daily_usd is not None or budget.monthly_usd is not None else 0.0
         return BudgetStatus.of(
-            self.config.budget,
+            budget,
             self.store.spent_between(today.isoformat()),
             self.store.spent_between(today.replace(day=1).isoformat()),
+            held,
         )
 
     def spend(self, by: str = "day", since: Any = None) -> SpendReport:
@@ -613,6 +700,7 @@ class _TurnState:
     prompt_tokens: int | None = None  # of the call in flight, counted once for progress saves
     saved_at: float = 0.0  # time.monotonic() of the last progress save or heartbeat
     saved_size: tuple[int, int] = (0, 0)  # (text length, attempts) at the last progress save
+    reserved: bool = False  # budget money is held for this turn (released once the outcome is written)
 
 
 class _DemoLog:

@@ -9,7 +9,8 @@ Behaviours: ok | 500 | 429 | 401 | break (the body stops short of its Content-Le
 truncate (the stream ends cleanly but without a finish_reason) | stall (no answer for a while) |
 slow (each word of the answer `word_delay_s` after the last: a client can be killed mid-stream) |
 garbage (a line that is not JSON mid-answer) | html (200 with an HTML page instead of a stream) |
-nousage (no usage chunk, even when asked for one).
+nousage (no usage chunk, even when asked for one) | long (an answer of `long_tokens` one-token words,
+cut at the request's max_tokens as a real server does, with usage to match).
 It also answers GET /v1/models (a LiteLLM proxy's model list) and GET /api/tags (Ollama's).
 Every request is recorded with its headers, so tests can check what reached the wire.
 
@@ -41,6 +42,8 @@ class FakeOpenAIServer:
         self.stall_s = 3.0
         self.word_delay_s = 0.05
         self.echo_auth = False  # put the Authorization header into error bodies, as careless servers do
+        self.long_tokens = 2000  # length of a "long" answer, before any max_tokens
+        self.piece_delay_s = 0.0  # pause after every streamed piece, whatever the behaviour
         self.chunks: dict[str, list[str]] = {}
         self.error_text = ""
         self.answer_words = 0  # > 0: answer with this many words (one chunk and one token each), not an echo
@@ -95,15 +98,21 @@ class FakeOpenAIServer:
                     self.wfile.write(body)
                     return
                 reply = "".join(server.chunks[model]) if model in server.chunks else f"Echo from {model}: " + req["messages"][-1]["content"]
-                usage = USAGE
+                usage, finish = USAGE, "stop"
                 if server.answer_words:
                     reply = " ".join(f"w{i}" for i in range(server.answer_words))
                     usage = {"prompt_tokens": 6, "completion_tokens": server.answer_words,
                              "total_tokens": 6 + server.answer_words}
+                if how == "long":
+                    n = server.long_tokens
+                    if isinstance(req.get("max_tokens"), int) and req["max_tokens"] < n:
+                        n, finish = req["max_tokens"], "length"
+                    reply = " ".join(["tok"] * n)
+                    usage = {"prompt_tokens": 6, "completion_tokens": n, "total_tokens": 6 + n}
                 base = {"id": "chatcmpl-test", "created": int(time.time()), "model": req["model"]}
                 if not req.get("stream"):
                     self._json(200, {**base, "object": "chat.completion", "usage": usage, "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]})
+                        {"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": finish}]})
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -123,15 +132,17 @@ class FakeOpenAIServer:
                     self.wfile.flush()
 
                 try:
-                    self._stream(req, chunk, how, reply, usage, send)
+                    self._stream(req, chunk, how, reply, usage, send, finish)
                 except OSError:  # the client went away (hung up or was killed): nothing more to send
                     server.hangups += 1
                 self.close_connection = True
 
-            def _stream(self, req: dict, chunk: dict, how: str, reply: str, usage: dict, send: Any) -> None:
+            def _stream(self, req: dict, chunk: dict, how: str, reply: str, usage: dict, send: Any, finish: str) -> None:
                 words = reply.split(" ")
                 model = req["model"].rsplit("/", 1)[-1]
                 deltas = server.chunks.get(model) or [w + " " for w in words[:-1]] + words[-1:]
+                if how == "long":  # fifty words a piece, or long answers take long to stream
+                    deltas = ["".join(deltas[k:k + 50]) for k in range(0, len(deltas), 50)]
                 for i, w in enumerate(deltas):
                     if how == "slow" and i:
                         time.sleep(server.word_delay_s)
@@ -140,12 +151,14 @@ class FakeOpenAIServer:
                     send({**chunk, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]})
                     if how == "garbage" and i == 1:
                         send(b"{this is not json")
+                    if server.piece_delay_s:
+                        time.sleep(server.piece_delay_s)
                     if how in ("break", "truncate") and i == 1:
                         if how == "break":
                             self.connection.shutdown(socket.SHUT_RDWR)
                         self.close_connection = True
                         return
-                send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
                 if (req.get("stream_options") or {}).get("include_usage") and how != "nousage":
                     send({**chunk, "choices": [], "usage": usage})
                 send(b"[DONE]")

@@ -91,9 +91,10 @@ def test_ask_refused_by_a_hard_budget_exits_2(capsys, monkeypatch, tiny_path, op
 
 @pytest.mark.parametrize("text, problem", [
     ("lambda = [\n", "not valid TOML"),
-    ("lambda = 'high'\n", "lambda: expected a number"),
+    ("lambda = 'high'\n", "lambda: expected a finite number ≥ 0 and ≤ 10, got 'high'"),
     ("[[agents]]\nid = 'x'\napi_key = 'sk-oops'\n", "api_key_env"),
-    ("timeout = 0\n", "timeout: must be > 0"),
+    ("timeout = 0\n", "timeout: expected a finite number > 0 and ≤ 86400, got 0"),
+    ("[budget]\ndaily_usd = nan\n", "budget.daily_usd: expected a finite number ≥ 0 and ≤ 1e9, got nan"),
     ("colour = 'blue'\n", "unknown setting 'colour'"),
 ])
 @pytest.mark.parametrize("command", [["ask", "--demo", "hi"], ["spend"], ["doctor", "--no-probe"]])

@@ -69,7 +69,7 @@ def test_malformed_config_exits_2(tmp_path):
     cfg.write_text("lambda = 'high'\n")
     r = subprocess.run([sys.executable, "-m", "skillchat", "--config", str(cfg), "route", "hi"], capture_output=True, text=True)
     assert r.returncode == 2
-    assert r.stderr.strip() == f"skillchat: {cfg}: lambda: expected a number, got 'high'"
+    assert r.stderr.strip() == f"skillchat: {cfg}: lambda: expected a finite number ≥ 0 and ≤ 10, got 'high'"
 
 
 def test_unknown_handbook_is_a_clear_error(capsys):

@@ -239,10 +239,20 @@ def test_a_malformed_config_is_named_and_not_overwritten(installed, capsys):
     assert user_versions() == ["v1.json"]
 
 
-def test_bad_options_exit_2(installed, capsys):
-    assert main(["relearn", "--half-life", "0"]) == 2
-    assert main(["relearn", "--min-split", "1"]) == 2
-    assert "min-split" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, problem", [
+    (["--half-life", "0"], "argument --half-life: expected a finite number > 0 and ≤ 1e6, got 0"),
+    (["--half-life", "nan"], "argument --half-life: expected a finite number > 0 and ≤ 1e6, got nan"),
+    (["--half-life", "inf"], "got inf"),
+    (["--min-split", "1"], "argument --min-split: expected a whole number ≥ 2 and ≤ 1000000000, got 1"),
+    (["--min-split", "1e30"], "got 1e30"),
+    (["--seed", "99999999999999999999"], "argument --seed: expected a whole number"),
+])
+def test_bad_options_exit_2(installed, capsys, argv, problem):
+    with pytest.raises(SystemExit) as e:
+        main(["relearn", *argv])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert problem in err and "Traceback" not in err
 
 
 def test_relearn_with_an_empty_store(installed, capsys):

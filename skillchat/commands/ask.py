@@ -28,6 +28,13 @@ def _lam(text: str) -> float:
     return lambda_arg(text)
 
 
+def _seed(text: str) -> int:
+    from skillchat.config import whole_arg
+    from skillchat.errors import INT64_MAX
+
+    return whole_arg(-INT64_MAX - 1, INT64_MAX)(text)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("text", nargs="?", default="-", help="the question; '-' or nothing reads it from stdin")
     p.add_argument("--demo", action="store_true", help="scripted demo agents: no provider, no key, no cost")
@@ -36,7 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lambda", "-l", dest="lam", type=_lam, metavar="X", help="cost weight for this turn, 0 to 10")
     p.add_argument("--conversation", "-c", type=row_id, metavar="ID", help="continue this conversation")
     p.add_argument("--greedy", action="store_true", help="pick the best expected score instead of sampling")
-    p.add_argument("--seed", type=int, help="seed the exploration draw")
+    p.add_argument("--seed", type=_seed, help="seed the exploration draw")
     p.add_argument("--quiet", "-q", action="store_true", help="only the answer: nothing on stderr unless it fails")
 
 

@@ -22,14 +22,23 @@ def _lam(text: str) -> float:
     return vals[0]
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
-    return v
+def _whole(lo: int, hi: int):  # type: ignore[no-untyped-def]
+    from skillchat.config import whole_arg  # imported here: `skillchat --help` stays fast
+
+    return whole_arg(lo, hi)
+
+
+def _seed(text: str) -> int:
+    from skillchat.config import whole_arg
+    from skillchat.errors import INT64_MAX
+
+    return whole_arg(-INT64_MAX - 1, INT64_MAX)(text)
+
+
+# A bench run per seed: past these, a count can only be a typo (and would not finish this year).
+MAX_SEEDS = 10_000
+MAX_JOBS = 1024
+MAX_COUNT = 1_000_000  # modes, texts per skill, neighbours
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -44,10 +53,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", metavar="A,B,C", help="use only these models of the set")
     p.add_argument("--skills", choices=("learned", "handbook", "both"), default="learned",
                    help="skills learned from the train texts (default), the shipped general handbook's, or both")
-    p.add_argument("--seed", type=int, default=0, help="seed for skill discovery, replay order and exploration (default 0)")
-    p.add_argument("--seeds", type=_positive, default=1, metavar="N",
+    p.add_argument("--seed", type=_seed, default=0, help="seed for skill discovery, replay order and exploration (default 0)")
+    p.add_argument("--seeds", type=_whole(1, MAX_SEEDS), default=1, metavar="N",
                    help="run seeds S..S+N-1 (S = --seed) and report each figure as a mean with a 95%% t-interval (default 1)")
-    p.add_argument("--jobs", type=_positive, metavar="J",
+    p.add_argument("--jobs", type=_whole(1, MAX_JOBS), metavar="J",
                    help="worker processes for several seeds (default: the number of seeds, at most the CPU count); "
                    "the results do not depend on it")
     p.add_argument("--shuffle-test", action="store_true",
@@ -56,9 +65,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lambdas", type=_floats, metavar="X,Y,...", help="cost weights to sweep on the test split")
     p.add_argument("--train-lambda", type=_lam, metavar="X", help="cost weight while learning from ratings")
     p.add_argument("--curve-lambda", type=_lam, metavar="X", help="cost weight of the learning curve")
-    p.add_argument("--modes", type=int, metavar="N", help="number of discovered task types (default: from the set's size)")
-    p.add_argument("--texts-per-skill", type=int, metavar="N", help="about how many train texts make one discovered skill")
-    p.add_argument("--knn", type=int, default=50, metavar="K", help="neighbours of the kNN baseline (default 50)")
+    p.add_argument("--modes", type=_whole(1, MAX_COUNT), metavar="N",
+                   help="number of discovered task types (default: from the set's size)")
+    p.add_argument("--texts-per-skill", type=_whole(1, MAX_COUNT), metavar="N",
+                   help="about how many train texts make one discovered skill")
+    p.add_argument("--knn", type=_whole(1, MAX_COUNT), default=50, metavar="K", help="neighbours of the kNN baseline (default 50)")
     p.add_argument("--no-relearn", action="store_true", help="skip the periodic-relearn variant")
     p.add_argument("--no-per-lambda", action="store_true",
                    help="skip the routers learned separately at each lambda (faster)")
@@ -79,12 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from skillchat.bench import data, report, runner
     from skillchat.bench import seeds as seeds_mod
     from skillchat.bench.progress import Progress
-    from skillchat.errors import SkillchatError
 
-    for name in ("modes", "texts_per_skill", "knn"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise SkillchatError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
     rs = data.load(args.dir)
     for target in (args.json, args.save_handbook):
         if target and target != "-":

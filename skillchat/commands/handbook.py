@@ -142,20 +142,36 @@ def history_table(name, versions, active):  # type: ignore[no-untyped-def]
 
 
 def version_note(rec) -> str:  # type: ignore[no-untyped-def]
-    counts = rec.get("counts", {})
-    parts = [f"relearned from {counts.get('used', '?')} rated turns"]
-    if counts.get("half_life_days"):
+    """One line about a relearn record. The history is free-form metadata a file may hold anything
+    in: only finite numbers are formatted as numbers, and odd shapes are skipped, never fatal."""
+    import math
+
+    def num(v):  # type: ignore[no-untyped-def]
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        return v if ok else None
+
+    def names(v):  # type: ignore[no-untyped-def]
+        return [str(x) for x in v] if isinstance(v, list) else []
+
+    counts = rec.get("counts") if isinstance(rec.get("counts"), dict) else {}
+    used = num(counts.get("used"))
+    parts = [f"relearned from {'?' if used is None else f'{used:g}'} rated turns"]
+    if num(counts.get("half_life_days")):
         parts.append(f"half-life {counts['half_life_days']:g} d")
-    for c in rec.get("changes", []):
-        if c.get("kind") == "merge":
-            parts.append(f"merged {c['skills'][1]} into {c['skills'][0]}")
-        elif c.get("kind") == "split":
-            parts.append(f"split {c['skills'][0]} into {', '.join(c.get('created', []))}")
+    for c in rec.get("changes") if isinstance(rec.get("changes"), list) else []:
+        if not isinstance(c, dict):
+            continue
+        skills, created = names(c.get("skills")), names(c.get("created"))
+        if c.get("kind") == "merge" and len(skills) >= 2:
+            parts.append(f"merged {skills[1]} into {skills[0]}")
+        elif c.get("kind") == "split" and skills:
+            parts.append(f"split {skills[0]} into {', '.join(created)}")
         elif c.get("kind") == "discover":
-            parts.append(f"discovered {', '.join(c.get('created', []))}")
+            parts.append(f"discovered {', '.join(created)}")
     ev = rec.get("evaluation")
-    if isinstance(ev, dict) and ev.get("delta") and ev["delta"].get("value") is not None:
-        parts.append(f"estimated satisfaction {ev['delta']['value']:+.3f}")
+    delta = ev.get("delta") if isinstance(ev, dict) else None
+    if isinstance(delta, dict) and num(delta.get("value")) is not None:
+        parts.append(f"estimated satisfaction {delta['value']:+.3f}")
     return "; ".join(parts)
 
 

@@ -22,14 +22,33 @@ def _lam(text: str) -> float:
     return lambda_arg(text)
 
 
+def _half_life(text: str) -> float:
+    from skillchat.config import number_arg
+
+    return number_arg(0.0, 1e6, lo_open=True)(text)  # days: past a million, ratings never age anyway
+
+
+def _min_split(text: str) -> int:
+    from skillchat.config import whole_arg
+
+    return whole_arg(2, 10**9)(text)
+
+
+def _seed(text: str) -> int:
+    from skillchat.config import whole_arg
+    from skillchat.errors import INT64_MAX
+
+    return whole_arg(-INT64_MAX - 1, INT64_MAX)(text)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--handbook", "-H", metavar="REF", help="NAME or NAME@VERSION to relearn (default: the active one)")
-    p.add_argument("--half-life", type=float, metavar="DAYS",
+    p.add_argument("--half-life", type=_half_life, metavar="DAYS",
                    help="let old ratings count less: a rating DAYS old counts half (follows silent model changes)")
     p.add_argument("--no-evolve", action="store_true", help="only recount evidence; never split, merge or add skills")
-    p.add_argument("--min-split", type=int, metavar="N", default=None,
+    p.add_argument("--min-split", type=_min_split, metavar="N", default=None,
                    help="rated turns per side an agent needs before a skill may split (default 12)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the text clustering (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the text clustering (default 0)")
     p.add_argument("--lambda", "-l", dest="lam", type=_lam, metavar="X", help="cost weight for the comparison, 0 to 10 (default: config)")
     p.add_argument("--policy", choices=("thompson", "greedy"), default="thompson",
                    help="routing policy the comparison assumes (default: thompson, as the app routes)")
@@ -77,13 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from skillchat.store import TraceStore
 
     cfg = config.load()
-    if args.half_life is not None and not (args.half_life > 0 and math.isfinite(args.half_life)):
-        print("skillchat: --half-life must be a positive number of days", file=sys.stderr)
-        return 2
     min_split = DEFAULT_MIN_SPLIT if args.min_split is None else args.min_split
-    if min_split < 2:
-        print("skillchat: --min-split must be at least 2", file=sys.stderr)
-        return 2
     store = TraceStore.open()
     bar = ProgressBar()
     try:

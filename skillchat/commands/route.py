@@ -39,6 +39,13 @@ def _lam(text: str) -> float:
     return lambda_arg(text)
 
 
+def _seed(text: str) -> int:
+    from skillchat.config import whole_arg
+    from skillchat.errors import INT64_MAX
+
+    return whole_arg(-INT64_MAX - 1, INT64_MAX)(text)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = ("Give exactly one of TEXT, --conversation or --batch. A conversation is routed as its last user "
                 "turn. A batch is checked whole before anything is routed: a bad line is reported with its line "
@@ -54,7 +61,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lambda", "-l", dest="lam", type=_lam, metavar="X",
                    help="cost weight, 0 to 10: 0 ignores cost, 1 weighs it heavily")
     p.add_argument("--greedy", action="store_true", help="pick the best expected score instead of sampling")
-    p.add_argument("--seed", type=int, help="seed the exploration draw (one generator for a whole batch), for reproducible choices")
+    p.add_argument("--seed", type=_seed, help="seed the exploration draw (one generator for a whole batch), for reproducible choices")
     p.add_argument("--json", action="store_true", help="print the decision as JSON (with --batch: one compact line each)")
 
 

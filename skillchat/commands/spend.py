@@ -14,12 +14,18 @@ BY = ("day", "model", "mode", "skill", "agent")
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
+def _limit(text: str) -> int:
+    from skillchat.config import whole_arg
+
+    return whole_arg(0, 10**9)(text)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", choices=BY, default="model", help="breakdown (default: model)")
     p.add_argument("--since", metavar="WHEN", help="YYYY-MM-DD, YYYY-MM, today, yesterday, month, year, 7d, 4w, 3m")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--demo", action="store_true", help="report the demo turns (pretend money) instead")
-    p.add_argument("--limit", type=int, default=30, metavar="N", help="show at most N rows (0: all; default 30)")
+    p.add_argument("--limit", type=_limit, default=30, metavar="N", help="show at most N rows (0: all; default 30)")
 
 
 def bar(fraction: float, width: int = 24) -> str:

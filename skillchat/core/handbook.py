@@ -9,15 +9,22 @@ are kept up to date incrementally so that scoring never has to sum over all skil
 from __future__ import annotations
 
 import copy
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from skillchat.core.ports import Price
-from skillchat.errors import HandbookError
+from skillchat.errors import INT64_MAX, HandbookError, number_problem
 
 SCHEMA_VERSION = 1
+# Bounds of the numbers a handbook holds. Counts of ratings and tokens past a billion can only be a
+# mistake, and far larger ones (1e308) overflow the scoring; versions and rating ids are stored in
+# SQLite, whose integers stop at 2**63 - 1. NaN and the infinities are refused everywhere.
+MAX_COUNT = 1e9
+MAX_TOKENS = 10**9
+MAX_PER_MTOK = 1e6  # a price: a dollar a token
+MAX_USD = 1e6  # the mean cost of one call
+MAX_STRENGTH = 1e9  # a prior's weight, in ratings
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]*$")
@@ -378,15 +385,22 @@ class _Reader:
         return d[key]
 
     def num(self, value: Any, path: str, *, lo: float | None = None, hi: float | None = None, open_: bool = False) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(path, f"expected a number, got {_kind(value)}")
-        if not math.isfinite(value):
-            raise self.fail(path, f"expected a finite number, got {value}")
-        if lo is not None and (value <= lo if open_ else value < lo):
-            raise self.fail(path, f"must be {'>' if open_ else '>='} {lo}, got {value}")
-        if hi is not None and (value >= hi if open_ else value > hi):
-            raise self.fail(path, f"must be {'<' if open_ else '<='} {hi}, got {value}")
+        """A finite number within [lo, hi] ((lo, hi) with open_); the message says what is wrong."""
+        problem = number_problem(value, lo=lo, hi=hi, lo_open=open_, hi_open=open_)
+        if problem:
+            raise self.fail(path, _in_json_words(problem, value))
         return float(value)
+
+    def whole(self, value: Any, path: str, *, lo: int, hi: int, null: bool = False) -> int | None:
+        """An integer within [lo, hi] (or null, when `null`)."""
+        if value is None and null:
+            return None
+        problem = number_problem(value, lo=lo, hi=hi, whole=True)
+        if problem:
+            if null:
+                problem = problem.replace(", got ", " or null, got ", 1)
+            raise self.fail(path, _in_json_words(problem, value))
+        return int(value)
 
     def strs(self, d: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
         items = self.arr(d.get(key, []), f"{path}.{key}")
@@ -394,6 +408,13 @@ class _Reader:
             if not isinstance(it, str):
                 raise self.fail(f"{path}.{key}[{i}]", f"expected a string, got {_kind(it)}")
         return tuple(items)
+
+
+def _in_json_words(problem: str, value: Any) -> str:
+    """A number problem that names a JSON value's kind the way the rest of this module does."""
+    if isinstance(value, (dict, list, str, bool, type(None))):
+        return problem.rsplit(", got ", 1)[0] + f", got {_kind(value)}"
+    return problem
 
 
 def _kind(v: Any) -> str:
@@ -414,16 +435,11 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
     name = r.str_(meta, "name", "$.metadata")
     if not _NAME_RE.match(name):
         raise r.fail("$.metadata.name", f"{name!r} is not a valid name (lowercase letters, digits, '-' and '_')")
-    version = meta.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise r.fail("$.metadata.version", f"expected a positive integer, got {version!r}")
-    parent_version = meta.get("parent_version")
-    if parent_version is not None and (isinstance(parent_version, bool) or not isinstance(parent_version, int)):
-        raise r.fail("$.metadata.parent_version", f"expected an integer or null, got {parent_version!r}")
+    version = r.whole(meta.get("version"), "$.metadata.version", lo=1, hi=INT64_MAX)
+    parent_version = r.whole(meta.get("parent_version"), "$.metadata.parent_version", lo=1, hi=INT64_MAX, null=True)
     history = r.arr(meta.get("history", []), "$.metadata.history")
-    through = meta.get("evidence_through")
-    if through is not None and (isinstance(through, bool) or not isinstance(through, int) or through < 0):
-        raise r.fail("$.metadata.evidence_through", f"expected a rating id or null, got {through!r}")
+    # A rating id: 0 means none is in it yet.
+    through = r.whole(meta.get("evidence_through"), "$.metadata.evidence_through", lo=0, hi=INT64_MAX, null=True)
 
     modes: dict[str, Mode] = {}
     for i, m in enumerate(r.arr(root.get("modes"), "$.modes")):
@@ -435,7 +451,7 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
         if mid in modes:
             raise r.fail(f"{p}.id", f"duplicate mode id {mid!r}")
         ct = m.get("completion_tokens", 400)
-        ct = int(r.num(ct, f"{p}.completion_tokens", lo=1))
+        ct = int(r.num(ct, f"{p}.completion_tokens", lo=1, hi=MAX_TOKENS))
         modes[mid] = Mode(mid, r.str_(m, "name", p, required=False, default=mid), r.str_(m, "description", p, required=False), ct)
     if not modes:
         raise r.fail("$.modes", "a handbook needs at least one mode")
@@ -462,7 +478,7 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
         signature = s.get("signature")
         if signature is not None:
             sig = r.obj(signature, f"{p}.signature")
-            signature = {str(k): r.num(v, f"{p}.signature.{k}") for k, v in sig.items()}
+            signature = {str(k): r.num(v, f"{p}.signature.{k}", lo=0, hi=MAX_COUNT) for k, v in sig.items()}
         provenance = s.get("provenance")
         if provenance is not None:
             provenance = r.obj(provenance, f"{p}.provenance")
@@ -488,9 +504,9 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
     defaults = Settings()
     settings = Settings(
         fallback_skill=r.str_(settings_d, "fallback_skill", "$.settings", required=False, default=defaults.fallback_skill),
-        prior_strength=r.num(settings_d.get("prior_strength", defaults.prior_strength), "$.settings.prior_strength", lo=0, open_=True),
-        mode_strength=r.num(settings_d.get("mode_strength", defaults.mode_strength), "$.settings.mode_strength", lo=0, open_=True),
-        skill_strength=r.num(settings_d.get("skill_strength", defaults.skill_strength), "$.settings.skill_strength", lo=0, open_=True),
+        prior_strength=r.num(settings_d.get("prior_strength", defaults.prior_strength), "$.settings.prior_strength", lo=0, hi=MAX_STRENGTH, open_=True),
+        mode_strength=r.num(settings_d.get("mode_strength", defaults.mode_strength), "$.settings.mode_strength", lo=0, hi=MAX_STRENGTH, open_=True),
+        skill_strength=r.num(settings_d.get("skill_strength", defaults.skill_strength), "$.settings.skill_strength", lo=0, hi=MAX_STRENGTH, open_=True),
         exploration_floor=r.num(settings_d.get("exploration_floor", defaults.exploration_floor), "$.settings.exploration_floor", lo=0, hi=1),
         quality_floor=r.num(settings_d.get("quality_floor", defaults.quality_floor), "$.settings.quality_floor", lo=0, hi=1),
         challenge_z=r.num(settings_d.get("challenge_z", defaults.challenge_z), "$.settings.challenge_z", lo=0, hi=10),
@@ -510,15 +526,13 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
         if aid in agents:
             raise r.fail(f"{p}.id", f"duplicate agent id {aid!r}")
         model = r.str_(a, "model", p)
-        cw = a.get("context_window")
-        if isinstance(cw, bool) or not isinstance(cw, int) or cw < 1:
-            raise r.fail(f"{p}.context_window", f"expected a positive integer, got {cw!r}")
+        cw = r.whole(a.get("context_window"), f"{p}.context_window", lo=1, hi=MAX_TOKENS)
         price = None
         if a.get("price") is not None:
             pr = r.obj(a["price"], f"{p}.price")
             price = Price.per_million(
-                r.num(pr.get("input_per_mtok"), f"{p}.price.input_per_mtok", lo=0),
-                r.num(pr.get("output_per_mtok"), f"{p}.price.output_per_mtok", lo=0),
+                r.num(pr.get("input_per_mtok"), f"{p}.price.input_per_mtok", lo=0, hi=MAX_PER_MTOK),
+                r.num(pr.get("output_per_mtok"), f"{p}.price.output_per_mtok", lo=0, hi=MAX_PER_MTOK),
             )
         pri = r.obj(a.get("prior"), f"{p}.prior")
         mean = r.num(pri.get("mean"), f"{p}.prior.mean", lo=0, hi=1, open_=True)
@@ -566,7 +580,8 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
                 raise r.fail(p, f"unknown skill {sid!r}")
             cell = r.obj(cell, p)
             hb.evidence.add(
-                aid, sid, r.num(cell.get("successes", 0), f"{p}.successes", lo=0), r.num(cell.get("failures", 0), f"{p}.failures", lo=0)
+                aid, sid, r.num(cell.get("successes", 0), f"{p}.successes", lo=0, hi=MAX_COUNT),
+                r.num(cell.get("failures", 0), f"{p}.failures", lo=0, hi=MAX_COUNT),
             )
 
     for aid, per_mode in r.obj(root.get("costs", {}), "$.costs").items():
@@ -578,9 +593,9 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
                 raise r.fail(p, f"unknown mode {mid!r}")
             c = r.obj(c, p)
             hb.set_cost(aid, mid, CostStat(
-                n=r.num(c.get("n", 0), f"{p}.n", lo=0),
-                prompt_tokens=r.num(c.get("prompt_tokens", 0), f"{p}.prompt_tokens", lo=0),
-                completion_tokens=r.num(c.get("completion_tokens", 0), f"{p}.completion_tokens", lo=0),
-                usd=r.num(c.get("usd", 0), f"{p}.usd", lo=0),
+                n=r.num(c.get("n", 0), f"{p}.n", lo=0, hi=MAX_COUNT),
+                prompt_tokens=r.num(c.get("prompt_tokens", 0), f"{p}.prompt_tokens", lo=0, hi=MAX_TOKENS),
+                completion_tokens=r.num(c.get("completion_tokens", 0), f"{p}.completion_tokens", lo=0, hi=MAX_TOKENS),
+                usd=r.num(c.get("usd", 0), f"{p}.usd", lo=0, hi=MAX_USD),
             ))
     return hb

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -70,6 +71,13 @@ def _why(e: Exception) -> str:
 
 
 def probe_ollama(url: str, timeout: float = LOCAL_TIMEOUT_S) -> Server:
+    try:
+        port = urllib.parse.urlsplit(url).port
+    except ValueError:  # not a number, or past 65535
+        port = 0
+    if port is not None and not 1 <= port <= 65535:
+        return Server(url, False, problem=f"not reachable (its port must be a whole number ≥ 1 and ≤ 65535; "
+                                          f"check {keys.OLLAMA_HOST_ENV})")
     try:
         data = _get_json(url.rstrip("/") + "/api/tags", timeout)
     except Exception as e:  # refused, timed out, not JSON: all mean "no usable Ollama here"

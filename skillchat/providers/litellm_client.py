@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import threading
 import time
@@ -99,7 +100,7 @@ class LitellmProvider:
     def env(self) -> Mapping[str, str]:
         return os.environ if self._env is None else self._env
 
-    def _kwargs(self, ep: Endpoint, messages: Sequence[Message]) -> dict[str, Any]:
+    def _kwargs(self, ep: Endpoint, messages: Sequence[Message], max_tokens: int | None = None) -> dict[str, Any]:
         kw: dict[str, Any] = {
             "model": ep.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -108,6 +109,10 @@ class LitellmProvider:
             "num_retries": 0,  # fallback to another agent beats retrying a failing one
             "timeout": self.timeout_s,
         }
+        if max_tokens is not None:
+            # Set by a hard budget: the answer may not cost more than the money left (litellm maps it
+            # to max_completion_tokens for the models that want that).
+            kw["max_tokens"] = int(max_tokens)
         if ep.api_base:
             kw["api_base"] = ep.api_base
         if (key := self._api_key(ep)) is not None:
@@ -124,12 +129,12 @@ class LitellmProvider:
         return None
 
     async def stream(self, ep: Endpoint, messages: Sequence[Message], stats: CallStats,
-                     *, chunk_delay_s: float = 0.0) -> AsyncIterator[str]:
+                     *, chunk_delay_s: float = 0.0, max_tokens: int | None = None) -> AsyncIterator[str]:
         if self.direct and openai_compat.handles(ep):
             call: Any = openai_compat.DirectCall(ep.api_base or "", ep.model, messages, self._api_key(ep),
-                                                 self.timeout_s)
+                                                 self.timeout_s, max_tokens=max_tokens)
         else:
-            call = _LitellmCall(_litellm or await asyncio.to_thread(load_litellm), self._kwargs(ep, messages), ep)
+            call = _LitellmCall(_litellm or await asyncio.to_thread(load_litellm), self._kwargs(ep, messages, max_tokens), ep)
         t0 = time.monotonic()
         try:
             try:
@@ -238,11 +243,17 @@ def cost_so_far(ep: Endpoint, prompt_tokens: int, completion_tokens: int) -> flo
 
 
 def actual_cost(litellm: Any, ep: Endpoint, prompt_tokens: int, completion_tokens: int) -> tuple[float, bool]:
-    """litellm's price list first; the configured price for models it does not know; else 0, unknown."""
+    """litellm's price list first; the configured price for models it does not know; else 0, unknown.
+
+    A cost that is not a finite number >= 0 is never recorded (it would count as $0 in the budget):
+    the next source is tried, and with none left the cost is unknown.
+    """
     try:
         p, c = litellm.cost_per_token(model=ep.cost_model, prompt_tokens=prompt_tokens,
                                       completion_tokens=completion_tokens)
-        return float(p) + float(c), True
+        cost = float(p) + float(c)
+        if math.isfinite(cost) and cost >= 0:
+            return cost, True
     except Exception:  # ModelNotMappedError and friends: never let pricing break a turn
         unpriced.remember(ep.cost_model)
     return _configured_cost(ep, prompt_tokens, completion_tokens)
@@ -250,7 +261,9 @@ def actual_cost(litellm: Any, ep: Endpoint, prompt_tokens: int, completion_token
 
 def _configured_cost(ep: Endpoint, prompt_tokens: int, completion_tokens: int) -> tuple[float, bool]:
     if ep.price is not None:
-        return prompt_tokens * ep.price.input + completion_tokens * ep.price.output, True
+        cost = prompt_tokens * ep.price.input + completion_tokens * ep.price.output
+        if math.isfinite(cost) and cost >= 0:
+            return cost, True
     return 0.0, False
 
 

@@ -60,16 +60,20 @@ class DirectCall:
     """One streamed chat completion: open() sends it, deltas() yields the text, then `finished` and `usage`."""
 
     def __init__(self, api_base: str, model: str, messages: Sequence[Message], api_key: str | None,
-                 timeout_s: float) -> None:
+                 timeout_s: float, *, max_tokens: int | None = None) -> None:
         self.api_base = api_base.rstrip("/")
         self.timeout_s = timeout_s
-        # What litellm sends for openai/<name>: the name without the provider prefix, and nothing else.
-        self.body = json.dumps({
+        # What litellm sends for openai/<name>: the name without the provider prefix, and nothing else
+        # but the hard budget's max_tokens.
+        body: dict[str, Any] = {
             "model": model.partition("/")[2],
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
-        }).encode()
+        }
+        if max_tokens is not None:
+            body["max_tokens"] = int(max_tokens)
+        self.body = json.dumps(body).encode()
         self.api_key = api_key
         self.finished = False  # a finish_reason arrived: the model ended its answer
         self.usage: tuple[int, int] | None = None  # (prompt, completion) tokens, as the server counted them

@@ -251,6 +251,25 @@ def _rebuild(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_budget_reservations(db: Database) -> None:
+    """Money held by model calls in flight, so that processes sharing the file never spend the same dollars."""
+    _run(
+        db,
+        """
+        CREATE TABLE budget_reservations (
+            turn_id INTEGER PRIMARY KEY,
+            amount_usd REAL NOT NULL,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            proc_start TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """
+    )
+
+
 def names() -> list[str]:
     """Every migration, oldest first."""
     return [m.name for m in migrations.pending(Database(memory=True))]

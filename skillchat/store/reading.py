@@ -16,7 +16,8 @@ from skillchat.errors import StoreError
 from skillchat.store import locking
 
 # Must equal migrations.names() (tests/store/test_migrations.py checks it).
-MIGRATIONS = ("m001_initial", "m002_indexes", "m003_spend_rollups", "m004_turn_progress")
+MIGRATIONS = ("m001_initial", "m002_indexes", "m003_spend_rollups", "m004_turn_progress",
+              "m005_budget_reservations")
 
 
 def open_for_reading(path: Path | str | None = None) -> Any:

@@ -123,10 +123,14 @@ def test_models_naming_one_model(good_set, capsys):
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["--seeds", "0"], "argument --seeds: must be at least 1, got 0"),
-        (["--seeds", "-2"], "argument --seeds: must be at least 1, got -2"),
-        (["--seeds", "two"], "argument --seeds: expected a whole number, got 'two'"),
-        (["--jobs", "0"], "argument --jobs: must be at least 1, got 0"),
+        (["--seeds", "0"], "argument --seeds: expected a whole number ≥ 1 and ≤ 10000, got 0"),
+        (["--seeds", "-2"], "argument --seeds: expected a whole number ≥ 1 and ≤ 10000, got -2"),
+        (["--seeds", "two"], "argument --seeds: expected a whole number ≥ 1 and ≤ 10000, got 'two'"),
+        (["--seeds", "1e12"], "argument --seeds: expected a whole number ≥ 1 and ≤ 10000, got 1e12"),
+        (["--jobs", "0"], "argument --jobs: expected a whole number ≥ 1 and ≤ 1024, got 0"),
+        (["--knn", "0"], "argument --knn: expected a whole number ≥ 1 and ≤ 1000000, got 0"),
+        (["--modes", "nan"], "argument --modes: expected a whole number ≥ 1 and ≤ 1000000, got nan"),
+        (["--seed", "1.5"], "argument --seed: expected a whole number ≥ -9223372036854775808 and ≤ 9223372036854775807, got 1.5"),
     ],
 )
 def test_bad_seed_and_job_counts_are_usage_errors(good_set, capsys, args, expected):

@@ -138,7 +138,7 @@ class HandbookScreen(Screen):
             versions = handbooks.versions(hb.name)
         except SkillchatError:  # a broken file must not take the app down; using it reports why
             versions = []
-        notes = {h.get("version"): h for h in hb.history if isinstance(h, dict)}
+        notes = {h.get("version"): h for h in hb.history if isinstance(h, dict) and isinstance(h.get("version"), int)}
         for info in reversed(versions):
             h = notes.get(info.version, {})
             what = "shipped with skillchat" if info.shipped else _history_text(h)
@@ -182,9 +182,15 @@ def _created(path: Any) -> str:
 def _history_text(h: dict[str, Any]) -> str:
     if not h:
         return "your version"
-    counts = h.get("counts", {})
-    changes = h.get("changes", [])
-    parts = [f"relearned from {counts.get('used', '?')} rated turns"]
+    # Free-form metadata from a file: odd shapes are shown as "?" or skipped, never fatal.
+    counts = h.get("counts") if isinstance(h.get("counts"), dict) else {}
+    changes = [c for c in h.get("changes") or [] if isinstance(c, dict)] if isinstance(h.get("changes"), list) else []
+    used = counts.get("used")
+    used = used if isinstance(used, int) and not isinstance(used, bool) else "?"
+    parts = [f"relearned from {used} rated turns"]
     if changes:
-        parts.append(", ".join(f"{c.get('kind')} {'/'.join(c.get('created') or c.get('skills') or [])}" for c in changes))
+        def names(c: dict[str, Any]) -> str:
+            v = c.get("created") or c.get("skills") or []
+            return "/".join(str(x) for x in v) if isinstance(v, list) else ""
+        parts.append(", ".join(f"{c.get('kind')} {names(c)}" for c in changes))
     return "; ".join(parts)
