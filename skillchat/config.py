@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillchat import paths
+from skillchat import paths, reading
 from skillchat.errors import INT64_MAX, ConfigError, expected_number, number_problem
 from skillchat.text_safety import os_reason, shown
 
@@ -286,7 +286,7 @@ def load(path: Path | None = None) -> Config:
     try:
         if not path.exists():
             return Config()
-        data = _toml(path.read_text(encoding="utf-8"), where)
+        data = _toml(reading.read_text(path, reading.MAX_CONFIG_BYTES, "a config file"), where)
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{where}: cannot read it ({os_reason(e)})") from None
     cfg = parse(data, where)
@@ -323,7 +323,7 @@ def set_value(key: str, value: str | float | bool, path: Path | None = None) -> 
     path = path or paths.config_file()
     where = shown(path, 200)
     try:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        text = reading.read_text(path, reading.MAX_CONFIG_BYTES, "a config file") if path.exists() else ""
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{where}: cannot read it ({os_reason(e)})") from None
     try:
