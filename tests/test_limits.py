@@ -128,14 +128,15 @@ def test_a_catastrophic_pattern_is_refused_when_the_handbook_is_read_naming_skil
 
 
 @pytest.mark.parametrize("pattern", ["^(a+)+$", "(x+)+", "(x*)*", "(x+)*", "(a|aa)+", "(a{1,2})+", r"(\w+\s?)*",
-                                     r"(\d+(,\d+)*)+", "(.*x)+", "(a+){12}", "((ab)*)+", r"(\s+|x)+", "(x|xy|xyz)+z"])
+                                     r"(\d+(,\d+)*)+", "(.*x)+", "(a+){12}", "((ab)*)+", r"(\s+|x)+", "(x|xy|xyz)+z",
+                                     "([а-я]+а)+", "([^y]*X)+y"])
 def test_nested_quantifiers_and_overlapping_alternatives_are_refused(pattern):
     assert "catastrophic backtracking" in (problem(pattern) or "")
 
 
 @pytest.mark.parametrize("pattern", [r"\b(\w+)\b", r"(ab|cd)+", r"(foo|bar)+", r"(a|ab)+", r"(\d{1,3}\.){3}\d{1,3}",
                                      r"(,\d{3})*", r"([\w'-]+\s+){0,3}", r"(?:[^\n]*\n){0,12}?", r"([^x]*x)+",
-                                     r"(\w+\s)*", r"(?>a+)+", r"\bselect\b[\s\S]+\bfrom\b"])
+                                     r"(\w+\s)*", r"(?>a+)+", r"\bselect\b[\s\S]+\bfrom\b", "([一-龥]+x)+", "([^x]*X)+y"])
 def test_safe_patterns_pass(pattern):
     assert problem(pattern) is None
 

@@ -9,8 +9,8 @@ are refused:
   `(\\w+\\s?)*`; unless the inner one repeats a single character class and is always followed by a
   character it cannot match, which fixes where each repetition ends (`([\\w-]+\\s+){0,3}`,
   `(?:[^\\n]*\\n)*`), or repeats a fixed number of times (`(,\\d{3})*`);
-- under an unbounded quantifier, an alternation whose branches can start alike (`(a|aa)+`,
-  `(x|xy)*`): each repetition can then be split between them in exponentially many ways.
+- under an unbounded quantifier, an alternation whose branches can start alike (`(a|aa)+`): each
+  repetition can then be split between them in exponentially many ways.
 
 What is left can still be polynomial in the text's length (`\\w+\\w+`), so the inferrer matches
 patterns only against a clipped text (core/inference.py). A pattern is at most MAX_PATTERN
@@ -22,9 +22,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-try:
-    from re import _parser as _sre  # Python 3.11+
+try:  # the stdlib's own regular expression parser and compiler
+    from re import _compiler, _parser as _sre  # Python 3.11+
 except ImportError:  # pragma: no cover
+    import sre_compile as _compiler  # type: ignore[no-redef]
     import sre_parse as _sre  # type: ignore[no-redef]
 
 MAX_PATTERN = 2_000
@@ -120,15 +121,9 @@ def _overlap(firsts: list[set[str] | None]) -> bool:
     return False
 
 
-# The characters a class is tested on to tell whether two classes share any: Latin, Greek, Cyrillic
-# and every Unicode space and line break.
-_SAMPLE = [chr(c) for c in (*range(0x600), 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000)]
-_CATEGORY = {
-    "CATEGORY_DIGIT": str.isdecimal,
-    "CATEGORY_SPACE": str.isspace,
-    "CATEGORY_WORD": lambda c: c.isalnum() or c == "_",
-    "CATEGORY_LINEBREAK": lambda c: c == "\\n",
-}
+# The characters a class is tested on to tell whether two classes share any: the whole Basic
+# Multilingual Plane but surrogates (every script a message is likely to be in). Made when needed.
+_SAMPLE: list[str] = []
 
 
 def _delimited(body: list[Any], after: Any) -> bool:
@@ -144,59 +139,28 @@ def _delimited(body: list[Any], after: Any) -> bool:
             after = list(av[2])[0]
         else:
             break
-    inner, nxt = _chars(body[0]), _chars(after)
-    return inner is not None and nxt is not None and not (inner & nxt)
+    return _disjoint(body[0], after)
 
 
-_CHARS: dict[str, frozenset[str] | None] = {}
+_ONE_CHAR = (_sre.LITERAL, _sre.NOT_LITERAL, _sre.IN, _sre.ANY)
+_DISJOINT: dict[str, bool] = {}
 
 
-def _chars(item: Any) -> frozenset[str] | None:
-    """The sampled characters one item matches (case folded), or None when it is not one character."""
-    key = repr(item)
-    if key not in _CHARS:
-        if len(_CHARS) > 256:
-            _CHARS.clear()
-        _CHARS[key] = _sampled(*item)
-    return _CHARS[key]
+def _disjoint(a: Any, b: Any) -> bool:
+    """Whether two one-character items match no character in common (False when either is not one).
 
-
-def _sampled(op: Any, av: Any) -> frozenset[str] | None:
-    negate = False
-    if op in (_sre.LITERAL, _sre.NOT_LITERAL):
-        test, negate = (lambda c, v=av: ord(c) == v), op == _sre.NOT_LITERAL
-    elif op == _sre.ANY:
-        test = (lambda c: True)
-    elif op == _sre.IN:
-        negate = bool(av) and av[0][0] == _sre.NEGATE
-        test = _in_test(list(av)[1:] if negate else list(av))
-        if test is None:
-            return None
-    else:
-        return None
-    # Case is ignored: a character is in the class when one of its cases is, and out of a negated
-    # class when one of its cases is in what is negated.
-    return frozenset(c.lower() for c in _SAMPLE if any(test(v) for v in _cases(c)) != negate)
-
-
-def _cases(c: str) -> tuple[str, ...]:
-    """`c` and its other cases (those that are one character)."""
-    return tuple(v for v in {c, c.lower(), c.upper()} if len(v) == 1)
-
-
-def _in_test(av: list[Any]) -> Any:
-    tests = []
-    for op, v in av:
-        if op == _sre.LITERAL:
-            tests.append(lambda c, v=v: ord(c) == v)
-        elif op == _sre.RANGE:
-            tests.append(lambda c, v=v: v[0] <= ord(c) <= v[1])
-        elif op == _sre.CATEGORY:
-            name = str(v)
-            base = _CATEGORY.get(name.replace("_NOT_", "_").replace("CATEGORY_UNI_", "CATEGORY_"))
-            if base is None:
-                return None
-            tests.append((lambda c, f=base: not f(c)) if "_NOT_" in name else base)
-        else:
-            return None
-    return lambda c: any(t(c) for t in tests)
+    re itself answers, on `(?=a)b` compiled as the inferrer compiles patterns (ignoring case) and
+    searched through the sample: categories, ranges, negation and case folding all count.
+    """
+    if a[0] not in _ONE_CHAR or b[0] not in _ONE_CHAR:
+        return False
+    key = repr((a, b))
+    if key not in _DISJOINT:
+        if len(_DISJOINT) > 256:
+            _DISJOINT.clear()
+        state = _sre.State()
+        both = _sre.SubPattern(state, [(_sre.ASSERT, (1, _sre.SubPattern(state, [a]))), b])
+        if not _SAMPLE:
+            _SAMPLE.append("".join(chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF))
+        _DISJOINT[key] = _compiler.compile(both, re.IGNORECASE).search(_SAMPLE[0]) is None
+    return _DISJOINT[key]
