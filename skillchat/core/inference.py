@@ -15,6 +15,12 @@ Indicators: a phrase, or `re:<pattern>`. A pattern with a group named `weak`, e.
 matches nothing else (a plain question about facts is factual QA), too little to outvote a real
 indicator.
 
+Meaning: indicators only know the phrasings someone wrote down. A `meaning` scorer (text -> evidence
+per skill, for example nearness in an embedding space to each skill's examples, see
+skillchat/dense_inference.py) is asked about a text only when its indicators and tf-idf similarity
+do not decide it alone (no skill reaches `own_topic`): keywords win when they fire confidently,
+meaning decides the rest. The core only calls it; the scorer lives outside the pure core.
+
 Anything that implements `SkillInferrer` (for example a cheap LLM that reads the handbook and names
 weighted skills, as in the paper) can replace it.
 """
@@ -26,7 +32,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from skillchat.core.handbook import Handbook
 from skillchat.core.ports import Message
@@ -66,6 +72,11 @@ class SkillInferrer(Protocol):
     def infer(self, messages: Sequence[Message]) -> SkillProfile: ...
 
 
+# Evidence per skill id for one text, in the units of one full indicator hit (about 1.0 for a
+# skill the text is plainly about); skills left out have none.
+MeaningScorer = Callable[[str], Mapping[str, float]]
+
+
 # Quoted material is usually what the request is about, not the request: in "translate 'good
 # morning'" the greeting is the object. Indicators found inside quotes count half.
 _QUOTED_RE = re.compile(r'"[^"\n]{1,300}"|\u201c[^\u201d\n]{1,300}\u201d|(?<![\w\'])\'[^\'\n]{1,300}\'(?![\w])')
@@ -100,6 +111,7 @@ class KeywordInferrer:
         min_similarity: float = 0.05,
         own_topic: float = 1.0,
         strong_topic: float = 2.0,
+        meaning: MeaningScorer | None = None,
     ) -> None:
         self.handbook = handbook
         self.max_skills = max_skills
@@ -111,6 +123,7 @@ class KeywordInferrer:
         # a follow-up-looking one ("and what's the capital of France?") from strong_topic up.
         self.own_topic = own_topic
         self.strong_topic = strong_topic
+        self.meaning = meaning
         self._phrases: dict[str, list[tuple[tuple[str, ...], str, str]]] = defaultdict(list)
         self._patterns: list[tuple[re.Pattern[str], str, str, str, float]] = []
         self._build_indicators()
@@ -213,7 +226,18 @@ class KeywordInferrer:
                     scores[sid] = scores.get(sid, 0.0) + self.similarity_weight * sim
                     if sim >= 0.15:
                         reasons[sid].append(f"similar to its examples ({sim:.2f})")
-        return scores, reasons, frozenset(sid for sid in hits if sid not in full)
+        weak_only = frozenset(sid for sid in hits if sid not in full)
+        if self.meaning is not None:
+            decided = max((v for sid, v in scores.items() if sid not in weak_only), default=0.0)
+            if decided < self.own_topic:
+                # A weak hint (the form of an exam question, say) is still a hint: meaning then
+                # counts as much as the hint does, so it must be clear to outvote it.
+                scale = WEAK_WEIGHT if weak_only else 1.0
+                for sid, v in self.meaning(text).items():
+                    if sid in self.handbook.skills and v > 0:
+                        scores[sid] = scores.get(sid, 0.0) + scale * v
+                        reasons[sid].append(f"close in meaning to its examples ({v:.2f})")
+        return scores, reasons, weak_only
 
     def infer(self, messages: Sequence[Message]) -> SkillProfile:
         users = [m for m in messages if m.role == "user"]

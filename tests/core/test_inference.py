@@ -214,3 +214,66 @@ def test_a_weak_hint_that_lost_the_mode_is_not_one_of_the_skills():
     # It ends with "?", a weak hint of factual QA; the turn is code, so only code skills are active.
     assert p.mode == "code" and {hb.skills[s.id].mode for s in p.skills} == {"code"}
     assert sum(s.weight for s in p.skills) == pytest.approx(1.0)
+
+
+# --- the meaning hook: what the keywords leave open -------------------------------------------
+class Meaning:
+    """A stand-in for an embedding scorer: fixed evidence per text, and a record of what it read."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def __call__(self, text):
+        self.asked.append(text)
+        return self.answers.get(text, {})
+
+
+def test_meaning_decides_what_the_keywords_leave_open(tiny):
+    meaning = Meaning({"zxqv blorp": {"math.calculus": 1.0}})
+    p = KeywordInferrer(tiny, meaning=meaning).infer([Message("user", "zxqv blorp")])
+    assert p.mode == "math" and p.confident
+    assert any("close in meaning" in e for e in p.skills[0].evidence)
+    # Without it the same text is the general skill, unconfident.
+    assert not KeywordInferrer(tiny).infer([Message("user", "zxqv blorp")]).confident
+
+
+def test_meaning_is_not_asked_when_the_keywords_decide(tiny):
+    text = "my python pandas script has a bug and is too slow, please optimize and fix the traceback"
+    meaning = Meaning({text: {"math.calculus": 5.0}})
+    p = KeywordInferrer(tiny, meaning=meaning).infer([Message("user", text)])
+    assert p.mode == "code" and meaning.asked == []
+
+
+def test_meaning_counts_half_next_to_a_weak_hint():
+    # "who is ...?" is only a weak hint (a question of fact) in the general handbook: meaning then
+    # counts half, so it outvotes the hint only when it is about twice as sure.
+    hb = handbooks.load("general")
+    text = "who is blorp?"
+    scores, _, weak = KeywordInferrer(hb)._score_text(text)
+    assert set(weak) == set(scores) == {"factual.definitions"}, "pick a text with only a weak hint"
+    hint = scores["factual.definitions"]
+    unsure = KeywordInferrer(hb, meaning=Meaning({text: {"analysis.planning": 0.9}}))._score_text(text)[0]
+    assert unsure["analysis.planning"] == pytest.approx(0.45) and unsure["analysis.planning"] < hint
+    sure = KeywordInferrer(hb, meaning=Meaning({text: {"analysis.planning": 1.5}}))._score_text(text)[0]
+    assert sure["analysis.planning"] > hint
+
+
+def test_meaning_keeps_the_follow_up_rule():
+    hb = handbooks.load("general")
+    # Meaning reads "now make it faster" as a plan; the follow-up still belongs to the code it follows.
+    meaning = Meaning({"now make it faster": {"analysis.planning": 1.0}})
+    msgs = [Message("user", "Write a python function that parses a CSV file and sums the second column"),
+            Message("assistant", "def total(path): ..."), Message("user", "now make it faster")]
+    assert KeywordInferrer(hb, meaning=meaning).infer(msgs).mode == "code"
+    # And a new subject that only meaning can read clearly is the new subject, not the earlier one
+    # ("How long ...?" is a weak hint of its own, so meaning counts half here).
+    meaning = Meaning({"How long does bread dough need to rise?": {"factual.science": 2.5}})
+    msgs = [Message("user", "Write a python function that parses a CSV file"), Message("assistant", "def f(): ..."),
+            Message("user", "How long does bread dough need to rise?")]
+    assert KeywordInferrer(hb, meaning=meaning).infer(msgs).mode == "factual"
+
+
+def test_meaning_for_unknown_skills_is_ignored(tiny):
+    p = KeywordInferrer(tiny, meaning=Meaning({"zxqv blorp": {"no.such": 3.0}})).infer([Message("user", "zxqv blorp")])
+    assert [s.id for s in p.skills] == ["chat.general"] and not p.confident
