@@ -1,10 +1,15 @@
-"""Inference plus scoring latency on a large handbook, and `skillchat --help` start-up time.
+"""Inference plus scoring latency on a large handbook, and `skillchat --help` and `route` start-up time.
 
     .venv/bin/python benchmarks/bench_routing.py [--skills 200] [--agents 30] [--turns 2000]
 
 Prints median and p99 per routed turn (skill inference + competence + cost + Thompson
-probabilities + draw), for the Thompson and greedy policies, with 5-turn conversations.
-Targets (issue #2): median <= 1 ms, p99 <= 5 ms; --help <= 0.5 s.
+probabilities + draw), for the Thompson and greedy policies, with 5-turn conversations, with the
+app's inferrer (skillchat.routing.build_inferrer: dense where wordllama is installed; the synthetic
+texts match few keywords, so the embedding model reads nearly every one) and with keywords alone.
+Then the wall time of `skillchat route TEXT --json` in a fresh process, keywords alone and the
+default, interleaved, for a text the keywords decide and one they leave to the embedding model.
+Targets (issue #2): median <= 1 ms, p99 <= 5 ms; --help <= 0.5 s; the dense inferrer adds <= 0.5 s
+to `route`.
 """
 
 from __future__ import annotations
@@ -20,9 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skillchat.core import KeywordInferrer, Message, from_dict  # noqa: E402
+from skillchat.core import KeywordInferrer, Message, Router, from_dict  # noqa: E402
 from skillchat.core.standing import _fit  # noqa: E402
 from skillchat.routing import build_router  # noqa: E402
+
+ROUTE = """import sys
+from skillchat import dense_inference
+if sys.argv[1] == "keywords":
+    dense_inference.available = lambda: False
+from skillchat.cli import main
+sys.exit(main(["route", sys.argv[2], "--json"]))
+"""
 
 
 def word(rng: random.Random) -> str:
@@ -89,9 +102,17 @@ def main() -> None:
         conversations.append(turns)
 
     print(f"handbook: {len(hb.skills)} skills, {len(hb.agents)} agents, {len(hb.modes)} modes; index built in {build_ms:.1f} ms")
-    for policy in ("thompson", "greedy"):
-        # A fresh router per policy: nothing cached from the previous pass.
-        router = build_router(hb)
+    default = build_router(hb).inferrer
+    if hasattr(default, "wait_ready"):
+        t0 = time.perf_counter()
+        default.wait_ready()
+        print(f"default inferrer {type(default).__name__}: ready {(time.perf_counter() - t0) * 1000:.0f} ms after it was built")
+    passes = [("thompson", "default"), ("greedy", "default"), ("thompson", "keywords")]
+    for policy, which in passes:
+        # A fresh router per pass: nothing cached from the previous pass.
+        router = build_router(hb) if which == "default" else Router(hb, inferrer=KeywordInferrer(hb))
+        if hasattr(router.inferrer, "wait_ready"):
+            router.inferrer.wait_ready()
         fresh, ongoing = [], []
         for msgs in conversations:
             t = time.perf_counter()
@@ -105,7 +126,7 @@ def main() -> None:
                 if end == 5:
                     ongoing.append((time.perf_counter() - t) * 1000)
         for label, times in (("fresh 5-message conversation", fresh), ("5th message of an ongoing one", ongoing)):
-            print(f"route {policy:8s} {label:30s}: median {statistics.median(times):.3f} ms, "
+            print(f"route {policy:8s} {which:8s} {label:30s}: median {statistics.median(times):.3f} ms, "
                   f"p99 {percentile(times, 0.99):.3f} ms  (n={len(times)})")
 
     # The first turn after a rating: the agents' standing (core/standing.py) is refitted then.
@@ -133,6 +154,17 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "skillchat", "--help"], check=True, capture_output=True)
         runs.append(time.perf_counter() - t)
     print(f"skillchat --help: median {statistics.median(runs) * 1000:.0f} ms, max {max(runs) * 1000:.0f} ms over {len(runs)} runs")
+
+    for text in ("What is 15% of 240?", "what is sin(30 degrees) + cos(60 degrees)"):
+        times: dict[str, list[float]] = {"keywords": [], "default": []}
+        for _ in range(7):
+            for which in times:  # interleaved, so both see the same machine load
+                t = time.perf_counter()
+                subprocess.run([sys.executable, "-c", ROUTE, which, text], check=True, capture_output=True)
+                times[which].append(time.perf_counter() - t)
+        k, d = (statistics.median(times[w]) * 1000 for w in ("keywords", "default"))
+        print(f"skillchat route {text!r:45}: keywords alone median {k:.0f} ms, default median {d:.0f} ms "
+              f"(+{d - k:.0f} ms), max {max(times['default']) * 1000:.0f} ms over {len(times['default'])} runs")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,11 @@ wheel. A text the keywords do not decide on their own gets evidence for the skil
 it is near (see `KeywordInferrer`'s `meaning`); the follow-up and topic-switch rules are the
 keyword inferrer's own.
 
-The model loads in a background thread (about a second with numpy's import), started when the
+The model loads in a background thread (about 0.3 s, most of it numpy's import), started when the
 inferrer is built, so the app's start-up does not wait for it; a turn that needs it before it is
-ready waits, so the same conversation is always read the same way. It is read from the package's
-own folder with downloads disabled: nothing here touches the network. When it cannot be loaded the
-inferrer says why in `note` and reads by keywords alone.
+ready waits, so the same conversation is always read the same way. It is read from the files in
+the package's own folder: nothing here touches the network. When it cannot be loaded the inferrer
+says why in `note` and reads by keywords alone.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ SHARE = 0.5
 WEIGHT = 1.0
 # The request is at the start and end of a long paste, and the model's cost grows with length.
 MAX_CHARS = 4_000
+# The files of WordLlama's default model (l2_supercat, 256 dimensions) inside the pinned wheel.
+WEIGHTS = Path("weights") / "l2_supercat_256.safetensors"
+TOKENIZER = Path("tokenizers") / "l2_supercat_tokenizer_config.json"
 
 _model: Any = None
 _model_error: str | None = None
@@ -47,7 +50,9 @@ _model_lock = threading.Lock()
 
 
 def model_dir() -> Path | None:
-    """The wordllama package folder (its weights and tokenizer ship in it), or None if not installed."""
+    """The wordllama package folder (its weights and tokenizer ship in it), or None if not installed.
+
+    Found without importing the package (see `Embedder`)."""
     import importlib.util
 
     spec = importlib.util.find_spec("wordllama")
@@ -60,7 +65,7 @@ def available() -> bool:
     return model_dir() is not None
 
 
-def load_model() -> Any:
+def load_model() -> Embedder:
     """The shared WordLlama model, loaded once per process; raises RuntimeError saying why not."""
     global _model, _model_error
     with _model_lock:
@@ -74,26 +79,52 @@ def load_model() -> Any:
         return _model
 
 
-def _load() -> Any:
+class Embedder:
+    """WordLlama's embedding (`WordLlamaInference.embed`): the mean of the token vectors.
+
+    Read straight from the wheel's files rather than through `WordLlama.load`: importing the
+    `wordllama` package costs a quarter of a second more (requests, its training config, compiled
+    clustering code), configures the root logger (logging.basicConfig at INFO, which would print
+    every library's info lines over the terminal UI), and its loader looks for the tokenizer under
+    a folder the wheel does not have and then downloads it. tests/test_dense_inference.py checks
+    that the vectors are the same as `WordLlama.load(cache_dir=<package folder>,
+    disable_download=True)` gives.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        import numpy as np
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+
+        with safe_open(str(folder / WEIGHTS), framework="np") as f:
+            self.vectors = np.ascontiguousarray(f.get_tensor("embedding.weight").astype(np.float32))
+        self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER))
+        self.tokenizer.enable_padding()
+        self.tokenizer.no_truncation()
+
+    def embed(self, texts: list[str], *, norm: bool = True, batch: int = 64) -> Any:
+        import numpy as np
+
+        out = np.empty((len(texts), self.vectors.shape[1]), dtype=np.float32)
+        for i in range(0, len(texts), batch):
+            enc = self.tokenizer.encode_batch(texts[i : i + batch], add_special_tokens=False)
+            ids = np.clip(np.array([e.ids for e in enc], dtype=np.int64), 0, len(self.vectors) - 1)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.float32)
+            summed = (self.vectors[ids] * mask[..., None]).sum(axis=1)
+            vecs = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
+            if norm:
+                vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+            out[i : i + len(enc)] = vecs
+        return out
+
+
+def _load() -> Embedder:
     folder = model_dir()
     if folder is None:
         raise ModuleNotFoundError("wordllama is not installed")
     # The tokenizer's thread pool must not meet a later fork (tests and the app start processes).
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        from wordllama import WordLlama
-    finally:
-        # wordllama calls logging.basicConfig(level=INFO) on import, which would print every
-        # library's info lines over the terminal UI.
-        for h in root.handlers[:]:
-            if h not in handlers:
-                root.removeHandler(h)
-        root.setLevel(level)
-    # The default cache folder is looked up under the home directory and the tokenizer in a
-    # folder the wheel does not have, after which it would download: the package folder holds both.
-    return WordLlama.load(cache_dir=folder, disable_download=True)
+    return Embedder(folder)
 
 
 def _skill_text(skill: Skill) -> list[str]:
@@ -113,10 +144,13 @@ class DenseMeaning:
         self._ready = threading.Event()
         self._centroids: Any = None
         self._ids: list[str] = []
-        self._modes: list[str] = []
+        self._model: Embedder | None = None
         self.note: str | None = None
         if background:
-            threading.Thread(target=self._build, name="skillchat-dense", daemon=True).start()
+            # Not a daemon: a process that ends while the model is still loading waits for it (a
+            # few tenths of a second) instead of being torn down inside numpy's or the tokenizer's
+            # native code, which can abort it.
+            threading.Thread(target=self._build, name="skillchat-dense", daemon=False).start()
         else:
             self._build()
 
@@ -134,7 +168,6 @@ class DenseMeaning:
                 rows.append(c / (np.linalg.norm(c) or 1.0))
             self._centroids = np.stack(rows)
             self._ids = ids
-            self._modes = [self.handbook.skills[s].mode for s in ids]
             self._model = model
         except Exception as e:
             self.note = f"skill inference reads keywords only: the embedding model did not load ({e})"
