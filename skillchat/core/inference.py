@@ -230,13 +230,13 @@ class KeywordInferrer:
         if self.meaning is not None:
             decided = max((v for sid, v in scores.items() if sid not in weak_only), default=0.0)
             if decided < self.own_topic:
-                # A weak hint (the form of an exam question, say) is still a hint: meaning then
-                # counts as much as the hint does, so it must be clear to outvote it.
+                # A weak hint (the form of an exam question, say) is still a hint: next to one,
+                # meaning counts WEAK_WEIGHT too, so it outvotes the hint only when clearly sure.
                 scale = WEAK_WEIGHT if weak_only else 1.0
                 for sid, v in self.meaning(text).items():
                     if sid in self.handbook.skills and v > 0:
                         scores[sid] = scores.get(sid, 0.0) + scale * v
-                        reasons[sid].append(f"close in meaning to its examples ({v:.2f})")
+                        reasons[sid].append(f"close in meaning to its examples ({scale * v:.2f})")
         return scores, reasons, weak_only
 
     def infer(self, messages: Sequence[Message]) -> SkillProfile:
