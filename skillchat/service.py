@@ -364,13 +364,12 @@ class ChatService:
         self.save_unsaved()
         self.sync_ratings()
         messages = self.store.history(conversation_id)
-        exclude = set(self.handbook.agents) - set(self.pool.endpoints)
         try:
             decision = self.router.route(messages, lam=self.lam, policy=self.policy, rng=self.rng,
-                                         pin=pin or self._pinned, exclude=exclude)
+                                         pin=pin or self._pinned, exclude=self._unusable())
         except NoEligibleAgent as e:
-            hint = "" if self._demo else " (run `skillchat doctor` to see why)"
-            error = f"no agent can take this turn: {e}{hint}"
+            hint = "" if self._demo else "; `skillchat doctor` shows how each model is reached"
+            error = f"{e}{hint}"
             turn_id = self.store.start_turn(conversation_id, user_message_id, None, demo=self._demo,
                                             status="failed", error=error)
             yield TurnFailed(turn_id, error, conversation_id, "no_agent")
@@ -627,6 +626,11 @@ class ChatService:
         ct = max(0, self._counter.count([Message("assistant", stats.text)]) - 6)
         stats.prompt_tokens, stats.completion_tokens = pt, ct
         return cost_so_far(ep, pt, ct)  # this path cannot wait for litellm's import
+
+    def _unusable(self) -> dict[str, str]:
+        """Agents of the handbook that cannot be called now, with why (a missing key, say)."""
+        how = {st.agent_id: st.how for st in self.pool.statuses if not st.usable}
+        return {a: how.get(a, "not reachable") for a in self.handbook.agents if a not in self.pool.endpoints}
 
     def _record_cancelled(self, turn_id: int, messages: list[Message], state: "_TurnState") -> None:
         """Keep what arrived of the answer, and what it probably cost, on a turn the user stopped."""
