@@ -284,7 +284,8 @@ def load(path: Path | None = None) -> Config:
     path = path or paths.config_file()
     where = shown(path, 200)
     try:
-        if not path.exists():
+        # A symlink loop "does not exist" to exists(): it is a broken config, not a missing one.
+        if not path.exists() and not path.is_symlink():
             return Config()
         data = _toml(path.read_text(encoding="utf-8"), where)
     except (OSError, UnicodeDecodeError) as e:
@@ -323,7 +324,7 @@ def set_value(key: str, value: str | float | bool, path: Path | None = None) -> 
     path = path or paths.config_file()
     where = shown(path, 200)
     try:
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        text = path.read_text(encoding="utf-8") if path.exists() or path.is_symlink() else ""
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{where}: cannot read it ({os_reason(e)})") from None
     try:
