@@ -53,8 +53,8 @@ def test_handbook_use_updates_a_symlinked_config_in_place(tmp_path, tiny_path):
     link.symlink_to(target)
     assert main(["handbook", "use", str(tiny_path)]) == 0
     assert link.is_symlink()
-    assert target.read_text() == '# mine\nlambda = 0.3\nhandbook = "tiny@1"\n'
-    assert config.load().handbook == "tiny@1"
+    assert target.read_text() == f'# mine\nlambda = 0.3\nhandbook = "{tiny_path}"\n'
+    assert config.load().handbook == str(tiny_path)
 
 
 def test_a_config_that_is_a_symlink_loop_is_one_clear_error(capsys):
