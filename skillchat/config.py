@@ -278,6 +278,8 @@ def _toml(text: str, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where}: not valid TOML: {e}") from None
     except RecursionError:  # the parser recurses once per level: 200,000 '[' exhaust the stack
         raise ConfigError(f"{where}: not valid TOML: nested too deeply") from None
+    except ValueError:  # int() refuses to read more than 4300 digits
+        raise ConfigError(f"{where}: not valid TOML: a number too long to read") from None
 
 
 def load(path: Path | None = None) -> Config:

@@ -50,6 +50,7 @@ def _files(tmp: Path) -> dict[str, str]:
         "escape-name.toml": 'handbook = "\\u001b]0;owned\\u0007general"\n',
         "nul-name.toml": 'handbook = "x\\u0000.json"\n',
         "deep.jsonl": "[" * 200_000 + "\n",
+        "long-number.jsonl": '{"messages": ' + "1" * 5_000 + "}\n",  # int() reads at most 4300 digits
     }
     for name, text in made.items():
         (tmp / name).write_text(text, encoding="utf-8")
@@ -79,6 +80,7 @@ def _cases(f: dict[str, str]) -> dict[str, list[str]]:
         "ask -H: deep JSON": ["ask", "--demo", "-H", f["deep.json"], "hello"],
         "route --batch: deep JSONL": ["route", "--batch", f["deep.jsonl"]],
         "route --conversation: deep JSON": ["route", "--conversation", f["deep.json"]],
+        "route --batch: a 5,000-digit number": ["route", "--batch", f["long-number.jsonl"]],
         "config: deep array": ["--config", f["deep.toml"], "route", "hello"],
         "config: deep inline table": ["--config", f["deep-table.toml"], "spend"],
         "config: deep, handbook use": ["--config", f["deep.toml"], "handbook", "use", "general"],
