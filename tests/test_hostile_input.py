@@ -273,6 +273,22 @@ def test_ask_keeps_a_question_that_is_not_utf8(home, how, monkeypatch, capsys):
     assert _messages(home)[0][1:] == ("user", "\ufffd\ufffdwhy is caf\ufffd slow?")
 
 
+def test_ask_keeps_a_1mb_question_with_nul_bytes(home, monkeypatch, capsys):
+    """A 1 MB paste with NUL bytes in it (only stdin can carry either: argv holds at most 128 KB
+    and no NUL) is asked and stored exactly; nothing printed carries a control character."""
+    from skillchat.cli import main
+
+    monkeypatch.setenv("SKILLCHAT_HOME", str(home))
+    question = "why\x00 is this slow? " + "x" * (1 << 20) + "\x00 end"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(question.encode())))
+    assert main(["ask", "--demo"]) == 0
+    out, err = capsys.readouterr()
+    assert "why is this slow?" in out
+    assert not CONTROL.search(out.replace("\n", "")) and not CONTROL.search(err.replace("\n", ""))
+    assert len(out) < 10_000 and len(err) < 10_000  # the demo echoes the question cut short
+    assert _messages(home)[0][1:] == ("user", question)
+
+
 # --- what a model sends back -----------------------------------------------------------------
 
 ANSWER = [  # every sequence split across two chunks somewhere
