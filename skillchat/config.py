@@ -286,7 +286,8 @@ def load(path: Path | None = None) -> Config:
     path = path or paths.config_file()
     where = shown(path, 200)
     try:
-        # A symlink loop "does not exist" to exists(): it is a broken config, not a missing one.
+        # A link that leads nowhere (a loop, a file that is gone) is a broken config, not a missing
+        # one: the budgets it sets must not silently lapse.
         if not path.exists() and not path.is_symlink():
             return Config()
         data = _toml(path.read_text(encoding="utf-8"), where)

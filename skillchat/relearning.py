@@ -220,11 +220,12 @@ def pin_version(cfg: Config, current: Handbook) -> str | None:
 
 
 def activate(cfg: Config, ref: str) -> str:
-    """Make NAME@VERSION the active handbook (in the config file, atomically). Returns the ref."""
+    """Make NAME@VERSION (or a handbook file) the active handbook, in the config file, atomically.
+    Returns what the config now names."""
     path = handbooks.resolve(ref)
     hb = handbooks.load_file(path)  # a missing or malformed version fails here, before any write
     pinned = f"{hb.name}@{hb.version}"
-    if path not in {i.path for i in handbooks.versions(hb.name)}:
+    if path.resolve() not in {i.path.resolve() for i in handbooks.versions(hb.name)}:
         pinned = str(path.resolve())  # a file of the user's own: no saved version holds it
     config_mod.set_value("handbook", pinned, config_path(cfg))
     return pinned
