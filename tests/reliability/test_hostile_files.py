@@ -3,7 +3,9 @@
 The files are made here, from the test handbook and a small config: cut short, every field given the
 wrong type, numbers too big or not numbers at all, duplicate and unknown ids, empty strings, escapes
 and control characters in names, bytes that are not UTF-8, byte order marks, symlink loops and
-folders where a file belongs. Each must end in exit status 2 with exactly one line on stderr that
+folders where a file belongs. Each is given one command in turn (`handbook show/validate/use`,
+`route`, `ask`, `spend`, `doctor`; every other one is `handbook use`, the command that writes), and
+must end in exit status 2 with exactly one line on stderr that
 names the file, no traceback, and not one byte changed under SKILLCHAT_HOME (the config, the
 database, the saved handbooks: hashed before and after). FIFOs and huge files are left to the size
 and blocking checks of the file readers (tests of their own).
