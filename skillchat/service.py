@@ -96,6 +96,8 @@ class ChatService:
         self.environment = environment
         self.demo_reason = demo_reason
         self._env = env
+        # Variables the config names as holding keys: their values are secrets, whatever the names.
+        self._key_names = tuple(sorted({a.api_key_env for a in config.agents if a.api_key_env}))
         self._counter = TiktokenCounter()
         self._prices = LitellmPriceBook()
         self.provider = provider or LitellmProvider(timeout_s=config.timeout_s, token_counter=self._counter, env=env)
@@ -399,7 +401,7 @@ class ChatService:
         except Exception as e:  # a bug must not leave the turn 'running' forever
             if state.done:
                 raise
-            error = keys.redact(f"internal error: {type(e).__name__}: {e}", self._env) or "internal error"
+            error = keys.redact(f"internal error: {type(e).__name__}: {e}", self._env, self._key_names) or "internal error"
             state.done = True
             if not self._finish(turn_id, "failed", attempts=state.attempts, error=error):
                 error += f"; {self._unsaved_note()}"
@@ -687,7 +689,7 @@ class ChatService:
         from skillchat.exports import export_conversation
 
         out = export_conversation(self.store, conversation_id, fmt, self.handbook)
-        for value in keys.secret_values(self._env):  # belt and braces: nothing below should hold one
+        for value in keys.secret_values(self._env, self._key_names):  # belt and braces: nothing below should hold one
             out = out.replace(value, "[redacted]")
         return out
 
