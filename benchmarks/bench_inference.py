@@ -1,7 +1,7 @@
 """Mode accuracy of skill inference on real queries of known task and on topic-changing conversations.
 
     .venv/bin/python benchmarks/bench_inference.py [REPLAY_DIR] [--handbook general] [--per-category 200]
-        [--inferrer default|keyword|dense] [--errors N] [--json OUT]
+        [--errors N] [--json OUT]
 
 REPLAY_DIR (default ../shared/benchdata next to the repo) holds replay-set folders, each with a
 queries.csv (qid,text,category,split). Up to --per-category queries of every category are sampled
@@ -16,6 +16,12 @@ Every item falls in the tune or the held-out split by a hash of its id, so the s
 runs and needs no list. Tune on the tune split only (`--errors` shows tune-split misses only); the
 held-out figures are the ones to report. Intervals are 95% Wilson score intervals.
 
+fresh_requests.jsonl and fresh_conversations.jsonl were written before any inferrer was run on them:
+all of it is held out, never tuned on.
+
+A held-out item that repeats one of the handbook's examples (same words, or most of the same content
+words) measures memory, not reading: each table says how many there are and the accuracy without them.
+
 Targets (issue 9, item 5): mode accuracy >= 90% on real queries of known task type, >= 95% on
 conversations that change topic or follow up.
 """
@@ -28,6 +34,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -53,10 +60,11 @@ class Item:
     group: str  # the category (replay sets) or kind (our own data)
     modes: tuple[str, ...]  # acceptable modes, the primary first
     messages: tuple[Message, ...]
+    held_out: bool = False  # all of a file written to be held out; otherwise the hash decides
 
     @property
     def split(self) -> str:
-        return split_of(self.id)
+        return "held-out" if self.held_out else split_of(self.id)
 
 
 def split_of(item_id: str) -> str:
@@ -73,6 +81,35 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     c = (p + z * z / (2 * n)) / d
     h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
     return (max(0.0, c - h), min(1.0, c + h))
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+class Examples:
+    """The handbook's examples, to tell an evaluation item that repeats one of them."""
+
+    def __init__(self, handbook) -> None:
+        from skillchat.core.text import content_stems
+
+        self._stems = content_stems
+        self._exact = set()
+        self._sets: list[set[str]] = []
+        for skill in handbook.skills.values():
+            for ex in skill.examples:
+                self._exact.add(_words(ex))
+                self._sets.append(set(content_stems(ex)))
+
+    def repeats(self, text: str) -> bool:
+        if _words(text) in self._exact:
+            return True
+        mine = set(self._stems(text))
+        for other in self._sets:
+            shared = len(mine & other)
+            if shared >= 3 and shared >= 0.6 * len(mine | other):
+                return True
+        return False
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -134,7 +171,7 @@ def _jsonl(path: Path):
             raise InputError(f"{path}:{n}: not JSON ({e.msg})") from None
 
 
-def load_own_items(path: Path) -> list[Item]:
+def load_own_items(path: Path, *, held_out: bool = False) -> list[Item]:
     items = []
     for n, d in _jsonl(path):
         try:
@@ -143,7 +180,7 @@ def load_own_items(path: Path) -> list[Item]:
             else:
                 msgs = (Message("user", d["text"]),)
             modes = tuple(d["modes"])
-            item = Item(str(d["id"]), str(d["kind"]), modes, msgs)
+            item = Item(str(d["id"]), str(d["kind"]), modes, msgs, held_out)
         except (KeyError, TypeError) as e:
             raise InputError(f"{path}:{n}: needs id, kind, modes and text or messages ({e})") from None
         if not modes or not msgs or msgs[-1].role != "user":
@@ -153,17 +190,7 @@ def load_own_items(path: Path) -> list[Item]:
 
 
 # --- scoring ---------------------------------------------------------------------------------
-def make_inferrer(kind: str, handbook):
-    if kind == "keyword":
-        from skillchat.core import KeywordInferrer
-
-        return KeywordInferrer(handbook)
-    if kind == "dense":
-        from skillchat.dense_inference import DenseInferrer
-
-        inf = DenseInferrer(handbook)
-        inf.wait_ready()
-        return inf
+def make_inferrer(handbook):
     from skillchat.routing import build_inferrer
 
     return build_inferrer(handbook)
@@ -196,7 +223,7 @@ class Tally:
                 "strict": self.strict / self.n if self.n else None}
 
 
-def table(title: str, results: list[tuple[Item, str]], group_label: str) -> dict:
+def table(title: str, results: list[tuple[Item, str]], group_label: str, examples: Examples | None = None) -> dict:
     groups: dict[str, dict[str, Tally]] = defaultdict(lambda: {s: Tally() for s in SPLITS})
     overall = {s: Tally() for s in SPLITS}
     for it, mode in results:
@@ -213,6 +240,18 @@ def table(title: str, results: list[tuple[Item, str]], group_label: str) -> dict
     strict = overall["held-out"].strict / overall["held-out"].n if overall["held-out"].n else float("nan")
     print(f"  {'OVERALL':<20} {overall['tune'].cell():>28}   {overall['held-out'].cell():>28}   {strict:6.1%}")
     out["OVERALL"] = {s: overall[s].as_dict() for s in SPLITS}
+    if examples is not None:
+        clean = Tally()
+        repeats = 0
+        for it, mode in results:
+            if it.split != "held-out":
+                continue
+            if examples.repeats(it.messages[-1].content):
+                repeats += 1
+            else:
+                clean.add(it, mode)
+        print(f"  {'held-out, less ' + str(repeats) + ' repeating a handbook example':<52}   {clean.cell():>28}")
+        out["OVERALL"]["held-out-not-in-handbook"] = clean.as_dict()
     return out
 
 
@@ -233,8 +272,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--handbook", default="general", help="handbook name or JSON file")
     ap.add_argument("--per-category", type=int, default=200, help="queries sampled per category")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--inferrer", choices=("default", "keyword", "dense"), default="default",
-                    help="default: what the app uses (skillchat.routing.build_inferrer)")
     ap.add_argument("--categories", default=str(DATA / "category_modes.json"))
     ap.add_argument("--errors", type=int, default=0, metavar="N", help="print N misses from the tune split")
     ap.add_argument("--confusion", action="store_true", help="print the predicted modes of each group (tune split)")
@@ -255,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         replay = [it for d in folders for it in load_replay_items(d, expected, args.per_category, args.seed, skipped)]
         requests = load_own_items(DATA / "requests.jsonl")
         convs = load_own_items(DATA / "conversations.jsonl")
+        fresh_requests = load_own_items(DATA / "fresh_requests.jsonl", held_out=True)
+        fresh_convs = load_own_items(DATA / "fresh_conversations.jsonl", held_out=True)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -267,25 +306,32 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
     t0 = time.perf_counter()
-    inferrer = make_inferrer(args.inferrer, hb)
+    inferrer = make_inferrer(hb)  # what the app uses
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
     r_replay = evaluate(inferrer, replay)
     r_req = evaluate(inferrer, requests)
     r_conv = evaluate(inferrer, convs)
-    n = len(replay) + len(requests) + len(convs)
+    r_fresh_req = evaluate(inferrer, fresh_requests)
+    r_fresh_conv = evaluate(inferrer, fresh_convs)
+    n = len(replay) + len(requests) + len(convs) + len(fresh_requests) + len(fresh_convs)
     t_infer = time.perf_counter() - t0
 
     print(f"handbook {hb.name} v{hb.version}, inferrer {type(inferrer).__name__} (built in {t_load:.2f} s), "
           f"{n} items inferred in {t_infer:.1f} s; replay sets: {', '.join(d.name for d in folders)}")
     out = {"handbook": f"{hb.name}@{hb.version}", "inferrer": type(inferrer).__name__}
+    examples = Examples(hb)
     out["replay"] = table(f"Real queries of known task (<= {args.per_category} per category, seed {args.seed})",
-                          r_replay, "category")
+                          r_replay, "category", examples)
     if skipped:
         print("  skipped (no expected mode in the category file): "
               + ", ".join(f"{k} ({v})" for k, v in sorted(skipped.items())))
-    out["requests"] = table("Our own chat requests (benchmarks/data/requests.jsonl)", r_req, "kind")
-    out["conversations"] = table("Conversations: last turn switches topic or follows up", r_conv, "kind")
+    out["requests"] = table("Our own chat requests (benchmarks/data/requests.jsonl)", r_req, "kind", examples)
+    out["conversations"] = table("Conversations: last turn switches topic or follows up", r_conv, "kind", examples)
+    out["fresh_requests"] = table("Fresh requests, all held out (benchmarks/data/fresh_requests.jsonl)",
+                                  r_fresh_req, "kind", examples)
+    out["fresh_conversations"] = table("Fresh conversations, all held out (benchmarks/data/fresh_conversations.jsonl)",
+                                       r_fresh_conv, "kind", examples)
     if args.confusion:
         print("\nPredicted modes per group, tune split:")
         for res in (r_replay, r_req, r_conv):

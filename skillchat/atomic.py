@@ -12,6 +12,9 @@ def write_text(path: Path, text: str) -> None:
 
 
 def write_bytes(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` in one step. A symlink stays a link: its target is what gets
+    replaced (a config kept in a dotfiles repo), and a symlink loop is an OSError (ELOOP)."""
+    path = _target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -26,3 +29,12 @@ def write_bytes(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _target(path: Path) -> Path:
+    # os.replace onto a link would put a regular file where the link was; the temp file must also
+    # live in the target's folder, or the rename would cross file systems.
+    try:
+        return Path(os.path.realpath(path, strict=True))  # ELOOP for a loop
+    except FileNotFoundError:  # a new file, or a link to one not made yet: follow it as far as it goes
+        return Path(os.path.realpath(path))

@@ -278,13 +278,17 @@ def _toml(text: str, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where}: not valid TOML: {e}") from None
     except RecursionError:  # the parser recurses once per level: 200,000 '[' exhaust the stack
         raise ConfigError(f"{where}: not valid TOML: nested too deeply") from None
+    except ValueError:  # int() refuses to read more than 4300 digits
+        raise ConfigError(f"{where}: not valid TOML: a number too long to read") from None
 
 
 def load(path: Path | None = None) -> Config:
     path = path or paths.config_file()
     where = shown(path, 200)
     try:
-        if not path.exists():
+        # A link that leads nowhere (a loop, a file that is gone) is a broken config, not a missing
+        # one: the budgets it sets must not silently lapse.
+        if not path.exists() and not path.is_symlink():
             return Config()
         data = _toml(reading.read_text(path, reading.MAX_CONFIG_BYTES, "a config file"), where)
     except (OSError, UnicodeDecodeError) as e:
@@ -323,7 +327,8 @@ def set_value(key: str, value: str | float | bool, path: Path | None = None) -> 
     path = path or paths.config_file()
     where = shown(path, 200)
     try:
-        text = reading.read_text(path, reading.MAX_CONFIG_BYTES, "a config file") if path.exists() else ""
+        exists = path.exists() or path.is_symlink()
+        text = reading.read_text(path, reading.MAX_CONFIG_BYTES, "a config file") if exists else ""
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{where}: cannot read it ({os_reason(e)})") from None
     try:

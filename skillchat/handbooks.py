@@ -42,13 +42,20 @@ def load_file(path: Path | str) -> Handbook:
         raise HandbookError(str(path), "", f"cannot read it ({os_reason(e)})") from None
     except ValueError:  # a NUL in the name
         raise HandbookError(str(path), "", "cannot read it (a file name cannot hold a NUL character)") from None
+    # json's parser (and the checks after it) recurse once per level: 200,000 '[' exhaust the stack.
+    too_deep = HandbookError(str(path), "", "nested too deeply to be a handbook")
     try:
-        return from_dict(json.loads(text), source=str(path))
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise HandbookError(str(path), "", f"not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}") from None
+    except ValueError:  # int() refuses to read more than 4300 digits
+        raise HandbookError(str(path), "", "not valid JSON: a number too long to read") from None
     except RecursionError:
-        # json's parser (and the checks after it) recurse once per level: 200,000 '[' exhaust the stack.
-        raise HandbookError(str(path), "", "nested too deeply to be a handbook") from None
+        raise too_deep from None
+    try:
+        return from_dict(data, source=str(path))
+    except RecursionError:
+        raise too_deep from None
 
 
 def _user_versions(name: str) -> dict[int, Path]:

@@ -220,9 +220,13 @@ def pin_version(cfg: Config, current: Handbook) -> str | None:
 
 
 def activate(cfg: Config, ref: str) -> str:
-    """Make NAME@VERSION the active handbook (in the config file, atomically). Returns the ref."""
-    hb = handbooks.load(ref)  # a missing or malformed version fails here, before any write
+    """Make NAME@VERSION (or a handbook file) the active handbook, in the config file, atomically.
+    Returns what the config now names."""
+    path = handbooks.resolve(ref)
+    hb = handbooks.load_file(path)  # a missing or malformed version fails here, before any write
     pinned = f"{hb.name}@{hb.version}"
+    if path.resolve() not in {i.path.resolve() for i in handbooks.versions(hb.name)}:
+        pinned = str(path.resolve())  # a file of the user's own: no saved version holds it
     config_mod.set_value("handbook", pinned, config_path(cfg))
     return pinned
 

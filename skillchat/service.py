@@ -96,6 +96,8 @@ class ChatService:
         self.environment = environment
         self.demo_reason = demo_reason
         self._env = env
+        # Variables the config names as holding keys: their values are secrets, whatever the names.
+        self._key_names = tuple(sorted({a.api_key_env for a in config.agents if a.api_key_env}))
         self._counter = TiktokenCounter()
         self._prices = LitellmPriceBook()
         self.provider = provider or LitellmProvider(timeout_s=config.timeout_s, token_counter=self._counter, env=env)
@@ -364,13 +366,12 @@ class ChatService:
         self.save_unsaved()
         self.sync_ratings()
         messages = self.store.history(conversation_id)
-        exclude = set(self.handbook.agents) - set(self.pool.endpoints)
         try:
             decision = self.router.route(messages, lam=self.lam, policy=self.policy, rng=self.rng,
-                                         pin=pin or self._pinned, exclude=exclude)
+                                         pin=pin or self._pinned, exclude=self._unusable())
         except NoEligibleAgent as e:
-            hint = "" if self._demo else " (run `skillchat doctor` to see why)"
-            error = f"no agent can take this turn: {e}{hint}"
+            hint = "" if self._demo else "; `skillchat doctor` shows how each model is reached"
+            error = f"{e}{hint}"
             turn_id = self.store.start_turn(conversation_id, user_message_id, None, demo=self._demo,
                                             status="failed", error=error)
             yield TurnFailed(turn_id, error, conversation_id, "no_agent")
@@ -400,7 +401,7 @@ class ChatService:
         except Exception as e:  # a bug must not leave the turn 'running' forever
             if state.done:
                 raise
-            error = keys.redact(f"internal error: {type(e).__name__}: {e}", self._env) or "internal error"
+            error = keys.redact(f"internal error: {type(e).__name__}: {e}", self._env, self._key_names) or "internal error"
             state.done = True
             if not self._finish(turn_id, "failed", attempts=state.attempts, error=error):
                 error += f"; {self._unsaved_note()}"
@@ -628,6 +629,11 @@ class ChatService:
         stats.prompt_tokens, stats.completion_tokens = pt, ct
         return cost_so_far(ep, pt, ct)  # this path cannot wait for litellm's import
 
+    def _unusable(self) -> dict[str, str]:
+        """Agents of the handbook that cannot be called now, with why (a missing key, say)."""
+        how = {st.agent_id: st.how for st in self.pool.statuses if not st.usable}
+        return {a: how.get(a, "not reachable") for a in self.handbook.agents if a not in self.pool.endpoints}
+
     def _record_cancelled(self, turn_id: int, messages: list[Message], state: "_TurnState") -> None:
         """Keep what arrived of the answer, and what it probably cost, on a turn the user stopped."""
         ep, stats = state.endpoint, state.stats
@@ -683,7 +689,7 @@ class ChatService:
         from skillchat.exports import export_conversation
 
         out = export_conversation(self.store, conversation_id, fmt, self.handbook)
-        for value in keys.secret_values(self._env):  # belt and braces: nothing below should hold one
+        for value in keys.secret_values(self._env, self._key_names):  # belt and braces: nothing below should hold one
             out = out.replace(value, "[redacted]")
         return out
 

@@ -79,6 +79,9 @@ def test_ask_with_nothing_usable_says_so_instead_of_faking_an_answer(capsys, tin
     assert main(["ask", "hello"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "no agent can take this turn" in err and "doctor" in err
+    assert err.count("no agent can take this turn") == 1
+    # Each agent says why it cannot be called (a key it needs, say), and the demo is suggested.
+    assert "needs " in err and "--demo" in err
     assert TraceStore.open().transcript(1)[0].content == "hello"  # the question is still logged
 
 

@@ -50,6 +50,7 @@ def _files(tmp: Path) -> dict[str, str]:
         "escape-name.toml": 'handbook = "\\u001b]0;owned\\u0007general"\n',
         "nul-name.toml": 'handbook = "x\\u0000.json"\n',
         "deep.jsonl": "[" * 200_000 + "\n",
+        "long-number.jsonl": '{"messages": ' + "1" * 5_000 + "}\n",  # int() reads at most 4300 digits
     }
     for name, text in made.items():
         (tmp / name).write_text(text, encoding="utf-8")
@@ -79,6 +80,7 @@ def _cases(f: dict[str, str]) -> dict[str, list[str]]:
         "ask -H: deep JSON": ["ask", "--demo", "-H", f["deep.json"], "hello"],
         "route --batch: deep JSONL": ["route", "--batch", f["deep.jsonl"]],
         "route --conversation: deep JSON": ["route", "--conversation", f["deep.json"]],
+        "route --batch: a 5,000-digit number": ["route", "--batch", f["long-number.jsonl"]],
         "config: deep array": ["--config", f["deep.toml"], "route", "hello"],
         "config: deep inline table": ["--config", f["deep-table.toml"], "spend"],
         "config: deep, handbook use": ["--config", f["deep.toml"], "handbook", "use", "general"],
@@ -269,6 +271,22 @@ def test_ask_keeps_a_question_that_is_not_utf8(home, how, monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert "not valid UTF-8: 3 bytes" in err.splitlines()[0] and out.strip()
     assert _messages(home)[0][1:] == ("user", "\ufffd\ufffdwhy is caf\ufffd slow?")
+
+
+def test_ask_keeps_a_1mb_question_with_nul_bytes(home, monkeypatch, capsys):
+    """A 1 MB paste with NUL bytes in it (only stdin can carry either: argv holds at most 128 KB
+    and no NUL) is asked and stored exactly; nothing printed carries a control character."""
+    from skillchat.cli import main
+
+    monkeypatch.setenv("SKILLCHAT_HOME", str(home))
+    question = "why\x00 is this slow? " + "x" * (1 << 20) + "\x00 end"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(question.encode())))
+    assert main(["ask", "--demo"]) == 0
+    out, err = capsys.readouterr()
+    assert "why is this slow?" in out
+    assert not CONTROL.search(out.replace("\n", "")) and not CONTROL.search(err.replace("\n", ""))
+    assert len(out) < 10_000 and len(err) < 10_000  # the demo echoes the question cut short
+    assert _messages(home)[0][1:] == ("user", question)
 
 
 # --- what a model sends back -----------------------------------------------------------------

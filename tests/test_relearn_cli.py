@@ -207,6 +207,18 @@ def test_history_diff_use_and_rollback(installed, capsys, monkeypatch):
     assert tomllib.loads(config_text())["handbook"] == "tiny@2"
 
 
+def test_handbook_use_of_a_file_names_the_file(tiny_path, tmp_path, monkeypatch, capsys):
+    """A handbook file that is no saved version is named by its path: its name@version would name
+    nothing, and every later command would fail."""
+    monkeypatch.chdir(tiny_path.parent)
+    assert main(["handbook", "use", tiny_path.name]) == 0
+    assert tomllib.loads(config_text())["handbook"] == str(tiny_path.resolve())
+    monkeypatch.chdir(tmp_path)  # an absolute path: it does not depend on where the next command runs
+    capsys.readouterr()
+    assert main(["route", "hello"]) == 0
+    assert "tiny" in capsys.readouterr().out
+
+
 def test_a_second_relearn_builds_on_the_active_version(installed, capsys):
     populate(installed, 300, seed=2)
     assert main(["relearn", "--yes"]) == 0

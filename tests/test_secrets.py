@@ -83,3 +83,23 @@ def test_no_key_value_leaks_anywhere(keyed_env, tiny_path, capsys, caplog):
             assert needle not in data, f"{name} found in {path}"
         for text in outputs:
             assert value not in text, f"{name} found in output"
+
+
+def test_exports_redact_the_key_of_every_configured_api_key_env(monkeypatch, tiny_path):
+    """A key variable the config names is a secret whatever its name (no _KEY or _TOKEN suffix)."""
+    value = "creds-test-ffffffffffffffff"
+    monkeypatch.setenv("LLAMA_CREDS", value)
+    paths.config_file().write_text(
+        f'handbook = "{tiny_path}"\n'
+        '[[agents]]\nid = "mine"\nmodel = "openai/llama"\napi_base = "http://127.0.0.1:9/v1"\n'
+        'api_key_env = "LLAMA_CREDS"\n', encoding="utf-8")
+    assert main(["ask", "--demo", "-q", f"my key is {value}, keep it out of the export"]) == 0
+    svc = ChatService.create()
+    try:
+        exports = [svc.export(1, "markdown"), svc.export(1, "json")]
+    finally:
+        svc.close()
+    for text in exports:
+        assert "keep it out of the export" in text  # the message is there ...
+        assert value not in text  # ... its key is not
+        assert "[redacted]" in text

@@ -160,6 +160,8 @@ async def _ask(args: argparse.Namespace, text: str) -> int:
                 elif isinstance(ev, TurnFailed):
                     out(answer.end())
                     say(f"skillchat: {one_line(ev.error, MAX_ERROR)}")
+                    if ev.kind == "no_agent" and not svc.demo:
+                        say("skillchat: to try skillchat without a provider key, add --demo (scripted answers)")
                     if ev.turn_id is not None:
                         err(f"turn {ev.turn_id} (your message is saved in conversation {ev.conversation_id})")
                     status = 2 if ev.kind in ("refused", "no_agent") else 1

@@ -104,6 +104,8 @@ def _loads(text: str, where: str, *, one_line: bool = False) -> Any:
     except json.JSONDecodeError as e:
         at = f"column {e.colno}" if one_line else f"line {e.lineno}, column {e.colno}"
         raise InputError(f"{where}: not valid JSON: {e.msg} at {at}") from None
+    except ValueError:  # int() refuses to read more than 4300 digits
+        raise InputError(f"{where}: not valid JSON: a number too long to read") from None
     except RecursionError:
         # json's parser recurses once per nesting level; 200,000 '[' exhaust the stack.
         raise InputError(f"{where}: not valid input: nested too deeply") from None

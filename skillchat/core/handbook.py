@@ -517,6 +517,16 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
     for i, s in enumerate(skills.values()):
         if s.parent is not None and s.parent not in skills:
             raise r.fail(f"$.skills[{i}].parent", f"unknown skill {s.parent!r}")
+    for i, s in enumerate(skills.values()):
+        # A parent is the skill this one was split from: a chain of them must end at a root.
+        chain = [s.id]
+        up = s.parent
+        while up is not None and up not in chain:
+            chain.append(up)
+            up = skills[up].parent
+        if up is not None and up == s.id:
+            loop = " -> ".join([*chain, up])
+            raise r.fail(f"$.skills[{i}].parent", f"skill {s.id!r} is its own ancestor ({loop})")
 
     settings_d = r.obj(root.get("settings", {}), "$.settings")
     defaults = Settings()
@@ -545,6 +555,8 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
         if aid in agents:
             raise r.fail(f"{p}.id", f"duplicate agent id {aid!r}")
         model = r.str_(a, "model", p, limit=MAX_NAME_CHARS)
+        if not model.strip():
+            raise r.fail(f"{p}.model", "expected a model name, got an empty string")
         cw = r.whole(a.get("context_window"), f"{p}.context_window", lo=1, hi=MAX_TOKENS)
         price = None
         if a.get("price") is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, replace
-from typing import Collection, Sequence
+from typing import Collection, Mapping, Sequence
 
 from skillchat.core.competence import posteriors
 from skillchat.core.decision import AgentScore, RoutingDecision
@@ -26,6 +26,7 @@ from skillchat.core.handbook import Agent, Handbook
 from skillchat.core.inference import KeywordInferrer, SkillInferrer, SkillProfile
 from skillchat.core.ports import HeuristicCounter, Message, NoPrices, PriceBook, TokenCounter
 from skillchat.core.standing import standing
+from skillchat.errors import SkillchatError
 
 POLICIES = ("thompson", "greedy")
 _GRID = 40
@@ -155,7 +156,7 @@ class Router:
         policy: str = "thompson",
         rng: random.Random | None = None,
         pin: str | None = None,
-        exclude: Collection[str] = (),
+        exclude: Collection[str] = (),  # agent ids to leave out; a mapping also says why, for the message
     ) -> RoutingDecision:
         if not (math.isfinite(lam) and lam >= 0):  # inf or nan would make every score -inf or nan
             raise ValueError(f"lambda must be a finite number >= 0, got {lam!r}")
@@ -168,7 +169,7 @@ class Router:
         for agent in hb.agents.values():
             why_not = None
             if agent.id in exclude:
-                why_not = "excluded for this turn"
+                why_not = exclude[agent.id] if isinstance(exclude, Mapping) else "excluded for this turn"
             elif prompt_tokens > agent.context_window:
                 why_not = f"conversation ({prompt_tokens:,} tokens) exceeds its context window ({agent.context_window:,})"
             mean = var = 0.0
@@ -308,7 +309,7 @@ class _Candidate:
     probability: float = 0.0
 
 
-class NoEligibleAgent(Exception):
+class NoEligibleAgent(SkillchatError):
     """Every agent was excluded (context windows, failures): the turn cannot be routed."""
 
 

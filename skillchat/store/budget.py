@@ -16,14 +16,13 @@ comes first; and after `MAX_AGE` whatever the machine.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from datetime import datetime, timedelta, timezone
 from typing import Callable, TypeVar
 
 from sqlite_utils import Database
 
-from skillchat.store import clock
+from skillchat.store import clock, processes
 from skillchat.store.locking import retry_read, transaction
 
 T = TypeVar("T")
@@ -35,36 +34,6 @@ MAX_AGE = timedelta(hours=6)
 ORPHAN_GRACE = timedelta(minutes=10)
 
 
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time in clock ticks since boot) of process `pid`, from /proc; None elsewhere."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()  # fields 3.. of proc(5): the first two precede ")"
-    return (fields[0], fields[19]) if len(fields) > 19 else None
-
-
-def _proc_start(pid: int) -> str | None:
-    """When process `pid` started, to tell a reused pid apart."""
-    info = _proc_stat(pid)
-    return info[1] if info else None
-
-
-_HOST = socket.gethostname()
-_PID = os.getpid()
-_START = _proc_start(_PID)
-
-
-def _me() -> tuple[int, str | None]:
-    global _PID, _START
-    pid = os.getpid()
-    if pid != _PID:  # forked
-        _PID, _START = pid, _proc_start(pid)
-    return _PID, _START
-
-
 # What this process holds right now, by (database file, turn id): a row with our pid that is not in
 # here was left by an earlier run of this process (a failed release) or by a dead process whose pid
 # we were given.
@@ -74,30 +43,13 @@ _held_lock = threading.Lock()
 
 def _alive(pid: int, host: str, proc_start: str | None, key: tuple[str, int]) -> bool:
     """Whether the process that took a reservation may still be running it."""
-    if host != _HOST:
+    if host != processes.HOST:
         return True  # cannot tell from here: MAX_AGE decides
-    me, my_start = _me()
+    me, my_start = processes.me()
     if pid == me:
         with _held_lock:
             return proc_start == my_start and key in _held_here
-    if os.name != "posix":
-        return True  # on Windows os.kill(pid, 0) would terminate the process: MAX_AGE decides
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process runs under that pid: compare start times below
-    except OSError:
-        return True
-    info = _proc_stat(pid)
-    if info is not None:
-        state, started = info
-        if state in ("Z", "X"):  # killed, not yet reaped
-            return False
-        if proc_start is not None and started != proc_start:
-            return False  # the pid was reused by a newer process
-    return True
+    return processes.pid_alive(pid, proc_start) is not False  # unknown: MAX_AGE decides
 
 
 class Reservations:
@@ -165,7 +117,7 @@ class Reservations:
         """
         from skillchat.store import spend
 
-        pid, start = _me()
+        pid, start = processes.me()
 
         def write() -> T:
             now = clock.now_iso()
@@ -184,7 +136,7 @@ class Reservations:
                        VALUES (?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (turn_id) DO UPDATE SET amount_usd = excluded.amount_usd, pid = excluded.pid,
                            host = excluded.host, proc_start = excluded.proc_start, updated_at = excluded.updated_at""",
-                    [turn_id, float(amount), pid, _HOST, start, now, now],
+                    [turn_id, float(amount), pid, processes.HOST, start, now, now],
                 )
             return result
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import socket
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from skillchat.core.ports import Message
 from skillchat.core.relearn import TurnCost
 from skillchat.errors import StoreError
 from skillchat.events import Attempt
-from skillchat.store import clock, spend
+from skillchat.store import clock, processes, spend
 from skillchat.store.database import connect, retry_read, transaction
 from skillchat.store.spend import SpendReport
 
@@ -670,28 +669,10 @@ class TraceStore:
 
 
 # --- which process owns a running turn ---------------------------------------------------------
-_owner_cache: tuple[int, str] | None = None
-
-
 def process_owner() -> str:
     """"host:pid:start" of this process; `start` (its start time, from /proc) tells a reused pid apart."""
-    global _owner_cache
-    pid = os.getpid()
-    if _owner_cache is None or _owner_cache[0] != pid:  # recomputed in a forked child
-        info = _proc_stat(pid)
-        _owner_cache = (pid, f"{socket.gethostname()}:{pid}:{info[1] if info else ''}")
-    return _owner_cache[1]
-
-
-def _proc_stat(pid: int) -> tuple[str, str] | None:
-    """(state, start time in clock ticks) of a process, where /proc has them (Linux)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read().decode("ascii", "replace")
-    except OSError:
-        return None
-    fields = raw[raw.rfind(")") + 2:].split()  # the command name may hold spaces and parentheses
-    return (fields[0], fields[19]) if len(fields) > 19 else None
+    pid, start = processes.me()
+    return f"{processes.HOST}:{pid}:{start or ''}"
 
 
 def owner_alive(owner: str) -> bool | None:
@@ -700,7 +681,7 @@ def owner_alive(owner: str) -> bool | None:
     if len(parts) != 3:
         return None
     host, pid_text, start = parts
-    if host != socket.gethostname():
+    if host != processes.HOST:
         return None
     try:
         pid = int(pid_text)
@@ -708,24 +689,7 @@ def owner_alive(owner: str) -> bool | None:
         return None
     if pid == os.getpid():
         return True
-    if os.name == "nt":  # os.kill would terminate it there: go by its heartbeat instead
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process: alive
-    except OSError:
-        return None
-    info = _proc_stat(pid)
-    if info is not None:
-        state, started = info
-        if state in ("Z", "X"):  # killed, not yet reaped
-            return False
-        if start and started != start:  # the pid was reused by another process
-            return False
-    return True
+    return processes.pid_alive(pid, start or None)
 
 
 def _orphaned(owner: str | None, last_sign: datetime, now: datetime) -> str | None:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from skillchat.errors import SkillchatError
+
 if TYPE_CHECKING:
     from skillchat.ui.app import SkillchatApp
 
@@ -47,7 +49,7 @@ COMMANDS: tuple[SlashCommand, ...] = (
 BY_NAME = {c.name: c for c in COMMANDS}
 
 
-class SlashError(Exception):
+class SlashError(SkillchatError):
     """A slash command that cannot be run as typed; the message says what to type instead."""
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Awaitable, Callable
 from rich.table import Table
 from rich.text import Text
 
+from skillchat import atomic
 from skillchat.text_safety import clean
 from skillchat.ui.commands import Invocation
 
@@ -199,8 +200,7 @@ async def _export(chat: ChatScreen, args: tuple[str, ...]) -> None:
             path = a
     text = svc.export(chat.conversation_id, fmt)
     target = export_path(path, chat.conversation_id, fmt, cwd=chat.sc.cwd)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
+    atomic.write_text(target, text)  # a half-written export never replaces an earlier one
     await chat.note(Text.assemble("Exported this conversation to ", (str(target), "bold"), f" ({len(text):,} characters)."))
     chat.notify(f"Saved {target.name}", timeout=3)
 

@@ -271,3 +271,16 @@ def test_a_clear_record_on_the_mode_carries_to_a_thin_skill_of_it(tiny):
     gain = scores["small"].score - scores["big"].score
     assert 0 < gain < tiny.settings.challenge_z * math.hypot(scores["small"].uncertainty, scores["big"].uncertainty)
     assert d.chosen == "small"
+
+
+def test_excluded_agents_say_why_and_no_agent_is_a_user_facing_error(tiny):
+    from skillchat.errors import SkillchatError
+
+    r = Router(tiny)
+    why = {a: f"needs KEY_{a.upper()}" for a in tiny.agents}
+    d = r.route([Message("user", "hi")], exclude={a: w for a, w in why.items() if a != "big"}, policy="greedy")
+    assert d.chosen == "big"
+    assert {a.agent_id: a.excluded for a in d.ranking if not a.eligible} == {a: w for a, w in why.items() if a != "big"}
+    with pytest.raises(NoEligibleAgent) as e:
+        r.route([Message("user", "hi")], exclude=why)
+    assert isinstance(e.value, SkillchatError) and all(w in str(e.value) for w in why.values())

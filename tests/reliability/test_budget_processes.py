@@ -62,9 +62,10 @@ def _fake_hold(svc, *, turn_id, amount, pid, updated=None, host=None, start="1")
 
 
 def _start_of(pid, default):
-    from skillchat.store.budget import _proc_start
+    from skillchat.store.processes import proc_stat
 
-    return _proc_start(pid) or default
+    info = proc_stat(pid)
+    return info[1] if info else default
 
 
 async def test_a_dead_processs_hold_counts_until_its_interrupted_turn_is_closed(tiny_path, openai_server):
