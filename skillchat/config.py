@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillchat import paths
+from skillchat import paths, reading
 from skillchat.errors import INT64_MAX, ConfigError, expected_number, number_problem
 from skillchat.text_safety import os_reason, shown
 
@@ -290,7 +290,7 @@ def load(path: Path | None = None) -> Config:
         # one: the budgets it sets must not silently lapse.
         if not path.exists() and not path.is_symlink():
             return Config()
-        data = _toml(path.read_text(encoding="utf-8"), where)
+        data = _toml(reading.read_text(path, reading.MAX_CONFIG_BYTES, "a config file"), where)
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{where}: cannot read it ({os_reason(e)})") from None
     cfg = parse(data, where)
@@ -327,7 +327,8 @@ def set_value(key: str, value: str | float | bool, path: Path | None = None) -> 
     path = path or paths.config_file()
     where = shown(path, 200)
     try:
-        text = path.read_text(encoding="utf-8") if path.exists() or path.is_symlink() else ""
+        exists = path.exists() or path.is_symlink()
+        text = reading.read_text(path, reading.MAX_CONFIG_BYTES, "a config file") if exists else ""
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{where}: cannot read it ({os_reason(e)})") from None
     try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skillchat import atomic, paths
+from skillchat import atomic, paths, reading
 from skillchat.core.handbook import _NAME_RE, Handbook, from_dict, to_dict
 from skillchat.errors import HandbookError
 from skillchat.text_safety import os_reason, shown
@@ -35,7 +35,7 @@ class HandbookInfo:
 def load_file(path: Path | str) -> Handbook:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = reading.read_text(path, reading.MAX_HANDBOOK_BYTES, "a handbook")
     except FileNotFoundError:
         raise HandbookError(str(path), "", "no such file") from None
     except (OSError, UnicodeDecodeError) as e:

@@ -7,7 +7,6 @@ the process once it has said it has no price for the model.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -24,6 +23,7 @@ from skillchat.providers.litellm_client import actual_cost, load_litellm
 from skillchat.providers.pool import Endpoint
 from skillchat.store import TraceStore
 from skillchat.tokens import TiktokenCounter
+from terminal import Terminal
 
 MODELS = {"big": "alpha", "mid": "beta", "small": "gamma"}
 BIG_PRICE = (10e-6, 30e-6)  # tests/data/tiny.json: per token, in and out
@@ -105,11 +105,11 @@ def test_a_broken_answer_falls_back_and_its_partial_cost_is_recorded_without_lit
     assert not imported_litellm(r.stderr)
     err = messages(r.stderr)
     assert "big failed (stream)" in err and "answered by" in err
-    lines = r.stdout.splitlines()
-    assert lines[0] == "Echo from "  # the cut-off text ends its line; the next answer starts afresh
-    assert lines[1].startswith("Echo from ") and lines[1].endswith(": hello over http")
     t = TraceStore.open().turn(1)
     assert t.status == "answered" and [a.kind for a in t.attempts] == ["stream", None]
+    # To a file or a pipe, only the answer that finished: the broken attempt's "Echo from " is not above it.
+    assert t.agent_id != "big" and r.stdout == t.answer_text + "\n"
+    assert r.stdout in ("Echo from beta: hello over http\n", "Echo from gamma: hello over http\n")
     counter = TiktokenCounter()  # the server never said how many tokens the broken call used: counted here
     prompt = counter.count([Message("user", "hello over http")])
     completion = counter.count([Message("assistant", "Echo from ")]) - 6
@@ -118,7 +118,22 @@ def test_a_broken_answer_falls_back_and_its_partial_cost_is_recorded_without_lit
     assert t.cost_usd == pytest.approx(broken.cost_usd + t.attempts[1].cost_usd)
 
 
-@pytest.mark.parametrize("behaviour, kind", [("500", "server"), ("429", "rate_limit"), ("stall", "timeout")])
+def test_on_a_terminal_the_broken_answer_streams_and_the_fallback_starts_on_its_own_line(openai_server):
+    learn_unpriced()
+    openai_server.behaviour["alpha"] = "break"
+    term = Terminal()
+    p = subprocess.Popen([sys.executable, "-m", "skillchat", "ask", "-m", "big", "hello over http"],
+                         stdout=term.slave, stderr=subprocess.PIPE, text=True)
+    term.opened()
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    lines = term.text().splitlines()
+    assert lines[0] == "Echo from "  # what streamed of the broken answer ends its line
+    assert lines[1] == TraceStore.open().turn(1).answer_text and len(lines) == 2  # the fallback's, afresh
+
+
+@pytest.mark.parametrize("behaviour, kind", [("500", "server"), ("429", "rate_limit"), ("stall", "timeout"),
+                                             ("break", "stream")])
 def test_when_every_agent_fails_ask_exits_1_and_keeps_the_question(openai_server, behaviour, kind):
     learn_unpriced()
     openai_server.stall_s = 3.0
@@ -139,14 +154,15 @@ def test_when_every_agent_fails_ask_exits_1_and_keeps_the_question(openai_server
 def test_ctrl_c_mid_answer_stops_the_call_and_keeps_what_arrived_with_its_cost(openai_server):
     learn_unpriced()
     openai_server.answer_words, openai_server.word_interval_s = 400, 0.05  # 20 s of answer
+    term = Terminal()  # the answer streams live only to a terminal
     p = subprocess.Popen([sys.executable, "-m", "skillchat", "ask", "-m", "big", "tell me a long story"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    got = b""
+                         stdout=term.slave, stderr=subprocess.PIPE)
+    term.opened()
     deadline = time.monotonic() + 60
-    while b"w3 " not in got and time.monotonic() < deadline:
-        got += os.read(p.stdout.fileno(), 4096)
+    while b"w3 " not in term.out and time.monotonic() < deadline:
+        time.sleep(0.02)
     p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=30)
+    _, err = p.communicate(timeout=30)
     assert p.returncode == 130 and "interrupted" in err.decode()
     for _ in range(100):  # the server notices the closed socket at its next write
         if openai_server.hangups:

@@ -46,7 +46,7 @@ def _files(tmp: Path) -> dict[str, str]:
         "deep-inside.json": '{"schema_version": 1, "metadata": ' + "[" * 200_000,
         "deep.toml": "handbook = " + "[" * 200_000,
         "deep-table.toml": "handbook = " + "{a = " * 100_000,
-        "huge-name.toml": 'handbook = "' + "h" * 2_000_000 + '"\n',  # a 2 MB name, only ever shown cut
+        "huge-name.toml": 'handbook = "' + "h" * 900_000 + '"\n',  # a 0.9 MB name (under the 1 MB limit), only ever shown cut
         "escape-name.toml": 'handbook = "\\u001b]0;owned\\u0007general"\n',
         "nul-name.toml": 'handbook = "x\\u0000.json"\n',
         "deep.jsonl": "[" * 200_000 + "\n",
@@ -98,7 +98,7 @@ def _cases(f: dict[str, str]) -> dict[str, list[str]]:
         "handbook show: escapes in the name": ["handbook", "show", ESC],
         "handbook show: name not UTF-8": ["handbook", "show", BAD_UTF8],
         "config: 300-character path": ["--config", LONG, "route", "hello"],
-        "config: a 2 MB handbook name": ["--config", f["huge-name.toml"], "route", "hello"],
+        "config: a 0.9 MB handbook name": ["--config", f["huge-name.toml"], "route", "hello"],
         "config: escapes in the handbook name": ["--config", f["escape-name.toml"], "route", "hello"],
         "config: NUL in the handbook name": ["--config", f["nul-name.toml"], "route", "hello"],
         "route --conversation: 300-character file": ["route", "--conversation", LONG],
@@ -214,7 +214,7 @@ class _Names(dict):
 @pytest.mark.parametrize("name", list(_cases(_Names())))
 def test_hostile_input_is_one_line_and_exit_2(corpus, name):
     err = _check(corpus[name], usage=False)
-    if "300-character" in name or "2 MB" in name:
+    if "300-character" in name or "0.9 MB" in name:
         assert "characters)" in err  # the name is shown cut, with its length
 
 

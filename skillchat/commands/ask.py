@@ -1,7 +1,10 @@
 """`skillchat ask "question"`: one routed turn from the shell.
 
-The answer streams to stdout (so it can be piped); everything about it, the routing line, fallbacks
-and the turn id to rate it by, goes to stderr. Exit status: 0 answered, 1 no agent could answer,
+On a terminal the answer streams to stdout as it arrives; when stdout is a file or a pipe, only the
+answer that finished is written there, whole (an agent that fails half-way leaves no text above the
+fallback's answer; a turn that never finishes writes nothing, and what arrived is kept in the
+database). Everything about the answer, the routing line, fallbacks and the turn id to rate it by,
+goes to stderr. Exit status: 0 answered, 1 no agent could answer,
 2 refused (budget, no usable agent) or bad input. SIGTERM and SIGHUP stop it like Ctrl+C: what
 arrived of the answer is kept (exit status 128 + the signal's number).
 
@@ -90,7 +93,7 @@ async def _ask(args: argparse.Namespace, text: str) -> int:
     from skillchat.events import AgentFailed, TokenChunk, TurnFailed, TurnFinished, TurnStarted
     from skillchat.render import decision_line, usd
     from skillchat.service import ChatService
-    from skillchat.text_safety import StreamCleaner, one_line
+    from skillchat.text_safety import StreamCleaner, clean, one_line
 
     cfg = config.load()
     demo = True if args.demo else cfg.demo  # never fall into demo silently when a script asks a question
@@ -100,6 +103,7 @@ async def _ask(args: argparse.Namespace, text: str) -> int:
     # Answers and errors come from outside: what reaches the terminal is cleaned of escape
     # sequences (the stored answer keeps them), and provider errors are cut to one short line.
     answer = StreamCleaner()
+    live = sys.stdout.isatty()
     at_line_start = True
 
     def out(text: str) -> None:
@@ -130,8 +134,9 @@ async def _ask(args: argparse.Namespace, text: str) -> int:
                 if isinstance(ev, TurnStarted):
                     err(("[demo] " if ev.demo else "") + decision_line(ev.decision, svc.handbook))
                 elif isinstance(ev, TokenChunk):
-                    out(answer.feed(ev.text))
-                    streamed = True
+                    if live:  # elsewhere the answer is written whole once it has finished
+                        out(answer.feed(ev.text))
+                        streamed = True
                 elif isinstance(ev, AgentFailed):
                     then = f"; trying {ev.next_agent}, whose answer starts afresh" if ev.next_agent else ""
                     out(answer.end())
@@ -140,7 +145,7 @@ async def _ask(args: argparse.Namespace, text: str) -> int:
                         streamed = False
                     say(f"skillchat: {ev.agent_id} failed ({ev.kind}): {one_line(ev.error, MAX_ERROR)}{then}")
                 elif isinstance(ev, TurnFinished):
-                    out(answer.end())
+                    out(answer.end() if live else clean(ev.text))
                     if not at_line_start:
                         out("\n")
                     if ev.note:

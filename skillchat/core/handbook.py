@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from skillchat.core import patterns
 from skillchat.core.ports import Price
 from skillchat.errors import INT64_MAX, HandbookError, number_problem
 
@@ -25,6 +26,11 @@ MAX_TOKENS = 10**9
 MAX_PER_MTOK = 1e6  # a price: a dollar a token
 MAX_USD = 1e6  # the mean cost of one call
 MAX_STRENGTH = 1e9  # a prior's weight, in ratings
+# Lengths of its strings: an id, a name or a model string is a short label; a description, an
+# example or an indicator phrase is a paragraph at most (the longest shipped one is 332 characters).
+# Longer ones are a mistake or an attack, and a 50 MB description takes `handbook show` minutes.
+MAX_NAME_CHARS = 200
+MAX_TEXT_CHARS = 10_000
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _AGENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/@+-]*$")
@@ -363,7 +369,8 @@ class _Reader:
         self.source = source
 
     def fail(self, path: str, problem: str) -> HandbookError:
-        return HandbookError(self.source, path, problem)
+        # Both can quote the document (a key, a value): a message stays a line, however long those are.
+        return HandbookError(self.source, _cut(path, 300), _cut(problem, 1000))
 
     def obj(self, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -375,14 +382,20 @@ class _Reader:
             raise self.fail(path, f"expected a list, got {_kind(value)}")
         return value
 
-    def str_(self, d: dict[str, Any], key: str, path: str, *, required: bool = True, default: str = "") -> str:
+    def str_(self, d: dict[str, Any], key: str, path: str, *, required: bool = True, default: str = "",
+             limit: int = MAX_TEXT_CHARS) -> str:
         if key not in d or d[key] is None:
             if required:
                 raise self.fail(f"{path}.{key}", "is required")
             return default
         if not isinstance(d[key], str):
             raise self.fail(f"{path}.{key}", f"expected a string, got {_kind(d[key])}")
-        return d[key]
+        return self.length(d[key], f"{path}.{key}", limit)
+
+    def length(self, value: str, path: str, limit: int) -> str:
+        if len(value) > limit:
+            raise self.fail(path, f"is {len(value):,} characters long; at most {limit:,} are allowed")
+        return value
 
     def num(self, value: Any, path: str, *, lo: float | None = None, hi: float | None = None, open_: bool = False) -> float:
         """A finite number within [lo, hi] ((lo, hi) with open_); the message says what is wrong."""
@@ -407,7 +420,12 @@ class _Reader:
         for i, it in enumerate(items):
             if not isinstance(it, str):
                 raise self.fail(f"{path}.{key}[{i}]", f"expected a string, got {_kind(it)}")
+            self.length(it, f"{path}.{key}[{i}]", MAX_TEXT_CHARS)
         return tuple(items)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[: limit * 2 // 3]} […] {text[-(limit // 4):]}"
 
 
 def _in_json_words(problem: str, value: Any) -> str:
@@ -432,7 +450,7 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
         raise r.fail("$.schema_version", f"unsupported schema version {sv!r} (this skillchat reads {SCHEMA_VERSION})")
 
     meta = r.obj(root.get("metadata"), "$.metadata")
-    name = r.str_(meta, "name", "$.metadata")
+    name = r.str_(meta, "name", "$.metadata", limit=MAX_NAME_CHARS)
     if not _NAME_RE.match(name):
         raise r.fail("$.metadata.name", f"{name!r} is not a valid name (lowercase letters, digits, '-' and '_')")
     version = r.whole(meta.get("version"), "$.metadata.version", lo=1, hi=INT64_MAX)
@@ -445,14 +463,15 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
     for i, m in enumerate(r.arr(root.get("modes"), "$.modes")):
         p = f"$.modes[{i}]"
         m = r.obj(m, p)
-        mid = r.str_(m, "id", p)
+        mid = r.str_(m, "id", p, limit=MAX_NAME_CHARS)
         if not _NAME_RE.match(mid):
             raise r.fail(f"{p}.id", f"{mid!r} is not a valid mode id")
         if mid in modes:
             raise r.fail(f"{p}.id", f"duplicate mode id {mid!r}")
         ct = m.get("completion_tokens", 400)
         ct = int(r.num(ct, f"{p}.completion_tokens", lo=1, hi=MAX_TOKENS))
-        modes[mid] = Mode(mid, r.str_(m, "name", p, required=False, default=mid), r.str_(m, "description", p, required=False), ct)
+        modes[mid] = Mode(mid, r.str_(m, "name", p, required=False, default=mid, limit=MAX_NAME_CHARS),
+                          r.str_(m, "description", p, required=False), ct)
     if not modes:
         raise r.fail("$.modes", "a handbook needs at least one mode")
 
@@ -460,21 +479,18 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
     for i, s in enumerate(r.arr(root.get("skills"), "$.skills")):
         p = f"$.skills[{i}]"
         s = r.obj(s, p)
-        sid = r.str_(s, "id", p)
+        sid = r.str_(s, "id", p, limit=MAX_NAME_CHARS)
         if not _ID_RE.match(sid):
             raise r.fail(f"{p}.id", f"{sid!r} is not a valid skill id")
         if sid in skills:
             raise r.fail(f"{p}.id", f"duplicate skill id {sid!r}")
-        mode = r.str_(s, "mode", p)
+        mode = r.str_(s, "mode", p, limit=MAX_NAME_CHARS)
         if mode not in modes:
             raise r.fail(f"{p}.mode", f"unknown mode {mode!r}")
         indicators = r.strs(s, "indicators", p)
         for j, ind in enumerate(indicators):
-            if ind.startswith("re:"):
-                try:
-                    re.compile(ind[3:])
-                except re.error as e:
-                    raise r.fail(f"{p}.indicators[{j}]", f"bad regular expression: {e}") from None
+            if ind.startswith("re:") and (problem := patterns.problem(ind[3:])):
+                raise r.fail(f"{p}.indicators[{j}]", f"skill {sid!r}: pattern {_cut(ind[3:], 120)!r}: {problem}")
         signature = s.get("signature")
         if signature is not None:
             sig = r.obj(signature, f"{p}.signature")
@@ -485,10 +501,12 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
         parent = s.get("parent")
         if parent is not None and not isinstance(parent, str):
             raise r.fail(f"{p}.parent", f"expected a skill id or null, got {_kind(parent)}")
+        if parent is not None:
+            r.length(parent, f"{p}.parent", MAX_NAME_CHARS)
         skills[sid] = Skill(
             id=sid,
             mode=mode,
-            name=r.str_(s, "name", p, required=False, default=sid),
+            name=r.str_(s, "name", p, required=False, default=sid, limit=MAX_NAME_CHARS),
             description=r.str_(s, "description", p, required=False),
             indicators=indicators,
             examples=r.strs(s, "examples", p),
@@ -513,7 +531,8 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
     settings_d = r.obj(root.get("settings", {}), "$.settings")
     defaults = Settings()
     settings = Settings(
-        fallback_skill=r.str_(settings_d, "fallback_skill", "$.settings", required=False, default=defaults.fallback_skill),
+        fallback_skill=r.str_(settings_d, "fallback_skill", "$.settings", required=False, default=defaults.fallback_skill,
+                              limit=MAX_NAME_CHARS),
         prior_strength=r.num(settings_d.get("prior_strength", defaults.prior_strength), "$.settings.prior_strength", lo=0, hi=MAX_STRENGTH, open_=True),
         mode_strength=r.num(settings_d.get("mode_strength", defaults.mode_strength), "$.settings.mode_strength", lo=0, hi=MAX_STRENGTH, open_=True),
         skill_strength=r.num(settings_d.get("skill_strength", defaults.skill_strength), "$.settings.skill_strength", lo=0, hi=MAX_STRENGTH, open_=True),
@@ -530,12 +549,12 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
     for i, a in enumerate(r.arr(root.get("agents"), "$.agents")):
         p = f"$.agents[{i}]"
         a = r.obj(a, p)
-        aid = r.str_(a, "id", p)
+        aid = r.str_(a, "id", p, limit=MAX_NAME_CHARS)
         if not _AGENT_ID_RE.match(aid):
             raise r.fail(f"{p}.id", f"{aid!r} is not a valid agent id")
         if aid in agents:
             raise r.fail(f"{p}.id", f"duplicate agent id {aid!r}")
-        model = r.str_(a, "model", p)
+        model = r.str_(a, "model", p, limit=MAX_NAME_CHARS)
         if not model.strip():
             raise r.fail(f"{p}.model", "expected a model name, got an empty string")
         cw = r.whole(a.get("context_window"), f"{p}.context_window", lo=1, hi=MAX_TOKENS)
@@ -561,7 +580,7 @@ def from_dict(data: Any, source: str = "<handbook>") -> Handbook:
         agents[aid] = Agent(
             id=aid,
             model=model,
-            name=r.str_(a, "name", p, required=False, default=aid),
+            name=r.str_(a, "name", p, required=False, default=aid, limit=MAX_NAME_CHARS),
             context_window=cw,
             prior=Prior(mean, r.str_(pri, "source", f"{p}.prior", required=False), dict(pmodes), dict(pskills)),
             price=price,

@@ -43,6 +43,9 @@ FOLLOW_UP_LATEST_WEIGHT = 0.5
 WEAK_WEIGHT = 0.5
 # Bounds the work on a pasted log or file: the head and tail carry the request.
 MAX_CHARS_HEAD, MAX_CHARS_TAIL = 12_000, 4_000
+# Patterns see less: a backtracking one can take time polynomial in the text's length (those that
+# could take exponential time are refused when the handbook is read, core/patterns.py).
+PATTERN_CHARS_HEAD, PATTERN_CHARS_TAIL = 3_000, 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +83,10 @@ def _split_quotes(text: str) -> tuple[str, str]:
     return _QUOTED_RE.sub('"q"', text), " ".join(quoted)
 
 
-def _clip(text: str) -> str:
-    if len(text) <= MAX_CHARS_HEAD + MAX_CHARS_TAIL:
+def _clip(text: str, head: int = MAX_CHARS_HEAD, tail: int = MAX_CHARS_TAIL) -> str:
+    if len(text) <= head + tail:
         return text
-    return text[:MAX_CHARS_HEAD] + "\n" + text[-MAX_CHARS_TAIL:]
+    return text[:head] + "\n" + text[-tail:]
 
 
 class KeywordInferrer:
@@ -188,8 +191,9 @@ class KeywordInferrer:
                         hits[sid] += weight * (1.0 + 0.25 * (len(phrase) - 1))
                         full.add(sid)
                         reasons[sid].append(f'"{label}"')
+            clipped = _clip(part, PATTERN_CHARS_HEAD, PATTERN_CHARS_TAIL)
             for pattern, sid, label, shown, strength in self._patterns:
-                if (sid, label) not in seen and pattern.search(part):
+                if (sid, label) not in seen and pattern.search(clipped):
                     seen.add((sid, label))
                     hits[sid] += weight * strength
                     reasons[sid].append(f"pattern /{shown}/")

@@ -13,7 +13,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,6 +29,7 @@ from skillchat.providers.detect import Environment
 from skillchat.service import ChatService
 from skillchat.store import TraceStore
 from skillchat.store import traces
+from terminal import Terminal
 
 pytestmark = pytest.mark.reliability
 
@@ -48,32 +48,22 @@ def _config(server, tiny_path) -> None:
 
 
 class Ask:
-    """`python -m skillchat ask -m big QUESTION`, its stdout read as it streams."""
+    """`python -m skillchat ask -m big QUESTION` on a terminal, its stdout read as it streams."""
 
     def __init__(self, home: Path) -> None:
         env = {**os.environ, "SKILLCHAT_HOME": str(home), "FAKE_SERVER_KEY": KEY, "PYTHONPATH": str(REPO),
                "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OLLAMA_HOST": f"127.0.0.1:{closed_port()}"}
+        self.term = Terminal()  # to a file or a pipe, ask writes only a finished answer
         self.proc = subprocess.Popen([sys.executable, "-m", "skillchat", "ask", "-m", "big", QUESTION],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(home))
-        self.out = b""
-        self.first_at: float | None = None
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while True:
-            piece = os.read(self.proc.stdout.fileno(), 4096)
-            if not piece:
-                return
-            if self.first_at is None:
-                self.first_at = time.monotonic()
-            self.out += piece
+                                     stdout=self.term.slave, stderr=subprocess.PIPE, env=env, cwd=str(home))
+        self.term.opened()
 
     def wait_streaming(self, seconds: float, timeout: float = 60.0) -> None:
         """Until text has been arriving for `seconds` (the answer takes several times longer)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.first_at is not None and time.monotonic() - self.first_at >= seconds:
+            first_at = self.term.first_at
+            if first_at is not None and time.monotonic() - first_at >= seconds:
                 return
             if self.proc.poll() is not None:
                 raise AssertionError(f"ask ended early ({self.proc.returncode}): {self.proc.stderr.read().decode()}")
@@ -82,8 +72,7 @@ class Ask:
 
     def finish(self) -> tuple[int, str, str]:
         code = self.proc.wait(30)
-        self._reader.join(10)
-        return code, self.out.decode(), self.proc.stderr.read().decode()
+        return code, self.term.text(), self.proc.stderr.read().decode()
 
 
 def _turn_row(tid: int = 1) -> dict:
