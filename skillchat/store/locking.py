@@ -55,37 +55,30 @@ def transaction(conn: sqlite3.Connection, fn: Callable[[], T], *, patience_s: fl
     """
     if conn.in_transaction:
         return fn()
-    patience = PATIENCE_S if patience_s is None else patience_s
-    deadline = time.monotonic() + patience
-    pause = 0.005
+
+    def once() -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn()
+            conn.execute("COMMIT")
+            return result
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
     if busy_ms is not None:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
     try:
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn()
-                    conn.execute("COMMIT")
-                    return result
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.OperationalError as e:
-                if not is_busy(e):
-                    raise
-                if time.monotonic() + pause > deadline:
-                    raise busy_error(what) from None
-            time.sleep(pause * (0.5 + random.random()))
-            pause = min(pause * 2, 0.25)
+        return retry_read(once, patience_s=patience_s, what=what)
     finally:
         if busy_ms is not None:
             conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
 
 
 def retry_read(fn: Callable[[], T], *, patience_s: float | None = None, what: str = "the trace database") -> T:
-    """A read that is retried while SQLite says busy (rare in WAL mode: recovery, an exclusive lock)."""
+    """fn() retried while SQLite says busy, for up to `patience_s` (a read: rare in WAL mode, during
+    recovery or an exclusive lock; a whole transaction, see `transaction`)."""
     deadline = time.monotonic() + (PATIENCE_S if patience_s is None else patience_s)
     pause = 0.005
     while True:
