@@ -29,7 +29,7 @@ from skillchat.config import Config
 from skillchat.core.evolution import SkillName, TermNamer
 from skillchat.core.handbook import Handbook
 from skillchat.core.learning import RatedTurn, apply_rating, replace_rating
-from skillchat.core.ope import Comparison, compare
+from skillchat.core.ope import Comparison, compare, signed
 from skillchat.core.relearn import (
     DEFAULT_MIN_SPLIT,
     Change,
@@ -258,13 +258,13 @@ def auto_decision(outcome: RelearnOutcome, *, margin: float = NOT_WORSE_MARGIN, 
 
 
 def _signed(x: float) -> str:
-    return f"{x:+.3f}" if math.isfinite(x) else "n/a"
+    return signed(x) if math.isfinite(x) else "n/a"
 
 
 def _ci(e: Any) -> str:
     if not (math.isfinite(e.low) and math.isfinite(e.high)):
         return "no interval"
-    return f"95% CI {e.low:+.3f} to {e.high:+.3f}"
+    return f"95% CI {signed(e.low)} to {signed(e.high)}"
 
 
 def evaluation_text(c: Comparison | None) -> str:

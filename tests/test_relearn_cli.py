@@ -194,7 +194,10 @@ def test_history_diff_use_and_rollback(installed, capsys, monkeypatch):
     d = json.loads(capsys.readouterr().out)
     assert d["from"] == "tiny@1" and d["to"] == "tiny@2" and d["observations_after"] == pytest.approx(300)
     assert main(["handbook", "diff", "tiny@1", "tiny@2"]) == 0
-    assert "rated observations by skill" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "rated observations by skill" in out
+    # v1 holds no rating yet: said in words, not "#None".
+    assert "ratings through none -> #" in out and "None" not in out
     assert main(["handbook", "rollback"]) == 0
     assert "Rolled back tiny@2 -> tiny@1" in capsys.readouterr().out
     assert tomllib.loads(config_text())["handbook"] == "tiny@1"

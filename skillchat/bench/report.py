@@ -161,7 +161,7 @@ def _with_iv(v: float | None, iv: Any, fmt: str, of: int = 1) -> str:
     "± 0.000" would only hide the figures that do move."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
-    text = format(v, fmt)
+    text = _num(v, fmt)
     if iv is not None and of > 1 and (iv.half_width > 0 or iv.n < of):
         text += " ± " + format(iv.half_width, fmt.lstrip("+"))
         if iv.n < of:
@@ -566,4 +566,12 @@ def render_seeds(doc: dict[str, Any], *, plot: bool = True, width: int = 72, hei
 
 
 def _opt(v: Any, fmt: str) -> str:
-    return "-" if v is None else format(v, fmt)
+    return "-" if v is None else _num(v, fmt)
+
+
+def _num(v: float, fmt: str) -> str:
+    """format(v, fmt), but never "-0.000": a figure that rounds to zero has no sign to show."""
+    text = format(v, fmt)
+    if text.startswith("-") and not any(c in "123456789" for c in text):
+        text = ("+" if fmt.startswith("+") else "") + text[1:]
+    return text

@@ -171,8 +171,14 @@ def version_note(rec) -> str:  # type: ignore[no-untyped-def]
     ev = rec.get("evaluation")
     delta = ev.get("delta") if isinstance(ev, dict) else None
     if isinstance(delta, dict) and num(delta.get("value")) is not None:
-        parts.append(f"estimated satisfaction {delta['value']:+.3f}")
+        from skillchat.core.ope import signed
+
+        parts.append(f"estimated satisfaction {signed(delta['value'])}")
     return "; ".join(parts)
+
+
+def _through(rating_id: int | None) -> str:
+    return "none" if rating_id is None else f"#{rating_id}"
 
 
 def diff_renderable(d, a, b):  # type: ignore[no-untyped-def]
@@ -182,7 +188,8 @@ def diff_renderable(d, a, b):  # type: ignore[no-untyped-def]
 
     parts = [Text.assemble((f"{d['from']} -> {d['to']}", "bold"),
                            f"  observations {d['observations_before']:,.1f} -> {d['observations_after']:,.1f}, "
-                           f"ratings through #{d['evidence_through_before']} -> #{d['evidence_through_after']}")]
+                           f"ratings through {_through(d['evidence_through_before'])} -> "
+                           f"{_through(d['evidence_through_after'])}")]
     for key, label in (("skills_added", "skills added"), ("skills_removed", "skills removed"),
                        ("skills_changed", "skills redefined"), ("agents_added", "agents added"),
                        ("agents_removed", "agents removed")):

@@ -196,15 +196,17 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
         con.print(f"Named {namer.calls} skill(s) with a model for ${namer.cost_usd:.5f}.", style="dim")
     e = o.evaluation
     if e is not None:
+        from skillchat.core.ope import signed
+
         t = Table(title=f"estimated on your logged turns ({e.policy} routing, lambda {e.lam:g})", title_justify="left",
                   box=None, pad_edge=False)
         for col, just in (("", "left"), ("current", "right"), ("new", "right"), ("change", "right")):
             t.add_column(col, justify=just)  # type: ignore[arg-type]
         if e.candidate.n:
             t.add_row("satisfaction (doubly robust)", f"{e.current.dr.value:.3f}", f"{e.candidate.dr.value:.3f}",
-                      f"{e.delta.value:+.3f} [dim](95% CI {e.delta.low:+.3f} to {e.delta.high:+.3f})[/]")
+                      f"{signed(e.delta.value)} [dim](95% CI {signed(e.delta.low)} to {signed(e.delta.high)})[/]")
             t.add_row("satisfaction (self-normalised IPS)", f"{e.current.snips.value:.3f}", f"{e.candidate.snips.value:.3f}",
-                      f"{e.candidate.snips.value - e.current.snips.value:+.3f}")
+                      f"{signed(e.candidate.snips.value - e.current.snips.value)}")
             if math.isfinite(e.delta_cost.value):
                 t.add_row("cost per turn (doubly robust)", _usd(e.current.cost_dr.value), _usd(e.candidate.cost_dr.value),
                           f"{'+' if e.delta_cost.value >= 0 else '-'}{_usd(abs(e.delta_cost.value))}")

@@ -38,6 +38,12 @@ Z95 = 1.959964
 NON_POLICY = frozenset({"pinned", "fallback"})
 
 
+
+def signed(x: float, digits: int = 3) -> str:
+    """x with its sign, and never "-0.000": a change that rounds to nothing has no direction."""
+    r = round(x, digits)
+    return f"{r if r != 0 else 0.0:+.{digits}f}"
+
 @dataclass(frozen=True, slots=True)
 class Estimate:
     value: float
@@ -105,9 +111,9 @@ class Comparison:
         if self.candidate.n == 0:
             return "no logged policy turns to evaluate on (pinned or fallback turns do not count)"
         d, dc = self.delta, self.delta_cost
-        ci = f"95% CI {d.low:+.3f} to {d.high:+.3f}" if math.isfinite(d.low) and math.isfinite(d.high) else "no interval"
+        ci = f"95% CI {signed(d.low)} to {signed(d.high)}" if math.isfinite(d.low) and math.isfinite(d.high) else "no interval"
         text = (f"satisfaction {self.current.dr.value:.3f} -> {self.candidate.dr.value:.3f} "
-                f"({d.value:+.3f}, {ci})")
+                f"({signed(d.value)}, {ci})")
         if math.isfinite(dc.value):
             text += (f"; cost per turn ${self.current.cost_dr.value:.5f} -> ${self.candidate.cost_dr.value:.5f}")
         text += (f"; doubly robust on {self.candidate.n:,} logged turns, effective sample "

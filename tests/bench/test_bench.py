@@ -299,3 +299,10 @@ def test_json_does_not_depend_on_the_hash_seed(spec_set, tmp_path):
         doc.pop(report.TIMING_KEY)
         outs.append(json.dumps(doc, sort_keys=True))
     assert outs[0] == outs[1]
+
+
+def test_report_figures_never_read_minus_zero():
+    from skillchat.bench.report import _num, _opt
+
+    assert [_num(-0.0001, "+.3f"), _num(-0.0001, ".3f"), _num(-0.0004, ".1%"), _opt(-0.002, "+.3f")] == \
+        ["+0.000", "0.000", "0.0%", "-0.002"]

@@ -130,3 +130,10 @@ def test_a_split_handbook_is_evaluated_on_turns_logged_under_the_parent(tiny):
     c = compare(relearn(tiny, log, evolve=False).handbook, new, log, lam=0.0, policy="greedy")
     # Knowing which half a turn is in lets routing pick mid or big: clearly better.
     assert c.delta.value > 0.1 and c.delta.low > 0
+
+
+def test_signed_changes_never_read_minus_zero():
+    from skillchat.core.ope import signed
+
+    assert [signed(x) for x in (-0.0001, -0.0, 0.0004, -0.0006, 0.01234)] == ["+0.000", "+0.000", "+0.000", "-0.001", "+0.012"]
+    assert signed(-0.04, 1) == "+0.0" and signed(-0.06, 1) == "-0.1"
