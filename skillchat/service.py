@@ -368,7 +368,7 @@ class ChatService:
         messages = self.store.history(conversation_id)
         try:
             decision = self.router.route(messages, lam=self.lam, policy=self.policy, rng=self.rng,
-                                         pin=pin or self._pinned, exclude=self._unusable())
+                                         pin=pin or self._pinned, exclude=self.pool.why_not(self.handbook.agents))
         except NoEligibleAgent as e:
             hint = "" if self._demo else "; `skillchat doctor` shows how each model is reached"
             error = f"{e}{hint}"
@@ -628,11 +628,6 @@ class ChatService:
         ct = max(0, self._counter.count([Message("assistant", stats.text)]) - 6)
         stats.prompt_tokens, stats.completion_tokens = pt, ct
         return cost_so_far(ep, pt, ct)  # this path cannot wait for litellm's import
-
-    def _unusable(self) -> dict[str, str]:
-        """Agents of the handbook that cannot be called now, with why (a missing key, say)."""
-        how = {st.agent_id: st.how for st in self.pool.statuses if not st.usable}
-        return {a: how.get(a, "not reachable") for a in self.handbook.agents if a not in self.pool.endpoints}
 
     def _record_cancelled(self, turn_id: int, messages: list[Message], state: "_TurnState") -> None:
         """Keep what arrived of the answer, and what it probably cost, on a turn the user stopped."""

@@ -290,3 +290,32 @@ def test_exactly_one_of_text_batch_conversation(args, message):
     r = _cli("route", *args)
     assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
     assert message in r.stderr.splitlines()[-1]
+
+
+def test_route_uses_the_configs_own_agents_and_leaves_out_those_it_cannot_call(capsys, skillchat_home, monkeypatch):
+    """As the app does: [[agents]] join the pool, and an agent without its key is not chosen but
+    listed with why."""
+    from openai_server import FakeOpenAIServer, closed_port
+
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("MY_SERVER_KEY", "k" * 12)
+    with FakeOpenAIServer() as server:
+        agents = "".join(f'\n[[agents]]\nid = "{a}"\nmodel = "openai/{a}"\napi_base = "{server.api_base}"\n'
+                         f'api_key_env = "MY_SERVER_KEY"\ninput_per_mtok = 0.1\noutput_per_mtok = 0.2\n'
+                         for a in ("alpha", "beta"))
+        cfg = skillchat_home / "config" / "config.toml"
+        cfg.parent.mkdir(parents=True)
+        cfg.write_text(f'handbook = "general"\n{agents}', encoding="utf-8")
+        for _ in range(5):
+            assert main(["route", "Why does my Python loop raise KeyError?", "--json"]) == 0
+            d = json.loads(capsys.readouterr().out)
+            eligible = {a["agent_id"] for a in d["ranking"] if a["eligible"]}
+            assert eligible == {"alpha", "beta"} and d["chosen"] in eligible
+        why = {a["agent_id"]: a["excluded"] for a in d["ranking"] if not a["eligible"]}
+        assert why and all("needs" in w or "not reachable" in w for w in why.values()), why
+
+
+def test_route_with_no_usable_agent_routes_as_the_demo_would(capsys):
+    assert main(["route", "hello", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert all(a["eligible"] for a in d["ranking"])

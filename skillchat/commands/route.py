@@ -192,7 +192,7 @@ def read_conversation(source: str) -> list[Message]:
 # --- routing and printing --------------------------------------------------------------------
 
 def run(args: argparse.Namespace) -> int:
-    from skillchat import config, handbooks
+    from skillchat import config
 
     # Input first: a bad file is reported before the handbook or tokenizer is loaded.
     if args.batch is not None:
@@ -200,10 +200,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.conversation is not None:
         messages = read_conversation(args.conversation)
     cfg = config.load()
-    hb = handbooks.load(args.handbook or cfg.handbook)
+    hb, exclude = _usable_handbook(cfg, args.handbook or cfg.handbook)
     route = _router(hb, lam=cfg.lam if args.lam is None else args.lam,
                     policy="greedy" if args.greedy or not cfg.explore else "thompson",
-                    rng=random.Random(args.seed))
+                    rng=random.Random(args.seed), exclude=exclude)
 
     if args.batch is not None:
         name = _name(args.batch)
@@ -227,7 +227,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _router(hb: Any, *, lam: float, policy: str, rng: random.Random) -> Any:
+def _usable_handbook(cfg: Any, ref: str) -> tuple[Any, dict[str, str]]:
+    """The handbook with the config's own agents, and the agents that cannot be called here (with
+    why), as the app sees them. With none usable the app runs demo agents, so all stay eligible."""
+    from skillchat import handbooks
+    from skillchat.providers.detect import detect
+    from skillchat.providers.pool import build_pool, with_config_agents
+
+    hb = with_config_agents(handbooks.load(ref), cfg)
+    if cfg.demo:
+        return hb, {}
+    pool = build_pool(hb, cfg, detect())
+    return hb, (pool.why_not(hb.agents) if pool.usable else {})
+
+
+def _router(hb: Any, *, lam: float, policy: str, rng: random.Random, exclude: dict[str, str]) -> Any:
     """route(messages, where) -> RoutingDecision with the app's router and one shared generator."""
     from skillchat.core.router import NoEligibleAgent
     from skillchat.pricing import LitellmPriceBook
@@ -238,7 +252,7 @@ def _router(hb: Any, *, lam: float, policy: str, rng: random.Random) -> Any:
 
     def route(messages: list[Message], where: str | None) -> Any:
         try:
-            return router.route(messages, lam=lam, policy=policy, rng=rng)
+            return router.route(messages, lam=lam, policy=policy, rng=rng, exclude=exclude)
         except NoEligibleAgent as e:
             raise InputError(f"{where}: {e}" if where else str(e)) from None
 

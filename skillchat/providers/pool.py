@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from skillchat.config import AgentConfig, Config
 from skillchat.core.handbook import Agent, Handbook, Prior
@@ -62,6 +62,11 @@ class Pool:
     @property
     def unusable(self) -> list[str]:
         return [s.agent_id for s in self.statuses if not s.usable]
+
+    def why_not(self, agent_ids: Iterable[str]) -> dict[str, str]:
+        """Of these agents, those that cannot be called now, each with why (a missing key, say)."""
+        how = {st.agent_id: st.how for st in self.statuses if not st.usable}
+        return {a: how.get(a, "not reachable") for a in agent_ids if a not in self.endpoints}
 
 
 def with_config_agents(hb: Handbook, cfg: Config, prices: LitellmPriceBook | None = None) -> Handbook:
