@@ -82,7 +82,10 @@ def test_spend_screen(snap_compare, tmp_path):
         pilot.app.clear_notifications()
         await pilot.press("f2")
         screen = await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SpendScreen" and pilot.app.screen)
-        await wait_for(pilot, lambda: screen.query_one("#spend-agent").row_count > 0)
+        table = await wait_for(pilot, lambda: (t := screen.query_one("#spend-agent")).row_count > 0 and t)
+        # Column widths follow the rows only once the table has measured them (on idle): under load
+        # that can come after the rows, and a screenshot in between shows the bare headers.
+        await wait_for(pilot, lambda: table.columns["key"].content_width > len("model"))
         await settle(pilot)
 
     app = make_app(tmp_path, config=Config(budget=Budget(daily_usd=0.001, monthly_usd=5.0)))
