@@ -52,6 +52,18 @@ async def wait_for(pilot: Any, predicate: Callable[[], Any], timeout: float = 20
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+async def start_a_long_answer(pilot: Any) -> Any:
+    """Send a question whose demo answer streams slowly (with chunk_delay_s set) and return its turn
+    once text is arriving."""
+    app = pilot.app
+    await pilot.click("#prompt")
+    app.chat.prompt.insert("Explain how to weigh two job offers")
+    await pilot.press("enter")
+    turn = await wait_for(pilot, lambda: app.chat.transcript.last_turn(), what="a turn")
+    await wait_for(pilot, lambda: turn.status == "streaming" and len(turn.text) > 10, what="streaming")
+    return turn
+
+
 async def ready(pilot: Any) -> None:
     """Service open and providers (litellm) loaded; the first test in a process pays the import."""
     app = pilot.app

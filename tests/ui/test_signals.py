@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from conftest import SIZE, db_rows, make_app, ready, wait_for
+from conftest import SIZE, db_rows, make_app, ready, start_a_long_answer, wait_for
 
 pytestmark = pytest.mark.reliability
 
@@ -18,11 +18,7 @@ async def test_a_signal_stops_the_answer_like_escape_and_quits(tmp_path, sig):
     app = make_app(tmp_path, chunk_delay_s=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await pilot.click("#prompt")
-        app.chat.prompt.insert("Explain how to weigh two job offers")
-        await pilot.press("enter")
-        turn = await wait_for(pilot, lambda: app.chat.transcript.last_turn(), what="a turn")
-        await wait_for(pilot, lambda: turn.status == "streaming" and len(turn.text) > 10, what="streaming")
+        turn = await start_a_long_answer(pilot)
         app.stop_for_signal(sig)
         await wait_for(pilot, lambda: app.return_code is not None, what="the app to quit")
         rows = db_rows(app, "SELECT status, error, assistant_message_id IS NOT NULL FROM turns")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Collapsible, Markdown
 
-from conftest import SIZE, db_rows, make_app, plain, ready, send, wait_for
+from conftest import SIZE, db_rows, make_app, plain, ready, send, start_a_long_answer, wait_for
 from skillchat.ui.widgets.turn import AssistantTurn, RateButton
 
 
@@ -113,11 +113,7 @@ async def test_escape_stops_a_running_answer(tmp_path):
     app = make_app(tmp_path, chunk_delay_s=0.05)  # slow enough to stop half-way
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await pilot.click("#prompt")
-        app.chat.prompt.insert("Explain how to weigh two job offers")
-        await pilot.press("enter")
-        turn = await wait_for(pilot, lambda: app.chat.transcript.last_turn(), what="a turn")
-        await wait_for(pilot, lambda: turn.status == "streaming" and len(turn.text) > 10, what="streaming")
+        turn = await start_a_long_answer(pilot)
         await pilot.press("escape")
         await wait_for(pilot, lambda: turn.status == "stopped", what="the stop")
         await wait_for(pilot, lambda: db_rows(app, "SELECT status FROM turns") == [("cancelled",)], what="the log")
