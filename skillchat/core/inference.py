@@ -224,7 +224,8 @@ class KeywordInferrer:
         if not users:
             return self._fallback("no user message")
         text = users[-1].content
-        latest, latest_reasons, weak_only = self._score(text)
+        # "Different question: how long do dogs live?" asks what follows the announcement.
+        latest, latest_reasons, weak_only = self._score(_after_switch(text))
         digest, latest_w = self._context(messages, users, text, latest)
         total = {sid: latest_w * v for sid, v in latest.items()}
         context: set[str] = set()
@@ -330,14 +331,29 @@ _ACKS = frozenset(
     goodbye later see cya night cheers wow haha lol yes yeah yep no nope sure alright all right gotcha
     understood excellent fantastic appreciate appreciated really super""".split()
 )
-# A greeting or a laugh opens a new exchange, whatever follows it ("hey, how's it going?",
-# "haha same, I'm starving").
-_GREETINGS = frozenset("hi hello hey heya hiya howdy yo sup greetings morning evening haha hahaha lol lmao hehe aww omg".split())
+# A greeting opens a new exchange, whatever came before ("hey, how's it going?" after calculus);
+# a laugh is no follow-up either, though it may still be about the joke ("haha same, I'm starving").
+_HELLOS = frozenset("hi hello hey heya hiya howdy yo sup greetings morning evening".split())
+_LAUGHS = frozenset("haha hahaha lol lmao hehe aww omg".split())
 FOLLOW_UP_MAX_WORDS = 12
 
 
+def _one_of(word: str, group: frozenset[str]) -> bool:
+    # Chat stretches words ("hiii", "heyyy", "hellooo"): the stretched letter is still one.
+    return word in group or re.sub(r"(.)\1+$", r"\1", word) in group
+
+
+def _after_switch(text: str) -> str:
+    """The request after an opening topic-switch announcement, else the text itself."""
+    m = _SWITCH_RE.search(text[:200])
+    if m is None or m.start() > 40:
+        return text
+    rest = text[m.end():].lstrip(" \t:,.;!-—–")
+    return rest if words(rest) else text
+
+
 def turn_kind(text: str) -> str:
-    """'switch' (it says it changes topic), 'closing' (thanks, ok, bye), 'follow-up' or 'new'."""
+    """'switch' (it says it changes topic, or greets), 'closing' (thanks, ok, bye), 'follow-up' or 'new'."""
     if _SWITCH_RE.search(text[:200]):
         return "switch"
     ws = words(text[:400])
@@ -345,7 +361,9 @@ def turn_kind(text: str) -> str:
         return "new"
     if len(ws) <= 8 and all(w in _ACKS for w in ws):
         return "closing"
-    if len(ws) > FOLLOW_UP_MAX_WORDS or ws[0] in _GREETINGS:
+    if _one_of(ws[0], _HELLOS):
+        return "switch"
+    if len(ws) > FOLLOW_UP_MAX_WORDS or _one_of(ws[0], _LAUGHS):
         return "new"
     if any(tuple(ws[: len(start)]) == start for start in _FOLLOW_START):
         return "follow-up"

@@ -142,6 +142,22 @@ def test_an_explicit_switch_drops_the_context(tiny):
     assert p.skills[0].id == "chat.general" and not p.confident
 
 
+def test_a_switch_is_read_by_what_follows_the_announcement():
+    # The announcement used to hide the question from patterns anchored at its start.
+    hb = handbooks.load("general")
+    alone = infer(hb, "how long do dogs usually live?")
+    switched = infer(hb, "Give me feedback on my essay intro", "Start with a fact instead.",
+                     "Different question: how long do dogs usually live?")
+    assert switched.mode == alone.mode == "factual"
+    assert [s.id for s in switched.skills] == [s.id for s in alone.skills]
+
+
+def test_a_greeting_opens_a_new_exchange_however_stretched():
+    hb = handbooks.load("general")
+    p = infer(hb, "What's the derivative of ln(x^2)?", "2/x", "hiii how's your day going")
+    assert p.mode == "chat"
+
+
 def test_a_weak_new_message_still_leans_on_the_context(tiny):
     p = infer(tiny, "Why does this raise TypeError: unsupported operand?", "Because ...", "zxqv blorp")
     assert p.mode == "code"
@@ -161,7 +177,10 @@ def test_a_weak_new_message_still_leans_on_the_context(tiny):
         ("what about in miles per hour?", "follow-up"),
         ("it still happens", "follow-up"),
         ("Write a Python function that checks whether a string is a palindrome", "new"),
-        ("hey, how's it going?", "new"),
+        ("hey, how's it going?", "switch"),
+        ("hiii how's your day going", "switch"),
+        ("heyyy what's up", "switch"),
+        ("haha same, I'm starving", "new"),
         ("What is the capital of Australia?", "new"),
     ],
 )
