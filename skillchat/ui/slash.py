@@ -145,7 +145,7 @@ async def _model(chat: ChatScreen, args: tuple[str, ...]) -> None:
     agent = _find_agent(svc.handbook, want)
     svc.pin(agent.id)
     chat.sc.refresh_status()
-    await chat.note(f"Every turn now goes to {agent.name} ({agent.model}); /model auto routes again.")
+    await chat.note(f"Every turn of this session now goes to {agent.name} ({agent.model}); /model auto routes again.")
 
 
 def _find_agent(hb, want: str):  # type: ignore[no-untyped-def]
@@ -168,8 +168,30 @@ async def _lambda(chat: ChatScreen, args: tuple[str, ...]) -> None:
     from skillchat.config import check_lambda
 
     svc.set_lambda(check_lambda(args[0]))
+    saved = await chat.sc.save_setting("lambda", svc.lam)
     chat.sc.refresh_status()
-    await chat.note(f"λ = {svc.lam:g} from now on: " + ("cost is ignored." if svc.lam == 0 else "cheaper agents win closer calls." if svc.lam < 0.5 else "cost weighs heavily."))
+    await chat.note(f"λ = {svc.lam:g} {saved}: " + ("cost is ignored." if svc.lam == 0 else "cheaper agents win closer calls." if svc.lam < 0.5 else "cost weighs heavily."))
+
+
+@handler("explore")
+async def _explore(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    svc = chat.sc.service
+    exploring = svc.policy != "greedy"
+    if not args:
+        await chat.note("Exploring: " + ("on; routing now and then tries a model other than the best expected one, "
+                                         "so it learns what the others are worth. /explore off stops it."
+                                         if exploring else "off; every turn goes to the best expected model. "
+                                         "/explore on lets routing try the others now and then."))
+        return
+    want = args[0].lower()
+    if want not in ("on", "off"):
+        raise ValueError("use /explore on or /explore off")
+    svc.policy = "thompson" if want == "on" else "greedy"
+    saved = await chat.sc.save_setting("explore", want == "on")
+    chat.sc.refresh_status()
+    await chat.note(("Exploring " if want == "on" else "Not exploring ") + saved + (
+        ": routing now and then tries a model other than the best expected one." if want == "on"
+        else ": every turn goes to the best expected model, and routing learns only about the ones it prefers."))
 
 
 @handler("history")

@@ -208,3 +208,52 @@ async def test_keymap_from_config_remaps_bindings(tmp_path):
         await wait_for(pilot, lambda: turn.rating == "up", what="the remapped rating")
         await app.workers.wait_for_complete()
         assert db_rows(app, "SELECT value FROM ratings WHERE turn_id = ?", (turn.turn_id,)) == [(1.0,)]
+
+
+# --- settings said "from now on" outlive the session (issue 12, item 8) ----------------------
+async def test_lambda_and_explore_are_kept_in_the_config_file(tmp_path, skillchat_home):
+    from skillchat import config, paths
+
+    path = paths.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# my settings\nhandbook = \"general\"  # the one I like\n\n[budget]\ndaily_usd = 2.0\n")
+    app = make_app(tmp_path, config=config.load())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await run(pilot, "/lambda 0.6")
+        await run(pilot, "/explore off")
+        assert app.service.lam == 0.6 and app.service.policy == "greedy"
+        assert "not exploring" in str(app.chat.query_one("#status").render())
+        notes = plain(app.chat.transcript.query(".notice").last().content)
+        assert "from now on" in notes
+        turn = await send(pilot, "Write a haiku about autumn")
+        assert turn.decision.policy == "greedy"
+    text = path.read_text()
+    assert "# my settings" in text and '"general"  # the one I like' in text and "daily_usd = 2.0" in text
+    cfg = config.load()
+    assert cfg.lam == 0.6 and cfg.explore is False and cfg.budget.daily_usd == 2.0
+
+    again = make_app(tmp_path, config=cfg)  # the next start
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert again.service.lam == 0.6 and again.service.policy == "greedy"
+        await run(pilot, "/explore on")
+        assert again.service.policy == "thompson"
+    assert config.load().explore is True
+
+
+async def test_a_setting_the_config_cannot_take_lasts_the_session_and_says_why(tmp_path, skillchat_home):
+    from skillchat import paths
+
+    path = paths.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        path.write_text("lambda = [oops\n")  # broken while the app runs
+        await run(pilot, "/lambda 0.7")
+        assert app.service.lam == 0.7
+        assert "for this session only" in plain(app.chat.transcript.query(".notice").last().content)
+        assert any("Not saved in the config" in n.message and "not valid TOML" in n.message
+                   for n in app._notifications)
+    assert path.read_text() == "lambda = [oops\n"
