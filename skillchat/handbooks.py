@@ -101,6 +101,28 @@ def list_handbooks() -> list[HandbookInfo]:
     return result
 
 
+def display_names() -> dict[str, str]:
+    """id -> name of the agents, modes and skills of every known handbook (its newest version).
+
+    Spend reports cover turns routed with any handbook, not only the active one: a coding turn's
+    `implement.rust` is shown as "Rust". Read as plain JSON (milliseconds, unlike loading and
+    checking whole handbooks); a file that cannot be read only costs its names."""
+    names: dict[str, str] = {}
+    for info in list_handbooks():
+        try:
+            data = json.loads(reading.read_text(info.path, reading.MAX_HANDBOOK_BYTES, "a handbook"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        for section in ("agents", "modes", "skills"):
+            items = data.get(section)
+            for item in items if isinstance(items, list) else ():
+                if isinstance(item, dict) and isinstance(item.get("id"), str) and isinstance(item.get("name"), str):
+                    names.setdefault(item["id"], item["name"])
+    return names
+
+
 def resolve(ref: str) -> Path:
     """`name`, `name@version`, or a path to a JSON file."""
     if ref.endswith(".json") or "/" in ref or "\\" in ref:

@@ -294,7 +294,19 @@ def summarize(o: RelearnOutcome) -> str:
         parts.append("no skill split, merged or discovered")
     if o.evaluation is not None:
         parts.append("estimated on your logged turns: " + evaluation_text(o.evaluation))
-    return "; ".join(parts) + "."
+    same = same_as_now(o)
+    return "; ".join(parts) + "." + (f" {same}" if same else "")
+
+
+def same_as_now(o: RelearnOutcome) -> str:
+    """Why an estimate reads "0.284 -> 0.284": a plain recount learns nothing routing did not
+    already know, since every rating is applied the moment it is given. Empty when that is not it."""
+    e, k = o.evaluation, o.counts
+    if e is None or o.changes or k.half_life_days or e.candidate.n == 0 or round(e.delta.value, 3) != 0:
+        return ""
+    return ("No change, as expected: every rating was already applied to routing when you gave it, so a recount "
+            "only confirms it. A relearn changes routing when it splits, merges or discovers skills (that needs "
+            "more ratings), or with a half-life, when old ratings fade.")
 
 
 # --- naming discovered skills with a model from the pool ----------------------------------------

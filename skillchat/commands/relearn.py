@@ -226,6 +226,9 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
             con.print("Estimated effect: " + relearning.evaluation_text(e))
         if e.skipped:
             con.print("  left out: " + ", ".join(f"{v:,} {k}" for k, v in e.skipped.items()), style="dim")
+        same = relearning.same_as_now(o)
+        if same:
+            con.print(same, style="yellow")
     if o.path is not None:
         con.print(plain(f"Saved {o.handbook.ref} to {o.path}"))
     elif not o.unchanged:

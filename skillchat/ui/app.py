@@ -314,6 +314,15 @@ class SkillchatApp(App[int]):
         limit = b.daily_usd or b.soft_daily_usd
         text = f"today {usd(b.today_usd)}" + (f" of {usd(limit)}" if limit else "")
         alert = any(r["used"] >= 0.8 for r in b.rows())
+        if svc.demo:
+            # What F2 shows in demo mode: the demo turns' pretend cost ("today $0" said nothing
+            # spent while F2 said $0.00571). Budgets are real money, so they stay out of it.
+            try:
+                demo_today = svc.spend(by="day", since="today").total.cost_usd
+            except SkillchatError:
+                return {}
+            text = f"demo today {usd(demo_today)}, not charged"
+            alert = False
         return {"spend": text, "spend_alert": alert}
 
     def welcome_markdown(self) -> str:
