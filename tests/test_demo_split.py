@@ -68,8 +68,8 @@ def test_route_and_relearn_say_when_only_the_demo_has_ratings(tiny_installed, ca
     assert main(["relearn", "--demo", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["counts"]["used"] == 30 and d["path"] is None and d["activated"] is None
-    if not d["changes"]:  # a plain recount: the same as routing with the ratings applied online, and said so
-        assert "No change, as expected" in d["summary"]
+    # A plain recount: the same as routing with the ratings applied online, and said so.
+    assert d["changes"] == [] and "No change, as expected" in d["summary"]
     assert sorted(p.name for p in (paths.user_handbooks_dir() / "tiny").glob("v*.json")) == ["v1.json"]
     assert paths.config_file().read_text() == config_before
 
