@@ -321,7 +321,7 @@ class SkillchatApp(App[int]):
                 demo_today = svc.spend(by="day", since="today").total.cost_usd
             except SkillchatError:
                 return {}
-            text = f"demo today {usd(demo_today)}, not charged"
+            text = f"today {usd(demo_today)} (demo)"
             alert = False
         return {"spend": text, "spend_alert": alert}
 

@@ -35,7 +35,7 @@ async def test_the_header_shows_the_demo_spend_f2_shows(tmp_path):
         status = str(app.chat.query_one("#status").render())
         screen = await open_spend(pilot)
         today = plain(screen.query_one("#card-today").content).split("\n")[1].strip()
-        assert today.startswith("$0.0") and f"demo today {today}, not charged" in status, (today, status)
+        assert today.startswith("$0.0") and f"today {today} (demo)" in status, (today, status)
 
 
 async def test_spend_tables_name_skills_of_other_handbooks(tmp_path, capsys):
