@@ -125,3 +125,16 @@ async def test_alt_enter_starts_a_new_line(tmp_path):
         await pilot.click("#prompt")
         await pilot.press("a", "alt+enter", "b")
         assert app.chat.prompt.text == "a\nb" and not app.chat.transcript.turns()
+
+
+async def test_a_remapped_new_line_key_is_the_one_that_works(tmp_path):
+    from skillchat.config import Config
+
+    app = make_app(tmp_path, config=Config(keymap={"prompt_newline": "f7"}))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.click("#prompt")
+        await pilot.press("a", "f7", "b")
+        assert app.chat.prompt.text == "a\nb"
+        await pilot.press("ctrl+j")
+        assert app.chat.prompt.text == "a\nb"

@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 from skillchat.ui.commands import Completion
 
 HISTORY_LIMIT = 500
+NEWLINE_KEYS = "ctrl+j,alt+enter,shift+enter"
 
 
 class _ExtraKey(Enum):
@@ -96,7 +97,7 @@ class PromptArea(TextArea):
     BINDINGS = [
         Binding("up", "history_or_up", "Previous prompt", show=False, id="prompt_history_prev"),
         Binding("down", "history_or_down", "Next prompt", show=False, id="prompt_history_next"),
-        Binding("ctrl+j,alt+enter,shift+enter", "newline", "New line", show=False, id="prompt_newline"),
+        Binding(NEWLINE_KEYS, "newline", "New line", show=False, id="prompt_newline"),
         # Same id as the screen's binding, so a [keymap] entry moves both. Redo loses ctrl+y; undo
         # (ctrl+z) is what people reach for in a one-message editor.
         Binding("ctrl+y", "screen.copy_last", "Copy", id="copy", tooltip="Copy the last answer to the clipboard"),
@@ -143,7 +144,8 @@ class PromptArea(TextArea):
             return
         if event.key not in ("up", "down"):
             self._picked = False
-        if any(b.action == "newline" for b in self._bindings.key_to_bindings.get(event.key, ())):
+        newline_keys = getattr(self.app, "_keymap", {}).get("prompt_newline", NEWLINE_KEYS)  # after [keymap]
+        if event.key in {k.strip() for k in newline_keys.split(",")}:
             # Here, not as a binding: a binding runs once the key has bubbled up to the app, after
             # the keys behind it in the same read were typed (alt+enter then text put the new line
             # after the text).
