@@ -224,7 +224,8 @@ class PromptArea(TextArea):
         if value is None:
             items = self.complete(self.text) if self.complete is not None else []
             fresh = self.menu is not None and self.menu.display and self._menu_text == self.text
-            value = self.menu.value if fresh and self.menu is not None else items[0].value if items else None
+            picked = self.menu.value if fresh and self.menu is not None else None
+            value = picked or (items[0].value if items else None)
         if value is None:
             self.app.bell()
             return
