@@ -101,6 +101,36 @@ def list_handbooks() -> list[HandbookInfo]:
     return result
 
 
+def display_names() -> dict[str, str]:
+    """id -> name of the agents, modes and skills of every known handbook (its newest version).
+
+    Spend reports cover turns routed with any handbook, not only the active one: a coding turn's
+    `implement.rust` is shown as "Rust". The files are read as plain JSON, your newest versions
+    first: loading and checking whole handbooks would slow `skillchat spend` down many times over.
+    A file that cannot be read only costs its names."""
+    files: list[Path] = []
+    user_dir = paths.user_handbooks_dir()
+    for d in sorted(user_dir.iterdir()) if user_dir.is_dir() else ():
+        vs = _user_versions(d.name) if d.is_dir() else {}
+        if vs:
+            files.append(vs[max(vs)])
+    files += _shipped().values()
+    names: dict[str, str] = {}
+    for path in files:
+        try:
+            data = json.loads(reading.read_text(path, reading.MAX_HANDBOOK_BYTES, "a handbook"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        for section in ("agents", "modes", "skills"):
+            items = data.get(section)
+            for item in items if isinstance(items, list) else ():
+                if isinstance(item, dict) and isinstance(item.get("id"), str) and isinstance(item.get("name"), str):
+                    names.setdefault(item["id"], item["name"])
+    return names
+
+
 def resolve(ref: str) -> Path:
     """`name`, `name@version`, or a path to a JSON file."""
     if ref.endswith(".json") or "/" in ref or "\\" in ref:

@@ -95,12 +95,13 @@ def load_base(ref: str, cfg: Config) -> Handbook:
     return base
 
 
-def online_handbook(base_ref: str, cfg: Config, store: Any) -> Handbook:
-    """What the app routes with now: the file + config agents + ratings newer than its watermark."""
+def online_handbook(base_ref: str, cfg: Config, store: Any, *, include_demo: bool = False) -> Handbook:
+    """What the app routes with now: the file + config agents + ratings newer than its watermark
+    (with `include_demo`, the demo's ratings too, as the app in demo mode)."""
     from skillchat.providers.pool import with_config_agents
 
     hb = with_config_agents(handbooks.load(base_ref), cfg)
-    for c in store.catch_up(hb.name, hb.evidence_through):
+    for c in store.catch_up(hb.name, hb.evidence_through, include_demo=include_demo):
         if c.agent_id not in hb.agents:
             continue
         if c.old is None:
@@ -161,7 +162,7 @@ def run(
     outcome = RelearnOutcome(new, base, res.changes, res.counts)
     if same_learning(base, new) and not force:
         outcome.unchanged = True
-        covered = ("there are no rated turns yet" if not turns else
+        covered = (_no_ratings_yet(store, base.name) if not turns else
                    f"its evidence already covers every rating (through #{base.evidence_through})")
         outcome.summary = f"Nothing new since {base.ref}: same skills, and {covered}. No version was written."
         return outcome
@@ -191,6 +192,14 @@ def run(
         except Exception as e:  # the version is saved; a log entry is not worth failing for
             outcome.notes.append(f"could not log the relearn event: {e}")
     return outcome
+
+
+def _no_ratings_yet(store: Any, handbook_name: str) -> str:
+    real, demo = store.rating_counts(handbook_name)
+    if demo and not real:
+        return (f"there are no rated turns yet (your {demo:,} rated demo turns count only in demo mode: "
+                "`skillchat relearn --demo` shows what they would teach)")
+    return "there are no rated turns yet"
 
 
 def _ope_record(c: Comparison | None) -> dict[str, Any] | None:
@@ -285,7 +294,19 @@ def summarize(o: RelearnOutcome) -> str:
         parts.append("no skill split, merged or discovered")
     if o.evaluation is not None:
         parts.append("estimated on your logged turns: " + evaluation_text(o.evaluation))
-    return "; ".join(parts) + "."
+    same = same_as_now(o)
+    return "; ".join(parts) + "." + (f" {same}" if same else "")
+
+
+def same_as_now(o: RelearnOutcome) -> str:
+    """Why an estimate reads "0.284 -> 0.284": a plain recount learns nothing routing did not
+    already know, since every rating is applied the moment it is given. Empty when that is not it."""
+    e, k = o.evaluation, o.counts
+    if e is None or o.changes or k.half_life_days or e.candidate.n == 0 or round(e.delta.value, 3) != 0:
+        return ""
+    return ("No change, as expected: every rating was already applied to routing when you gave it, so a recount "
+            "only confirms it. A relearn changes routing when it splits, merges or discovers skills (that needs "
+            "more ratings), or with a half-life, when old ratings fade.")
 
 
 # --- naming discovered skills with a model from the pool ----------------------------------------

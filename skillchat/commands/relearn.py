@@ -56,6 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     act.add_argument("--yes", "-y", action="store_true", help="activate the new version without asking")
     act.add_argument("--auto", action="store_true", help="activate it only if it is not estimated to be worse")
     act.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    act.add_argument("--demo", action="store_true",
+                     help="relearn from the demo's ratings too, as /relearn in demo mode; a dry run: "
+                          "demo ratings never reach a handbook file or the config")
     p.add_argument("--force", action="store_true", help="write a new version even when nothing changed")
     p.add_argument("--name-with", metavar="AGENT",
                    help="name discovered skills with this agent of the pool (costs a little; you are asked first)")
@@ -99,6 +102,13 @@ def run(args: argparse.Namespace) -> int:
     min_split = DEFAULT_MIN_SPLIT if args.min_split is None else args.min_split
     store = TraceStore.open()
     bar = ProgressBar()
+    log: Any = store
+    if args.demo:
+        from skillchat.service import _DemoLog  # the store as demo mode reads it: demo turns count, nothing is written
+
+        log = _DemoLog(store)
+        args.dry_run = True
+        print("skillchat: demo: relearning from the demo's ratings too; nothing will be written", file=sys.stderr)
     try:
         ref = args.handbook or relearning.active_ref(cfg, store)
         namer = None
@@ -108,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
                 return 1
         try:
             outcome = relearning.run(
-                cfg, store, ref=ref, half_life_days=args.half_life, evolve=not args.no_evolve, min_split=min_split,
+                cfg, log, ref=ref, half_life_days=args.half_life, evolve=not args.no_evolve, min_split=min_split,
                 seed=args.seed, lam=args.lam, policy=args.policy, save=not args.dry_run, force=args.force,
                 namer=namer, progress=bar, prices=_prices(),
             )
@@ -216,6 +226,9 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
             con.print("Estimated effect: " + relearning.evaluation_text(e))
         if e.skipped:
             con.print("  left out: " + ", ".join(f"{v:,} {k}" for k, v in e.skipped.items()), style="dim")
+        same = relearning.same_as_now(o)
+        if same:
+            con.print(same, style="yellow")
     if o.path is not None:
         con.print(plain(f"Saved {o.handbook.ref} to {o.path}"))
     elif not o.unchanged:

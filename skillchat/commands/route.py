@@ -63,6 +63,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--greedy", action="store_true", help="pick the best expected score instead of sampling")
     p.add_argument("--seed", type=_seed, help="seed the exploration draw (one generator for a whole batch), for reproducible choices")
     p.add_argument("--json", action="store_true", help="print the decision as JSON (with --batch: one compact line each)")
+    p.add_argument("--demo", action="store_true",
+                   help="route as the app in demo mode: with the demo's ratings too, and every agent eligible")
 
 
 # --- reading conversations -------------------------------------------------------------------
@@ -200,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.conversation is not None:
         messages = read_conversation(args.conversation)
     cfg = config.load()
-    hb, exclude = _usable_handbook(cfg, args.handbook or cfg.handbook)
+    hb, exclude = _usable_handbook(cfg, args.handbook, demo=args.demo)
     route = _router(hb, lam=cfg.lam if args.lam is None else args.lam,
                     policy="greedy" if args.greedy or not cfg.explore else "thompson",
                     rng=random.Random(args.seed), exclude=exclude)
@@ -227,18 +229,46 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _usable_handbook(cfg: Any, ref: str) -> tuple[Any, dict[str, str]]:
+def _usable_handbook(cfg: Any, ref: str | None, *, demo: bool = False) -> tuple[Any, dict[str, str]]:
     """The handbook with the config's own agents, and the agents that cannot be called here (with
-    why), as the app sees them. With none usable the app runs demo agents, so all stay eligible."""
+    why), as the app sees them. With none usable the app runs demo agents, so all stay eligible.
+
+    Without `ref`, the app's handbook: the active version with the ratings given since it was
+    saved (the real ones; with `demo`, the demo's too, as the app in demo mode)."""
     from skillchat import handbooks
     from skillchat.providers.detect import detect
     from skillchat.providers.pool import build_pool, with_config_agents
 
-    hb = with_config_agents(handbooks.load(ref), cfg)
-    if cfg.demo:
+    if ref is not None:
+        hb = with_config_agents(handbooks.load(ref), cfg)
+    else:
+        hb = _app_handbook(cfg, demo=demo)
+    if cfg.demo or demo:
         return hb, {}
     pool = build_pool(hb, cfg, detect())
     return hb, (pool.why_not(hb.agents) if pool.usable else {})
+
+
+def _app_handbook(cfg: Any, *, demo: bool) -> Any:
+    from skillchat import handbooks, paths, relearning
+    from skillchat.providers.pool import with_config_agents
+    from skillchat.store import TraceStore
+
+    if not paths.database_file().exists():  # nothing logged yet: no need to create the database
+        return with_config_agents(handbooks.load(cfg.handbook), cfg)
+    store = TraceStore.open()
+    try:
+        hb = relearning.online_handbook(handbooks.active_ref(cfg.handbook, store), cfg, store, include_demo=demo)
+        real, demo_rated = store.rating_counts(hb.name)
+    finally:
+        store.close()
+    if demo:
+        print(f"skillchat: demo: routing with {hb.ref} and its {real + demo_rated:,} ratings, demo ones included",
+              file=sys.stderr)
+    elif demo_rated and not real:
+        print(f"skillchat: no rated turns of yours yet; the {demo_rated:,} rated demo turns count only in demo mode "
+              "(skillchat route --demo routes with them)", file=sys.stderr)
+    return hb
 
 
 def _router(hb: Any, *, lam: float, policy: str, rng: random.Random, exclude: dict[str, str]) -> Any:

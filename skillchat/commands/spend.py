@@ -64,11 +64,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from skillchat.text_safety import clean  # model and skill names came from handbooks and servers
 
-    sys.stdout.write(clean(render(report, budget, args.limit)))
+    names: dict[str, str] = {}
+    if report.by != "day":
+        from skillchat import handbooks
+        from skillchat.errors import SkillchatError
+
+        try:
+            names = handbooks.display_names()
+        except SkillchatError:  # names are a nicety; the figures are what was asked for
+            pass
+    sys.stdout.write(clean(render(report, budget, args.limit, names)))
     return 0
 
 
-def render(report, budget, limit: int = 30) -> str:  # type: ignore[no-untyped-def]
+def render(report, budget, limit: int = 30, names: dict[str, str] | None = None) -> str:  # type: ignore[no-untyped-def]
     from skillchat.money import usd
 
     t = report.total
@@ -99,19 +108,20 @@ def render(report, budget, limit: int = 30) -> str:  # type: ignore[no-untyped-d
     if rows:
         shown = rows[-limit:] if (limit and report.by == "day") else (rows[:limit] if limit else rows)
         top = max((r.cost_usd for r in rows), default=0.0)
-        width = max(len(_key(r.key)) for r in shown)
+        names = names or {}
+        width = max(len(_key(r.key, names)) for r in shown)
         out += ["", f"By {report.by}" + ("  (a turn's cost is shared among its skills by weight)" if report.by == "skill" else "")]
         out.append(f"  {'':<{width}} {'turns':>8} {'actual':>10} {'estimated':>10}")
         for r in shown:
-            out.append(f"  {_key(r.key):<{width}} {r.turns:>8,.{0 if report.by != 'skill' else 1}f} "
+            out.append(f"  {_key(r.key, names):<{width}} {r.turns:>8,.{0 if report.by != 'skill' else 1}f} "
                        f"{usd(r.cost_usd):>10} {usd(r.est_usd):>10}  {bar(r.cost_usd / top if top > 0 else 0.0)}")
         if len(shown) < len(rows):
             out.append(f"  ({len(rows) - len(shown)} more rows; --limit 0 shows all)")
     return "\n".join(out) + "\n"
 
 
-def _key(k: str) -> str:
-    return k or "(no answer)"
+def _key(k: str, names: dict[str, str]) -> str:
+    return names.get(k, k) if k else "(no answer)"
 
 
 def _versus(actual: float, est: float) -> str:

@@ -611,6 +611,19 @@ class TraceStore:
         return out
 
     @_locked
+    def rating_counts(self, handbook_name: str | None = None) -> tuple[int, int]:
+        """(real, demo): how many turns hold a rating, as rated_turns counts them; the CLI says so
+        when the demo has ratings and your real turns have none."""
+        where, params = ["r.replaced_by IS NULL", "r.value IS NOT NULL", "t.agent_id IS NOT NULL"], []
+        if handbook_name is not None:
+            where.append("t.handbook = ?")
+            params.append(handbook_name)
+        row = self.db.execute(
+            f"""SELECT COALESCE(SUM(t.demo = 0), 0), COALESCE(SUM(t.demo != 0), 0)
+                FROM ratings r JOIN turns t ON t.id = r.turn_id WHERE {' AND '.join(where)}""", params).fetchone()
+        return int(row[0]), int(row[1])
+
+    @_locked
     def turn_costs(self, handbook_name: str) -> list[TurnCost]:
         """Usage of every real answered (or cancelled) turn routed with this handbook, rated or not."""
         rows = self.db.execute(

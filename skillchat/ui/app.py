@@ -259,6 +259,23 @@ class SkillchatApp(App[int]):
     def prompt_history_path(self) -> Path:
         return paths.data_dir() / "prompt-history.jsonl"
 
+    async def save_setting(self, key: str, value: float | bool) -> str:
+        """Keep a setting changed "from now on" in the config file (atomically; the file's other
+        settings and comments are kept), so the next start uses it too. Says how long it lasts:
+        "from now on", or for this session only and why, when the file cannot be changed."""
+        import dataclasses
+
+        from skillchat import config as config_mod
+
+        try:
+            path = await asyncio.to_thread(config_mod.set_value, key, value, self.config.path)
+        except SkillchatError as e:
+            self.notify(f"Not saved in the config: {e}", severity="warning", timeout=10)
+            return "for this session only"
+        attr = {"lambda": "lam"}.get(key, key)
+        self.config = dataclasses.replace(self.config, path=path, **{attr: value})
+        return "from now on"
+
     def config_path_text(self) -> str:
         return str(self.config.path or paths.config_file())
 
@@ -270,7 +287,7 @@ class SkillchatApp(App[int]):
         svc = self.service
         # Until the service is open, show what the config asks for: the bar is never blank.
         state = StatusState(handbook=self.config.handbook, lam=self.config.lam, providers=self.providers,
-                            demo=bool(self.demo_requested))
+                            demo=bool(self.demo_requested), explore=self.config.explore)
         if svc is not None:
             pinned = svc.pinned
             hb = svc.handbook
@@ -281,6 +298,7 @@ class SkillchatApp(App[int]):
                 pinned=hb.agents[pinned].name if pinned in hb.agents else pinned,
                 providers=self.providers,
                 demo=bool(svc.demo),
+                explore=getattr(svc, "policy", "thompson") != "greedy",
                 **self._spend_state(svc),
             )
         bars.first().show(state)
@@ -296,6 +314,15 @@ class SkillchatApp(App[int]):
         limit = b.daily_usd or b.soft_daily_usd
         text = f"today {usd(b.today_usd)}" + (f" of {usd(limit)}" if limit else "")
         alert = any(r["used"] >= 0.8 for r in b.rows())
+        if svc.demo:
+            # What F2 shows in demo mode: the demo turns' pretend cost ("today $0" said nothing
+            # spent while F2 said $0.00571). Budgets are real money, so they stay out of it.
+            try:
+                demo_today = svc.spend(by="day", since="today").total.cost_usd
+            except SkillchatError:
+                return {}
+            text = f"today {usd(demo_today)} (demo)"
+            alert = False
         return {"spend": text, "spend_alert": alert}
 
     def welcome_markdown(self) -> str:

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from skillchat import atomic
-from skillchat.text_safety import clean
+from skillchat.text_safety import clean, os_reason, shown
 from skillchat.ui.commands import Invocation
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ async def _model(chat: ChatScreen, args: tuple[str, ...]) -> None:
     agent = _find_agent(svc.handbook, want)
     svc.pin(agent.id)
     chat.sc.refresh_status()
-    await chat.note(f"Every turn now goes to {agent.name} ({agent.model}); /model auto routes again.")
+    await chat.note(f"Every turn of this session now goes to {agent.name} ({agent.model}); /model auto routes again.")
 
 
 def _find_agent(hb, want: str):  # type: ignore[no-untyped-def]
@@ -168,8 +168,30 @@ async def _lambda(chat: ChatScreen, args: tuple[str, ...]) -> None:
     from skillchat.config import check_lambda
 
     svc.set_lambda(check_lambda(args[0]))
+    saved = await chat.sc.save_setting("lambda", svc.lam)
     chat.sc.refresh_status()
-    await chat.note(f"λ = {svc.lam:g} from now on: " + ("cost is ignored." if svc.lam == 0 else "cheaper agents win closer calls." if svc.lam < 0.5 else "cost weighs heavily."))
+    await chat.note(f"λ = {svc.lam:g} {saved}: " + ("cost is ignored." if svc.lam == 0 else "cheaper agents win closer calls." if svc.lam < 0.5 else "cost weighs heavily."))
+
+
+@handler("explore")
+async def _explore(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    svc = chat.sc.service
+    exploring = svc.policy != "greedy"
+    if not args:
+        await chat.note("Exploring: " + ("on; routing now and then tries a model other than the best expected one, "
+                                         "so it learns what the others are worth. /explore off stops it."
+                                         if exploring else "off; every turn goes to the best expected model. "
+                                         "/explore on lets routing try the others now and then."))
+        return
+    want = args[0].lower()
+    if want not in ("on", "off"):
+        raise ValueError("use /explore on or /explore off")
+    svc.policy = "thompson" if want == "on" else "greedy"
+    saved = await chat.sc.save_setting("explore", want == "on")
+    chat.sc.refresh_status()
+    await chat.note(("Exploring " if want == "on" else "Not exploring ") + saved + (
+        ": routing now and then tries a model other than the best expected one." if want == "on"
+        else ": every turn goes to the best expected model, and routing learns only about the ones it prefers."))
 
 
 @handler("history")
@@ -185,6 +207,10 @@ async def _history(chat: ChatScreen, args: tuple[str, ...]) -> None:
 
 
 _FORMATS = {"markdown": ".md", "md": ".md", "json": ".json"}
+_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".txt": "markdown", ".json": "json"}
+# Words that name a format skillchat does not write: `/export pdf` is refused, not saved as ./pdf.md.
+_OTHER_FORMATS = {"pdf", "html", "htm", "txt", "text", "csv", "tsv", "doc", "docx", "odt", "rtf", "xml", "yaml",
+                  "yml", "org", "rst", "tex", "latex", "epub", "png", "jpg", "svg"}
 
 
 @handler("export")
@@ -192,32 +218,61 @@ async def _export(chat: ChatScreen, args: tuple[str, ...]) -> None:
     svc = chat.sc.service
     if chat.conversation_id is None:
         raise ValueError("nothing to export yet: this conversation has no turns")
-    fmt, path = "markdown", None
-    for a in args:
-        if a.lower() in _FORMATS:
-            fmt = "json" if a.lower() == "json" else "markdown"
-        else:
-            path = a
+    fmt, path = export_request(args)
     text = svc.export(chat.conversation_id, fmt)
-    target = export_path(path, chat.conversation_id, fmt, cwd=chat.sc.cwd)
-    atomic.write_text(target, text)  # a half-written export never replaces an earlier one
+    try:
+        target = export_path(path, chat.conversation_id, fmt, cwd=chat.sc.cwd)
+        atomic.write_text(target, text)  # a half-written export never replaces an earlier one
+    except OSError as e:
+        raise ValueError(f"cannot write {shown(e.filename or path or '', 200)}: {os_reason(e)}") from None
     await chat.note(Text.assemble("Exported this conversation to ", (str(target), "bold"), f" ({len(text):,} characters)."))
     chat.notify(f"Saved {target.name}", timeout=3)
 
 
+def export_request(args: tuple[str, ...]) -> tuple[str, str | None]:
+    """(format, path) from `/export [markdown | json] [PATH]`; a format skillchat cannot write, as a
+    word or a file extension, is refused with what it can write."""
+    fmt, path = None, None
+    for a in args:
+        if a.lower() in _FORMATS and fmt is None:
+            fmt = "json" if a.lower() == "json" else "markdown"
+        elif path is None:
+            path = a
+        else:
+            raise ValueError(f"one path at most: /export [markdown | json] [PATH] (got {a!r} after {path!r})")
+    can = "skillchat exports markdown (.md) or json (.json)"
+    if path is not None:
+        p = Path(path)
+        suffix = p.suffix.lower()
+        if path.lower() in _OTHER_FORMATS:
+            raise ValueError(f"{path} is not a format {can}; to name a file {path}, give it an extension ({path}.md)")
+        if suffix[1:] in _OTHER_FORMATS and suffix not in _SUFFIXES:
+            raise ValueError(f"cannot export as {suffix}: {can}")
+        by_suffix = _SUFFIXES.get(suffix)
+        if fmt is not None and by_suffix is not None and by_suffix != fmt and suffix != ".txt":
+            raise ValueError(f"{path} ends in {suffix} but the format asked for is {fmt}")
+        fmt = fmt or by_suffix
+    return fmt or "markdown", path
+
+
 def export_path(path: str | None, conversation_id: int, fmt: str, *, cwd: Path) -> Path:
-    """An explicit path (a folder gets the default name), or a new file in the current folder."""
+    """An explicit path (a folder gets the default name), or a new file in the current folder.
+
+    The folder must exist: a typo in it must not quietly create a tree of new folders."""
     ext = _FORMATS[fmt]
     if path is not None:
         p = Path(path).expanduser()
         p = p if p.is_absolute() else cwd / p
         if p.is_dir() or path.endswith(("/", "\\")):
             p = p / f"skillchat-{conversation_id}{ext}"
-        return p if p.suffix else p.with_suffix(ext)
+        p = p if p.suffix else p.with_suffix(ext)
+        if not p.parent.is_dir():
+            what = "is not a folder" if p.parent.exists() else "does not exist"
+            raise ValueError(f"cannot write {p}: the folder {p.parent} {what}")
+        return p
     base = cwd / f"skillchat-{conversation_id}{ext}"
     n = 1
     while base.exists():  # never overwrite an earlier export
         n += 1
         base = cwd / f"skillchat-{conversation_id}-{n}{ext}"
     return base
-

@@ -17,6 +17,7 @@ from skillchat.budgets import BudgetStatus
 from skillchat.config import Budget
 from skillchat.core import Message, Router
 from skillchat.events import Attempt, TokenChunk, TurnFinished, TurnStarted
+from skillchat.store.spend import SpendReport, SpendRow
 
 
 class ScriptedService:
@@ -73,6 +74,12 @@ class ScriptedService:
 
     def budget_status(self) -> BudgetStatus:
         return BudgetStatus.of(Budget(), 0.0, 0.0)
+
+    def spend(self, by: str = "day", since: Any = None) -> SpendReport:
+        """What the header asks for in demo mode: the scripted turns' pretend cost ($0.001 each)."""
+        turns = self.next_turn - 1
+        total = SpendRow("", turns, 0.001 * turns, 0.001 * turns)
+        return SpendReport(by, None, [], total, demo_turns=turns, demo_cost_usd=total.cost_usd, demo=True)
 
     def set_lambda(self, x: float) -> None:
         self.lam = x

@@ -11,7 +11,7 @@ from conftest import SIZE, db_rows, make_app, plain, ready, send, wait_for
 from skillchat.config import Config
 from skillchat.ui import commands
 from skillchat.ui.commands import SlashError, completions, parse
-from skillchat.ui.slash import export_path
+from skillchat.ui.slash import export_path, export_request
 
 
 # --- parsing and completion -----------------------------------------------------------------
@@ -42,8 +42,26 @@ def test_export_path_never_overwrites(tmp_path):
     assert first == tmp_path / "skillchat-3.md"
     first.write_text("x")
     assert export_path(None, 3, "markdown", cwd=tmp_path) == tmp_path / "skillchat-3-2.md"
+    (tmp_path / "out").mkdir()
     assert export_path("out/", 3, "json", cwd=tmp_path) == tmp_path / "out" / "skillchat-3.json"
     assert export_path("notes", 3, "json", cwd=tmp_path) == tmp_path / "notes.json"
+
+
+def test_export_refuses_formats_it_cannot_write_and_folders_that_do_not_exist(tmp_path):
+    for args in (("pdf",), ("notes.pdf",), ("json", "notes.html")):
+        with pytest.raises(ValueError, match="markdown .* or json"):
+            export_request(args)
+    assert export_request(("notes.json",)) == ("json", "notes.json")
+    assert export_request(("json",)) == ("json", None)
+    assert export_request(("notes",)) == ("markdown", "notes")
+    with pytest.raises(ValueError, match="ends in .json but the format asked for is markdown"):
+        export_request(("markdown", "x.json"))
+    with pytest.raises(ValueError, match=r"the folder .*nonexistent.dir does not exist"):
+        export_path(str(tmp_path / "nonexistent" / "dir" / "x.json"), 3, "json", cwd=tmp_path)
+    assert not (tmp_path / "nonexistent").exists()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="is not a folder"):
+        export_path("file/x.md", 3, "markdown", cwd=tmp_path)
 
 
 # --- in the app -------------------------------------------------------------------------------
@@ -116,6 +134,14 @@ async def test_export_writes_to_the_current_folder_and_says_where(tmp_path):
         assert str(files[0]) in str(notice.render())
         await run(pilot, "/export")
         assert len(list(tmp_path.glob("skillchat-*.md"))) == 1
+        for line, said in (("/export pdf", "pdf is not a format skillchat exports markdown (.md) or json (.json)"),
+                           (f"/export json {tmp_path}/nonexistent/dir/x.json", "nonexistent/dir does not exist")):
+            await run(pilot, line)
+            assert any(said in n.message for n in app._notifications), [n.message for n in app._notifications]
+        assert not (tmp_path / "pdf.md").exists() and not (tmp_path / "nonexistent").exists()
+        await run(pilot, "/export " + "n" * 300 + ".md")  # too long a name for the file system
+        shown = [n.message for n in app._notifications if "nnnn" in n.message]
+        assert shown and "Errno" not in shown[-1] and "ile name too long" in shown[-1], shown
 
 
 async def test_new_history_and_resume(tmp_path):
@@ -208,3 +234,52 @@ async def test_keymap_from_config_remaps_bindings(tmp_path):
         await wait_for(pilot, lambda: turn.rating == "up", what="the remapped rating")
         await app.workers.wait_for_complete()
         assert db_rows(app, "SELECT value FROM ratings WHERE turn_id = ?", (turn.turn_id,)) == [(1.0,)]
+
+
+# --- settings said "from now on" outlive the session (issue 12, item 8) ----------------------
+async def test_lambda_and_explore_are_kept_in_the_config_file(tmp_path, skillchat_home):
+    from skillchat import config, paths
+
+    path = paths.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# my settings\nhandbook = \"general\"  # the one I like\n\n[budget]\ndaily_usd = 2.0\n")
+    app = make_app(tmp_path, config=config.load())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await run(pilot, "/lambda 0.6")
+        await run(pilot, "/explore off")
+        assert app.service.lam == 0.6 and app.service.policy == "greedy"
+        assert "not exploring" in str(app.chat.query_one("#status").render())
+        notes = plain(app.chat.transcript.query(".notice").last().content)
+        assert "from now on" in notes
+        turn = await send(pilot, "Write a haiku about autumn")
+        assert turn.decision.policy == "greedy"
+    text = path.read_text()
+    assert "# my settings" in text and '"general"  # the one I like' in text and "daily_usd = 2.0" in text
+    cfg = config.load()
+    assert cfg.lam == 0.6 and cfg.explore is False and cfg.budget.daily_usd == 2.0
+
+    again = make_app(tmp_path, config=cfg)  # the next start
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert again.service.lam == 0.6 and again.service.policy == "greedy"
+        await run(pilot, "/explore on")
+        assert again.service.policy == "thompson"
+    assert config.load().explore is True
+
+
+async def test_a_setting_the_config_cannot_take_lasts_the_session_and_says_why(tmp_path, skillchat_home):
+    from skillchat import paths
+
+    path = paths.config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        path.write_text("lambda = [oops\n")  # broken while the app runs
+        await run(pilot, "/lambda 0.7")
+        assert app.service.lam == 0.7
+        assert "for this session only" in plain(app.chat.transcript.query(".notice").last().content)
+        assert any("Not saved in the config" in n.message and "not valid TOML" in n.message
+                   for n in app._notifications)
+    assert path.read_text() == "lambda = [oops\n"

@@ -7,7 +7,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -29,6 +29,9 @@ class ChatScreen(Screen):
     AUTO_FOCUS = "#prompt"
     BINDINGS = [
         Binding("escape", "cancel", "Stop", id="cancel", tooltip="Stop the answer being written"),
+        # Same key, tried next: with no answer to stop, esc brings the focus back from an answer.
+        Binding("escape", "to_prompt", "Back to prompt", id="back_to_prompt",
+                tooltip="Leave the selected answer and type again"),
         Binding("ctrl+t", "rate_last('up')", "Good", id="rate_up", tooltip="Rate the last answer as good"),
         Binding("ctrl+g", "rate_last('down')", "Bad", id="rate_down", tooltip="Rate the last answer as bad"),
         Binding("ctrl+o", "why", "Why", id="why", tooltip="Show or hide the ranking behind the last answer"),
@@ -161,6 +164,8 @@ class ChatScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":
             return self.busy
+        if action == "to_prompt":
+            return self.is_mounted and self.focused is not self.prompt
         if action in ("rate_last", "copy_last", "why"):
             turn = self.transcript.last_turn() if self.is_mounted else None
             return turn is not None and (action != "rate_last" or turn.rateable)
@@ -171,6 +176,26 @@ class ChatScreen(Screen):
     def action_cancel(self) -> None:
         if self._turn_worker is not None:
             self._turn_worker.cancel()
+
+    def action_to_prompt(self) -> None:
+        self.prompt.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing always reaches the prompt. A key that bubbles up to here was not taken by the
+        widget it was sent to (an answer selected with alt+up or by clicking its [+], a "why"
+        title; the prompt takes every printable key): a printable one that nothing is bound to goes
+        to the prompt, which takes the focus back. Keys of the same read that were already sent to
+        the old focus arrive here after it moved, and are put in too, in order."""
+        prompt = self.prompt
+        if not event.is_printable or not event.character:
+            return
+        bound = self.app.active_bindings.get(event.key)
+        if bound is not None and bound.enabled:
+            return
+        event.prevent_default()
+        event.stop()
+        prompt.focus()
+        prompt.insert(event.character)
 
     def action_rate_last(self, rating: str) -> None:
         turn = self.transcript.last_turn()

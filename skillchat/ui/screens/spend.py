@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Sparkline, Static, TabbedContent, TabPane
 
+from skillchat.errors import SkillchatError
 from skillchat.render import usd
 from skillchat.text_safety import plain
 
@@ -44,8 +45,14 @@ def read_spend(svc: Any, today: date | None = None) -> SpendData:
     today = today or date.today()
     data = SpendData(budget=svc.budget_status())
     hb = svc.handbook
-    data.names = {**{a: hb.agents[a].name for a in hb.agents}, **{s: hb.skills[s].name for s in hb.skills},
-                  **{m: hb.modes[m].name for m in hb.modes}}
+    from skillchat import handbooks
+
+    try:
+        data.names = handbooks.display_names()  # turns routed with other handbooks keep their names too
+    except SkillchatError:
+        data.names = {}
+    data.names.update({**{a: hb.agents[a].name for a in hb.agents}, **{s: hb.skills[s].name for s in hb.skills},
+                       **{m: hb.modes[m].name for m in hb.modes}})
     for since, label in PERIODS:
         for dim in ("agent", "mode", "skill"):
             rep = svc.spend(by=dim, since=since)
@@ -107,7 +114,17 @@ class SpendScreen(Screen):
         yield Static("", id="spend-note")
         yield Footer()
 
+    # Below these sizes the chart and the budgets side by side left the chart a column a word wide
+    # (60x15): narrow stacks them, short leaves them out (/budget still shows the budgets).
+    NARROW_COLS, SHORT_ROWS = 90, 26
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < self.NARROW_COLS, "-narrow")
+        self.set_class(event.size.height < self.SHORT_ROWS, "-short")
+
     def on_mount(self) -> None:
+        self.set_class(self.size.width < self.NARROW_COLS, "-narrow")
+        self.set_class(self.size.height < self.SHORT_ROWS, "-short")
         for dim in ("agent", "mode", "skill"):
             table = self.query_one(f"#spend-{dim}", DataTable)
             table.add_column({"agent": "model", "mode": "mode", "skill": "skill"}[dim], key="key")
@@ -137,7 +154,7 @@ class SpendScreen(Screen):
 
         self.query_one("#spend-chart", Sparkline).data = data.daily
         peak = max(data.daily) if data.daily else 0.0
-        axis = Text(f"{CHART_DAYS} days ago", style="dim")
+        axis = Text(f"{CHART_DAYS} days ago", style="dim", no_wrap=True, overflow="ellipsis")
         axis.append(f"   peak {usd(peak)}/day   ", style="dim")
         axis.append("today", style="dim")
         self.query_one("#chart-axis", Static).update(axis)

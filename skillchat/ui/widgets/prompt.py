@@ -8,6 +8,7 @@ it) starts a new line.
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +22,27 @@ from textual.widgets.option_list import Option
 from skillchat.ui.commands import Completion
 
 HISTORY_LIMIT = 500
+NEWLINE_KEYS = "ctrl+j,alt+enter,shift+enter"
+
+
+class _ExtraKey(Enum):
+    ALT_ENTER = "alt+enter"
+
+
+def read_esc_cr_as_alt_enter() -> None:
+    """Alt+Enter reaches the app as ESC CR in every terminal without the kitty keyboard protocol
+    (tmux, screen, most ssh sessions, xterm), and Textual reads that as a plain enter: the message
+    was sent instead of getting a new line. Teach its key table the sequence; if Textual moves
+    that table, ctrl+j still works and the terminal test says so."""
+    try:
+        from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
+    except ImportError:
+        return
+    if isinstance(ANSI_SEQUENCES_KEYS, dict):
+        ANSI_SEQUENCES_KEYS.setdefault("\x1b\r", (_ExtraKey.ALT_ENTER,))
+
+
+read_esc_cr_as_alt_enter()
 
 
 class PromptHistory:
@@ -75,7 +97,7 @@ class PromptArea(TextArea):
     BINDINGS = [
         Binding("up", "history_or_up", "Previous prompt", show=False, id="prompt_history_prev"),
         Binding("down", "history_or_down", "Next prompt", show=False, id="prompt_history_next"),
-        Binding("ctrl+j,alt+enter,shift+enter", "newline", "New line", show=False, id="prompt_newline"),
+        Binding(NEWLINE_KEYS, "newline", "New line", show=False, id="prompt_newline"),
         # Same id as the screen's binding, so a [keymap] entry moves both. Redo loses ctrl+y; undo
         # (ctrl+z) is what people reach for in a one-message editor.
         Binding("ctrl+y", "screen.copy_last", "Copy", id="copy", tooltip="Copy the last answer to the clipboard"),
@@ -95,19 +117,41 @@ class PromptArea(TextArea):
         self.complete = complete
         self._pos: int | None = None  # index into history while browsing it; None = editing a draft
         self._draft = ""
+        self._menu_text: str | None = None  # the text the completion menu was computed for
+        self._picked = False  # up/down moved through the menu since the last edit
 
     # --- sending -----------------------------------------------------------------------------
     async def _on_key(self, event: events.Key) -> None:
+        # Keys can arrive faster than the completion menu follows the text (a paste without bracketed
+        # paste, `tmux send-keys`, a laggy link): the menu may still offer what fitted a few keys ago.
+        # So Enter runs exactly what was typed, unless the user picked a completion with up/down
+        # since the last edit; Tab completes what is in the prompt now, never a stale menu entry.
         menu_open = self.menu is not None and self.menu.display
-        if event.key in ("enter", "tab") and menu_open and self.menu.value is not None:
+        if event.key == "tab":
             event.prevent_default()
             event.stop()
             self.accept_completion()
+            return
+        if event.key == "enter" and menu_open and self._picked and self._menu_text == self.text:
+            event.prevent_default()
+            event.stop()
+            self.accept_completion(self.menu.value)
             return
         if event.key == "escape" and menu_open:
             event.prevent_default()
             event.stop()
             self.menu.hide()
+            return
+        if event.key not in ("up", "down"):
+            self._picked = False
+        newline_keys = getattr(self.app, "_keymap", {}).get("prompt_newline", NEWLINE_KEYS)  # after [keymap]
+        if event.key in {k.strip() for k in newline_keys.split(",")}:
+            # Here, not as a binding: a binding runs once the key has bubbled up to the app, after
+            # the keys behind it in the same read were typed (alt+enter then text put the new line
+            # after the text).
+            event.prevent_default()
+            event.stop()
+            self.action_newline()
             return
         if event.key == "enter":
             event.prevent_default()
@@ -130,6 +174,7 @@ class PromptArea(TextArea):
     def action_history_or_up(self) -> None:
         if self.menu is not None and self.menu.display:
             self.menu.action_cursor_up()
+            self._picked = True
         elif self.cursor_location[0] == 0 and self.prompt_history.items:
             if self._pos is None:
                 self._draft, self._pos = self.text, len(self.prompt_history.items)
@@ -142,6 +187,7 @@ class PromptArea(TextArea):
     def action_history_or_down(self) -> None:
         if self.menu is not None and self.menu.display:
             self.menu.action_cursor_down()
+            self._picked = True
         elif self._pos is not None and self.cursor_location[0] == self.document.line_count - 1:
             self._pos += 1
             if self._pos >= len(self.prompt_history.items):
@@ -164,6 +210,7 @@ class PromptArea(TextArea):
     def _update_menu(self) -> None:
         if self.menu is None or self.complete is None:
             return
+        self._menu_text = self.text
         items = self.complete(self.text)
         if items:
             self.menu.show(items)
@@ -171,9 +218,18 @@ class PromptArea(TextArea):
             self.menu.hide()
 
     def accept_completion(self, value: str | None = None) -> None:
-        value = value if value is not None else (self.menu.value if self.menu else None)
+        """Complete the prompt: with `value`, else the highlighted entry if the menu fits the text
+        as it is now, else the first completion of that text. Nothing to complete: a bell, and the
+        prompt keeps the focus (Tab used to move it to an answer, where typing was lost)."""
         if value is None:
+            items = self.complete(self.text) if self.complete is not None else []
+            fresh = self.menu is not None and self.menu.display and self._menu_text == self.text
+            picked = self.menu.value if fresh and self.menu is not None else None
+            value = picked or (items[0].value if items else None)
+        if value is None:
+            self.app.bell()
             return
+        self._picked = False
         self.load_text(value)
         self.move_cursor(self.document.end)
         # Re-offer completions for the next word (`/handbook use ` -> handbook names).

@@ -19,6 +19,7 @@ class StatusState:
     demo: bool = False
     spend: str = ""  # e.g. "today $0.012 of $2.00"
     spend_alert: bool = False
+    explore: bool = True
 
 
 class StatusBar(Static):
@@ -35,7 +36,7 @@ class StatusBar(Static):
         if s.pinned:
             t.append(f"pinned: {clean(s.pinned)}", style="bold yellow")
         else:
-            t.append("auto")
+            t.append("auto" if s.explore else "auto, not exploring")
         t.append("  models ", style="dim")
         style = {"ready": "green", "loading": "italic", "failed": "bold red", "none": "bold yellow"}.get(s.providers, "")
         label = {"loading": "loading…", "none": "none configured"}.get(s.providers, s.providers)
