@@ -26,7 +26,7 @@ from skillchat.core.learning import RatedTurn
 from skillchat.core.ports import Message
 from skillchat.core.relearn import TurnCost
 from skillchat.errors import StoreError
-from skillchat.events import Attempt
+from skillchat.attempts import Attempt
 from skillchat.store import clock, processes, spend
 from skillchat.store.database import connect, retry_read, transaction
 from skillchat.store.spend import SpendReport

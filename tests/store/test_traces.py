@@ -10,7 +10,7 @@ import pytest
 
 from skillchat.core import Message, Router
 from skillchat.errors import StoreError
-from skillchat.events import Attempt
+from skillchat.attempts import Attempt
 from skillchat.store import TraceStore
 
 
