@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ class HandbookInfo:
     path: Path
     shipped: bool
     description: str = ""
+    # When the version was made: the shipped file's own date; for a saved version, when its file was
+    # written (version files are never rewritten), read from the folder rather than by parsing each file.
+    created: str = ""
 
 
 def load_file(path: Path | str) -> Handbook:
@@ -73,6 +77,14 @@ def _user_versions(name: str) -> dict[int, Path]:
     return out
 
 
+def _written_at(path: Path) -> str:
+    try:
+        when = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    except (OSError, ValueError, OverflowError):  # gone since the folder was listed, or a clock gone wrong
+        return ""
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _shipped() -> dict[str, Path]:
     d = paths.shipped_handbooks_dir()
     return {f.stem: f for f in sorted(d.glob("*.json"))} if d.is_dir() else {}
@@ -84,9 +96,9 @@ def versions(name: str) -> list[HandbookInfo]:
     shipped = _shipped().get(name)
     if shipped is not None:
         hb = load_file(shipped)
-        out[hb.version] = HandbookInfo(name, hb.version, shipped, True, hb.description)
+        out[hb.version] = HandbookInfo(name, hb.version, shipped, True, hb.description, hb.created)
     for v, p in _user_versions(name).items():
-        out[v] = HandbookInfo(name, v, p, False)
+        out[v] = HandbookInfo(name, v, p, False, created=_written_at(p))
     return [out[v] for v in sorted(out)]
 
 

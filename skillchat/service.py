@@ -251,6 +251,14 @@ class ChatService:
                                           {"ref": ref, "config_handbook": self.config.handbook})
         return hb
 
+    def handbook_infos(self) -> list[handbooks.HandbookInfo]:
+        """The newest version of every handbook there is to switch to."""
+        return handbooks.list_handbooks()
+
+    def handbook_versions(self) -> list[handbooks.HandbookInfo]:
+        """Every version of the handbook routing now, oldest first, without reading their files."""
+        return handbooks.versions(self.handbook.name)
+
     def adopt_handbook(self, hb: Handbook, kind: str = "activate", detail: Mapping[str, Any] | None = None) -> None:
         """Route with a handbook object (a fresh relearn result); logs a handbook event of `kind`."""
         self._adopt(with_config_agents(hb, self.config))

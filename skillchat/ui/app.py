@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from skillchat.errors import SkillchatError
-from skillchat import paths, stopping
+from skillchat import stopping
 from skillchat.config import Config
 from skillchat.text_safety import clean, cut
 from skillchat.ui.commands import SkillchatCommands
@@ -55,7 +55,7 @@ class SkillchatApp(App[int]):
 
     def __init__(self, config: Config | None = None, *, demo: bool | None = None,
                  service_factory: ServiceFactory | None = None, cwd: Path | None = None,
-                 handle_signals: bool = False) -> None:
+                 handle_signals: bool = False, history_file: Path | None = None) -> None:
         super().__init__()
         self._handle_signals = handle_signals  # SIGTERM/SIGHUP (run_app sets it; tests call stop_for_signal)
         self._stopper: stopping.Stopper | None = None
@@ -63,6 +63,7 @@ class SkillchatApp(App[int]):
         self.demo_requested = demo
         self.service_factory = service_factory or _default_factory
         self.cwd = cwd or Path.cwd()
+        self.history_file = history_file  # None: what was typed is recalled in this session only
         self.service: Any = None
         self.providers = "loading"  # loading, ready, failed, none
         self.providers_error: str | None = None
@@ -246,21 +247,18 @@ class SkillchatApp(App[int]):
         return self.service.handbook if self.service is not None else None
 
     def handbook_infos(self) -> list[Any]:
-        from skillchat import handbooks
-
+        if self.service is None:
+            return []
         try:
-            return handbooks.list_handbooks()
+            return self.service.handbook_infos()
         except SkillchatError:  # a broken file must not take the app down; using it reports why
             return []
 
     def handbook_names(self) -> list[str]:
         return [i.name for i in self.handbook_infos()]
 
-    def prompt_history_path(self) -> Path:
-        return paths.data_dir() / "prompt-history.jsonl"
-
     def config_path_text(self) -> str:
-        return str(self.config.path or paths.config_file())
+        return str(self.config.file)
 
     def refresh_status(self) -> None:
         chat = self.chat
@@ -328,12 +326,12 @@ class SkillchatApp(App[int]):
         return ids
 
 
-def run_app(args: argparse.Namespace) -> int:
+def run_app(args: argparse.Namespace, *, history_file: Path | None = None) -> int:
     from skillchat import config
 
     cfg = config.load()  # a broken config is reported on the terminal, before the screen switches
     demo = True if getattr(args, "demo", False) else None
-    app = SkillchatApp(cfg, demo=demo, handle_signals=True)
+    app = SkillchatApp(cfg, demo=demo, handle_signals=True, history_file=history_file)
     try:
         app.run()
     finally:

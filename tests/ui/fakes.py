@@ -79,3 +79,9 @@ class ScriptedService:
 
     def pin(self, agent_id: str | None) -> None:
         self.pinned = agent_id
+
+    def handbook_infos(self) -> list[handbooks.HandbookInfo]:
+        return handbooks.list_handbooks()
+
+    def handbook_versions(self) -> list[handbooks.HandbookInfo]:
+        return handbooks.versions(self.handbook.name)

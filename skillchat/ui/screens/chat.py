@@ -56,7 +56,7 @@ class ChatScreen(Screen):
         menu = CompletionMenu(id="completions")
         menu.display = False
         yield menu
-        yield PromptArea(id="prompt", history=PromptHistory(self.sc.prompt_history_path()), menu=menu,
+        yield PromptArea(id="prompt", history=PromptHistory(self.sc.history_file), menu=menu,
                          complete=self._complete, placeholder="Message, or / for commands  (enter sends, ctrl+j new line)")
         yield Footer(compact=True)
 
