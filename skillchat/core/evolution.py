@@ -30,15 +30,13 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from skillchat.core import clustering
 from skillchat.core.handbook import Handbook, from_dict, to_dict
 from skillchat.core.learning import RatedTurn
-from skillchat.core.relearn import Change
-
-if TYPE_CHECKING:
-    from skillchat.core.relearn import _Log, _Reporter
+from skillchat.core.changes import Change
+from skillchat.core.rated_log import RatedLog, Reporter, decay
 
 FAMILY_ALPHA = 0.01  # family-wise false-split rate per round, spread over the tests made
 MERGE_MARGIN = 0.12  # rates "equal" when their 90% interval of difference lies within +-margin
@@ -255,11 +253,7 @@ def nearest_child(q: Mapping[str, float], children: Sequence[tuple[str, Mapping[
 # --- statistics ----------------------------------------------------------------------------------
 
 
-def _decay(age: float, half_life: float | None) -> float:
-    return 1.0 if half_life is None or age <= 0 else 0.5 ** (age / half_life)
-
-
-def _cells(hb: Handbook, log: "_Log", half_life: float | None) -> dict[str, dict[str, list[float]]]:
+def _cells(hb: Handbook, log: RatedLog, half_life: float | None) -> dict[str, dict[str, list[float]]]:
     """skill -> agent -> [successes, failures], from the current weights of the log."""
     out: dict[str, dict[str, list[float]]] = {}
     for t, w in zip(log.turns, log.weights):
@@ -268,7 +262,7 @@ def _cells(hb: Handbook, log: "_Log", half_life: float | None) -> dict[str, dict
         tot = sum(x for s, x in w.items() if x > 0 and s in hb.skills)
         if tot <= 0:
             continue
-        d = _decay(t.age_days, half_life)
+        d = decay(t.age_days, half_life)
         y = min(max(t.score, 0.0), 1.0)
         for s, x in w.items():
             if x > 0 and s in hb.skills:
@@ -308,12 +302,12 @@ def interval_z(tests: int, alpha: float = FAMILY_ALPHA) -> float:
 
 def evolve(
     hb: Handbook,
-    log: "_Log",
+    log: RatedLog,
     *,
     min_split: int,
     seed: int = 0,
     namer: SkillNamer | None = None,
-    report: "_Reporter",
+    report: Reporter,
     max_rounds: int = 3,
     half_life_days: float | None = None,
     merge_margin: float = MERGE_MARGIN,
@@ -369,7 +363,7 @@ def _merge_blockers(hb: Handbook) -> set[str]:
 
 
 def _merges(
-    hb: Handbook, log: "_Log", stats: Mapping[str, Mapping[str, list[float]]], *, min_split: int, margin: float
+    hb: Handbook, log: RatedLog, stats: Mapping[str, Mapping[str, list[float]]], *, min_split: int, margin: float
 ) -> tuple[Handbook, list[Change]]:
     blocked = _merge_blockers(hb)
     groups: dict[tuple[str, str | None], list[str]] = {}
@@ -493,14 +487,14 @@ def _round_sig(sig: Mapping[str, float]) -> dict[str, float]:
 
 def _splits(
     hb: Handbook,
-    log: "_Log",
+    log: RatedLog,
     stats: Mapping[str, Mapping[str, list[float]]],
     texts: _Texts,
     *,
     min_split: int,
     seed: int,
     half_life: float | None,
-    report: "_Reporter",
+    report: Reporter,
     tried: dict[str, tuple[int, ...]],
 ) -> tuple[Handbook, list[Change]]:
     # Candidates: skills where some agent has enough evidence to have min_split on each side.
@@ -555,7 +549,7 @@ class _SplitProposal:
 
 
 def _try_split(
-    hb: Handbook, log: "_Log", sid: str, idx: list[int], texts: _Texts, *, z: float, min_split: int, seed: int,
+    hb: Handbook, log: RatedLog, sid: str, idx: list[int], texts: _Texts, *, z: float, min_split: int, seed: int,
     half_life: float | None, tests: int,
 ) -> _SplitProposal | None:
     sample = _spread(idx, SPLIT_SAMPLE, seed)
@@ -577,7 +571,7 @@ def _try_split(
         sizes[k] += 1
         w = log.weights[i]
         tot = sum(x for x in w.values() if x > 0)
-        d = _decay(t.age_days, half_life) * w[sid] / tot
+        d = decay(t.age_days, half_life) * w[sid] / tot
         y = min(max(t.score, 0.0), 1.0)
         cell = side_stats[k].setdefault(t.agent_id, [0.0, 0.0])
         cell[0] += d * y
@@ -650,7 +644,7 @@ def _unique_id(base: str, taken: set[str]) -> str:
     return sid
 
 
-def _apply_splits(hb: Handbook, log: "_Log", proposals: Sequence[_SplitProposal], texts: _Texts) -> tuple[Handbook, list[Change]]:
+def _apply_splits(hb: Handbook, log: RatedLog, proposals: Sequence[_SplitProposal], texts: _Texts) -> tuple[Handbook, list[Change]]:
     data = to_dict(hb)
     data["competence"] = {}
     taken = {s["id"] for s in data["skills"]}
@@ -756,7 +750,7 @@ def _join_similar(cl: "clustering.Clustering") -> "clustering.Clustering":
 
 
 def _discoveries(
-    hb: Handbook, log: "_Log", texts: _Texts, *, min_size: int, seed: int, namer: SkillNamer, half_life: float | None
+    hb: Handbook, log: RatedLog, texts: _Texts, *, min_size: int, seed: int, namer: SkillNamer, half_life: float | None
 ) -> tuple[Handbook, list[Change]]:
     fb = hb.settings.fallback_skill
     unexplained: list[int] = []
