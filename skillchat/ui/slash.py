@@ -9,8 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from skillchat import atomic
-from skillchat.text_safety import clean
-from skillchat.ui.commands import Invocation
+from skillchat.errors import SkillchatError
+from skillchat.text_safety import clean, os_reason, shown
+from skillchat.ui.commands import Invocation, SlashError
 
 if TYPE_CHECKING:
     from skillchat.ui.screens.chat import ChatScreen
@@ -35,7 +36,7 @@ async def run(chat: ChatScreen, inv: Invocation) -> None:
         return
     try:
         await fn(chat, inv.args)
-    except Exception as e:  # a command must never take the app down; say what went wrong
+    except SkillchatError as e:  # what the user can act on; anything else is a bug and keeps its trace
         chat.notify(f"/{inv.name}: {e}", severity="error", title="Command failed")
 
 
@@ -75,7 +76,7 @@ async def _regenerate(chat: ChatScreen, args: tuple[str, ...]) -> None:
 async def _demo(chat: ChatScreen, args: tuple[str, ...]) -> None:
     want = args[0].lower() if args else "on"
     if want not in ("on", "off"):
-        raise ValueError("use /demo or /demo off")
+        raise SlashError("use /demo or /demo off")
     await chat.sc.set_demo(want == "on")
 
 
@@ -98,12 +99,12 @@ async def _handbook(chat: ChatScreen, args: tuple[str, ...]) -> None:
         await chat.note(t)
     elif sub == "use":
         if len(args) < 2:
-            raise ValueError("name the handbook: /handbook use NAME (or NAME@VERSION)")
+            raise SlashError("name the handbook: /handbook use NAME (or NAME@VERSION)")
         svc.use_handbook(args[1])
         chat.sc.refresh_status()
         await chat.note(f"Routing with handbook {svc.handbook.ref} from now on.")
     else:
-        raise ValueError(f"unknown subcommand {sub!r}: use list, use NAME or show")
+        raise SlashError(f"unknown subcommand {sub!r}: use list, use NAME or show")
 
 
 @handler("relearn")
@@ -156,7 +157,7 @@ def _find_agent(hb, want: str):  # type: ignore[no-untyped-def]
     close = [a for a in hb.agents.values() if w in a.id.lower() or w in a.name.lower()]
     if len(close) == 1:
         return close[0]
-    raise ValueError(f"no agent {want!r} in {hb.ref} (agents: {', '.join(hb.agents)})")
+    raise SlashError(f"no agent {want!r} in {hb.ref} (agents: {', '.join(hb.agents)})")
 
 
 @handler("lambda")
@@ -191,7 +192,7 @@ _FORMATS = {"markdown": ".md", "md": ".md", "json": ".json"}
 async def _export(chat: ChatScreen, args: tuple[str, ...]) -> None:
     svc = chat.sc.service
     if chat.conversation_id is None:
-        raise ValueError("nothing to export yet: this conversation has no turns")
+        raise SlashError("nothing to export yet: this conversation has no turns")
     fmt, path = "markdown", None
     for a in args:
         if a.lower() in _FORMATS:
@@ -200,7 +201,10 @@ async def _export(chat: ChatScreen, args: tuple[str, ...]) -> None:
             path = a
     text = svc.export(chat.conversation_id, fmt)
     target = export_path(path, chat.conversation_id, fmt, cwd=chat.sc.cwd)
-    atomic.write_text(target, text)  # a half-written export never replaces an earlier one
+    try:
+        atomic.write_text(target, text)  # a half-written export never replaces an earlier one
+    except OSError as e:
+        raise SlashError(f"cannot write {shown(str(target), 200)} ({os_reason(e)})") from None
     await chat.note(Text.assemble("Exported this conversation to ", (str(target), "bold"), f" ({len(text):,} characters)."))
     chat.notify(f"Saved {target.name}", timeout=3)
 

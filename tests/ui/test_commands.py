@@ -118,6 +118,34 @@ async def test_export_writes_to_the_current_folder_and_says_where(tmp_path):
         assert len(list(tmp_path.glob("skillchat-*.md"))) == 1
 
 
+async def test_export_somewhere_unwritable_says_which_file_and_why(tmp_path):
+    app = make_app(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "What is the capital of France?")
+        await run(pilot, "/export a-file/out.md")
+        shown = [n.message for n in app._notifications]
+        assert f"/export: cannot write {tmp_path / 'a-file' / 'out.md'} (Not a directory)" in shown, shown
+
+
+async def test_a_bug_in_a_command_keeps_its_trace_and_a_user_error_is_a_toast(tmp_path, monkeypatch):
+    from skillchat.ui import slash
+
+    async def broken(chat, args):
+        raise KeyError("a bug")
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        monkeypatch.setitem(slash._HANDLERS, "why", broken)
+        with pytest.raises(KeyError):
+            await slash.run(app.chat, commands.Invocation("why", ()))
+        await slash.run(app.chat, commands.Invocation("demo", ("sideways",)))
+        await wait_for(pilot, lambda: "/demo: use /demo or /demo off" in [n.message for n in app._notifications],
+                       what="the toast")
+
+
 async def test_new_history_and_resume(tmp_path):
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
