@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from skillchat.errors import SkillchatError
+from skillchat.service_api import ChatServiceAPI
 from skillchat import stopping
 from skillchat.config import Config
 from skillchat.text_safety import clean, cut
@@ -28,10 +29,10 @@ from skillchat.ui.screens.chat import ChatScreen
 from skillchat.ui.widgets.status import StatusState, StatusBar
 from skillchat.ui.widgets.turn import AssistantTurn
 
-ServiceFactory = Callable[[Config, bool | None], Any]
+ServiceFactory = Callable[[Config, bool | None], ChatServiceAPI]
 
 
-def _default_factory(cfg: Config, demo: bool | None) -> Any:
+def _default_factory(cfg: Config, demo: bool | None) -> ChatServiceAPI:
     from skillchat.service import ChatService
 
     return ChatService.create(config=cfg, demo=demo)
@@ -64,7 +65,7 @@ class SkillchatApp(App[int]):
         self.service_factory = service_factory or _default_factory
         self.cwd = cwd or Path.cwd()
         self.history_file = history_file  # None: what was typed is recalled in this session only
-        self.service: Any = None
+        self.service: ChatServiceAPI | None = None
         self.providers = "loading"  # loading, ready, failed, none
         self.providers_error: str | None = None
         self._service_ready = asyncio.Event()
@@ -146,7 +147,7 @@ class SkillchatApp(App[int]):
             return
         self.call_from_thread(self._service_opened, svc)
 
-    async def _service_opened(self, svc: Any) -> None:
+    async def _service_opened(self, svc: ChatServiceAPI) -> None:
         self.service = svc
         self._service_ready.set()
         self.refresh_status()
@@ -207,8 +208,7 @@ class SkillchatApp(App[int]):
             return False
         if svc.demo:
             return True
-        pool = getattr(svc, "pool", None)
-        return bool(pool.usable) if pool is not None else True
+        return bool(svc.pool.usable)
 
     async def set_demo(self, on: bool) -> None:
         svc = self.service
@@ -284,7 +284,7 @@ class SkillchatApp(App[int]):
         bars.first().show(state)
         chat.refresh_bindings()
 
-    def _spend_state(self, svc: Any) -> dict[str, Any]:
+    def _spend_state(self, svc: ChatServiceAPI) -> dict[str, Any]:
         from skillchat.render import usd
 
         try:

@@ -274,7 +274,6 @@ class ChatScreen(Screen):
         if not entries:
             self.notify(f"Conversation {conversation_id} is empty.", severity="warning")
             return
-        turn_of = getattr(svc, "turn", None)
         await self.transcript.remove_children()
         self.conversation_id = conversation_id
         self.last_user_text = None
@@ -286,8 +285,8 @@ class ChatScreen(Screen):
             elif e.role == "assistant":
                 turn = await self.transcript.add_assistant(hb)
                 rec = None
-                if callable(turn_of) and e.turn_id is not None:
-                    rec = turn_of(e.turn_id)
+                if e.turn_id is not None:
+                    rec = svc.turn(e.turn_id)
                 if rec is not None and getattr(rec, "decision", None) is not None:
                     await turn.show_decision(rec.decision, demo=bool(rec.demo), turn_id=e.turn_id)
                 turn.turn_id = e.turn_id

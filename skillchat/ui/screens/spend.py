@@ -19,6 +19,7 @@ from skillchat.render import usd
 from skillchat.text_safety import plain
 
 if TYPE_CHECKING:
+    from skillchat.service_api import ChatServiceAPI
     from skillchat.ui.app import SkillchatApp
 
 CHART_DAYS = 30
@@ -40,7 +41,7 @@ class SpendData:
     names: dict[str, str] = field(default_factory=dict)
 
 
-def read_spend(svc: Any, today: date | None = None) -> SpendData:
+def read_spend(svc: ChatServiceAPI, today: date | None = None) -> SpendData:
     today = today or date.today()
     data = SpendData(budget=svc.budget_status())
     hb = svc.handbook
