@@ -416,6 +416,6 @@ def cluster_hierarchy(
     return Hierarchy(modes, skills, members, signatures)
 
 
-# Older private names, used by core/evolution.py.
+# Older private names, used by core/evolution/.
 _top = top
 _distinctive = distinctive_terms

@@ -13,7 +13,7 @@ and returns nothing, so nothing can be written):
 1. read: keep the newest rating of each turn (a changed rating replaces the old one);
 2. map: translate the logged skill weights onto the base taxonomy (merged skills -> survivor,
    split parents -> nearest child, fallback turns -> a discovered skill that explains them);
-3. evolve (optional): split / merge / discover skills from the evidence (core/evolution.py),
+3. evolve (optional): split / merge / discover skills from the evidence (core/evolution/),
    re-tagging the affected history, until nothing changes (at most a few rounds);
 4. count: alpha += w*y, beta += w*(1-y) per active skill, times the decay weight
    0.5 ** (age_days / half_life_days) when a half-life is given;
