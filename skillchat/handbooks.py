@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from skillchat import atomic, paths, reading
-from skillchat.core.handbook import _NAME_RE, Handbook, from_dict, to_dict
+from skillchat.core.handbook import Handbook, from_dict, to_dict
+from skillchat.core.handbook_format import NAME_RE
 from skillchat.errors import HandbookError
 from skillchat.text_safety import os_reason, shown
 
@@ -66,7 +67,7 @@ def _user_versions(name: str) -> dict[int, Path]:
     out: dict[int, Path] = {}
     # Only a valid name can have been saved, so no other is looked for on disk, where a long one
     # is "File name too long" and "." or ".." are other folders.
-    if not (_NAME_RE.match(name) and len(name) <= MAX_NAME):
+    if not (NAME_RE.match(name) and len(name) <= MAX_NAME):
         return out
     d = paths.user_handbooks_dir() / name
     if d.is_dir():
