@@ -14,6 +14,7 @@ from sqlite_utils import Database
 from skillchat.core.learning import RatedTurn
 from skillchat.core.relearn import TurnCost
 from skillchat.store import clock
+from skillchat.store.database import named_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,37 +81,39 @@ def rated_turns(
     if after_rating is not None:
         where.append("r.id > ?")
         params.append(after_rating)
-    rows = db.execute(
-        f"""SELECT t.id, t.agent_id, t.mode, t.skills_json, r.value, t.probability, t.policy, t.chosen_agent,
-                   m.content, t.started_at, t.cost_usd, t.prompt_tokens, t.completion_tokens, r.id,
-                   t.decision_json
+    rows = named_rows(
+        db,
+        f"""SELECT t.id AS turn_id, t.agent_id, t.mode, t.skills_json, r.value AS score, t.probability, t.policy,
+                   t.chosen_agent, m.content AS text, t.started_at, t.cost_usd, t.prompt_tokens,
+                   t.completion_tokens, r.id AS rating_id, t.decision_json
             FROM ratings r JOIN turns t ON t.id = r.turn_id
             LEFT JOIN messages m ON m.id = t.user_message_id
             WHERE {' AND '.join(where)} ORDER BY r.id""",
         params,
-    ).fetchall()
+    )
     now = datetime.now(timezone.utc)
     out = []
     for r in rows:
-        answered_by_choice = r[1] == r[7]
+        answered_by_choice = r["agent_id"] == r["chosen_agent"]
         probs: dict[str, float] = {}
-        if r[14]:
-            probs = {a["agent_id"]: float(a["probability"]) for a in json.loads(r[14]).get("ranking", ())}
+        if r["decision_json"]:
+            ranking = json.loads(r["decision_json"]).get("ranking", ())
+            probs = {a["agent_id"]: float(a["probability"]) for a in ranking}
         out.append(
             RatedTurn(
-                turn_id=str(r[0]),
-                agent_id=r[1],
-                mode=r[2] or "",
-                skills=json.loads(r[3] or "{}"),
-                score=float(r[4]),
-                propensity=float(r[5]) if answered_by_choice and r[5] is not None else 1.0,
-                policy=(r[6] or "thompson") if answered_by_choice else "fallback",
-                text=r[8] or "",
-                age_days=max(0.0, (now - clock.parse_iso(r[9])).total_seconds() / 86400.0),
-                cost_usd=r[10],
-                prompt_tokens=r[11],
-                completion_tokens=r[12],
-                rating_id=int(r[13]),
+                turn_id=str(r["turn_id"]),
+                agent_id=r["agent_id"],
+                mode=r["mode"] or "",
+                skills=json.loads(r["skills_json"] or "{}"),
+                score=float(r["score"]),
+                propensity=float(r["probability"]) if answered_by_choice and r["probability"] is not None else 1.0,
+                policy=(r["policy"] or "thompson") if answered_by_choice else "fallback",
+                text=r["text"] or "",
+                age_days=max(0.0, (now - clock.parse_iso(r["started_at"])).total_seconds() / 86400.0),
+                cost_usd=r["cost_usd"],
+                prompt_tokens=r["prompt_tokens"],
+                completion_tokens=r["completion_tokens"],
+                rating_id=int(r["rating_id"]),
                 probabilities=probs,
             )
         )

@@ -28,7 +28,7 @@ from skillchat.core.relearn import TurnCost
 from skillchat.errors import StoreError
 from skillchat.attempts import Attempt
 from skillchat.store import clock, learning, processes, spend
-from skillchat.store.database import connect, retry_read, transaction
+from skillchat.store.database import connect, named_rows, retry_read, transaction
 from skillchat.store.learning import CatchUp
 from skillchat.store.spend import SpendReport
 
@@ -365,27 +365,33 @@ class TraceStore:
 
     @_locked
     def turn(self, turn_id: int) -> TurnRecord | None:
-        r = self.db.execute(
+        rows = named_rows(
+            self.db,
             """SELECT t.id, t.conversation_id, t.status, t.started_at, t.handbook, t.handbook_version, t.mode,
                       t.skills_json, t.policy, t.chosen_agent, t.probability, t.agent_id, t.model, t.decision_json,
                       t.est_cost_usd, t.prompt_tokens, t.completion_tokens, t.cost_usd, t.latency_s, t.ttft_s,
-                      t.fallback_json, t.error, t.demo, mu.content, ma.content, r.value
+                      t.fallback_json, t.error, t.demo, mu.content AS user_text, ma.content AS answer_text,
+                      r.value AS rating
                FROM turns t
                LEFT JOIN messages mu ON mu.id = t.user_message_id
                LEFT JOIN messages ma ON ma.id = t.assistant_message_id
                LEFT JOIN ratings r ON r.turn_id = t.id AND r.replaced_by IS NULL
                WHERE t.id = ?""",
             [turn_id],
-        ).fetchone()
-        if r is None:
+        )
+        if not rows:
             return None
+        r = rows[0]
         return TurnRecord(
-            id=r[0], conversation_id=r[1], status=r[2], started_at=r[3], handbook=r[4], handbook_version=r[5],
-            mode=r[6], skills=json.loads(r[7] or "{}"), policy=r[8], chosen_agent=r[9], probability=r[10],
-            agent_id=r[11], model=r[12], decision=RoutingDecision.from_dict(json.loads(r[13])) if r[13] else None,
-            est_cost_usd=r[14], prompt_tokens=r[15], completion_tokens=r[16], cost_usd=r[17], latency_s=r[18],
-            ttft_s=r[19], attempts=tuple(Attempt.from_dict(a) for a in json.loads(r[20] or "[]")), error=r[21],
-            demo=bool(r[22]), user_text=r[23] or "", answer_text=r[24], rating=r[25],
+            id=r["id"], conversation_id=r["conversation_id"], status=r["status"], started_at=r["started_at"],
+            handbook=r["handbook"], handbook_version=r["handbook_version"], mode=r["mode"],
+            skills=json.loads(r["skills_json"] or "{}"), policy=r["policy"], chosen_agent=r["chosen_agent"],
+            probability=r["probability"], agent_id=r["agent_id"], model=r["model"],
+            decision=RoutingDecision.from_dict(json.loads(r["decision_json"])) if r["decision_json"] else None,
+            est_cost_usd=r["est_cost_usd"], prompt_tokens=r["prompt_tokens"], completion_tokens=r["completion_tokens"],
+            cost_usd=r["cost_usd"], latency_s=r["latency_s"], ttft_s=r["ttft_s"],
+            attempts=tuple(Attempt.from_dict(a) for a in json.loads(r["fallback_json"] or "[]")), error=r["error"],
+            demo=bool(r["demo"]), user_text=r["user_text"] or "", answer_text=r["answer_text"], rating=r["rating"],
         )
 
     @_locked
