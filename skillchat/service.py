@@ -28,7 +28,7 @@ from skillchat.budgets import BudgetStatus, CallPlan, plan_call
 from skillchat.config import Config
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
-from skillchat.core.learning import apply_rating, rating_score, replace_rating
+from skillchat.core.learning import apply_rating_changes, rating_score
 from skillchat.core.ports import Message, Price
 from skillchat.core.router import NoEligibleAgent
 from skillchat.routing import build_router
@@ -734,11 +734,7 @@ def _apply_catch_up(hb: Handbook, through: int | None, changes: list[CatchUp], l
     """Bring `hb` from holding the ratings up to `through` to holding every rating up to `last`
     (`changes` is store.catch_up's list: each turn's value as of `through`, and now, read in the
     same snapshot as `last`). Returns the new watermark."""
-    for c in changes:
-        if c.old is None:
-            apply_rating(hb, c.agent_id, c.skills, c.new)
-        elif c.new != c.old:
-            replace_rating(hb, c.agent_id, c.skills, c.old, c.new)
+    apply_rating_changes(hb, changes)
     marks = [m for m in (through, last, *(c.rating_id for c in changes)) if m is not None and m > 0]
     return max(marks) if marks else through
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from skillchat.core.changes import Change
 from skillchat.core.evolution.discover import discoveries
 from skillchat.core.evolution.merge import MERGE_MARGIN, merges
-from skillchat.core.evolution.naming import SkillName, SkillNamer, TermNamer
+from skillchat.core.evolution.naming import SkillName, SkillNamer, TermNamer, slugify
 from skillchat.core.evolution.retagging import Retagger, nearest_child
 from skillchat.core.evolution.split import splits
 from skillchat.core.evolution.stats import beta_interval, cells, interval_z
@@ -39,7 +39,7 @@ from skillchat.core.evolution.texts import Texts
 from skillchat.core.handbook import Handbook
 from skillchat.core.rated_log import RatedLog, Reporter
 
-__all__ = ["Retagger", "SkillName", "SkillNamer", "TermNamer", "beta_interval", "evolve", "interval_z", "nearest_child"]
+__all__ = ["Retagger", "SkillName", "SkillNamer", "TermNamer", "beta_interval", "evolve", "interval_z", "nearest_child", "slugify"]
 
 
 def evolve(

@@ -37,9 +37,10 @@ class TermNamer:
         )
 
 
-def slugify(s: str) -> str:
+def slugify(s: str, default: str = "topic") -> str:
+    """The last part of a skill id: lowercase letters, digits and '_', at most 40 of them."""
     s = _SLUG_RE.sub("_", s.lower()).strip("_")
-    return s[:40] or "topic"
+    return s[:40] or default
 
 
 def unique_id(base: str, taken: set[str]) -> str:
