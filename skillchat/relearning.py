@@ -1,4 +1,6 @@
-"""Relearn, outside the core: trace store -> core relearn -> off-policy check -> new version -> activate.
+"""Relearn, the workflow: trace store -> core relearn -> off-policy check -> new version -> activate.
+
+(core/relearn.py is the computation it runs; commands/relearn.py is the command line around it.)
 
 Used by `skillchat relearn` and by `ChatService.relearn` / `.activate` (the app's /relearn).
 

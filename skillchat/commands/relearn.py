@@ -1,5 +1,7 @@
 """`skillchat relearn`: rebuild the active handbook from your rated history, then ask before using it.
 
+Arguments and output only: skillchat/relearning.py does the work (core/relearn.py computes).
+
 Evidence is recomputed from the trace store (the log is the source of truth), skills may be split,
 merged or discovered, the result is compared with the current handbook on your logged turns
 (off-policy), and written as a new version. It becomes active only when you say so (`--yes`), or

@@ -1,4 +1,8 @@
-"""Relearn: rebuild a handbook's evidence from the log of rated turns, then let the skills evolve.
+"""Relearn, the algorithm: rebuild a handbook's evidence from the log of rated turns, then let the skills evolve.
+
+Three modules share the name: this one is the pure computation (rated turns in, handbook out);
+skillchat/relearning.py runs it for the app and the CLI (reads the store, evaluates, saves and
+activates versions); skillchat/commands/relearn.py is `skillchat relearn`'s arguments and output.
 
 The log of turns and ratings is the source of truth. Nothing here mutates evidence in place:
 every relearn starts from the base handbook's *structure* (modes, skills, agents, priors) and
