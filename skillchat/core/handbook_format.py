@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from skillchat.core import patterns
 from skillchat.core.evidence import CostStat
@@ -122,6 +122,29 @@ class Reader:
             raise self.fail(path, _in_json_words(problem, value))
         return int(value)
 
+    def entry(self, value: Any, path: str, pattern: re.Pattern[str], kind: str,
+              seen: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        """An object of a list of modes, skills or agents, and its id: well-formed and not seen before."""
+        d = self.obj(value, path)
+        ident = self.str_(d, "id", path, limit=MAX_NAME_CHARS)
+        if not pattern.match(ident):
+            raise self.fail(f"{path}.id", f"{ident!r} is not a valid {kind} id")
+        if ident in seen:
+            raise self.fail(f"{path}.id", f"duplicate {kind} id {ident!r}")
+        return d, ident
+
+    def per_agent(self, root: dict[str, Any], key: str, agents: Mapping[str, Any], inner: Mapping[str, Any],
+                  kind: str) -> Iterator[tuple[str, str, dict[str, Any], str]]:
+        """The cells of a table by agent, then skill or mode ($.competence, $.costs), with their paths."""
+        for aid, per in self.obj(root.get(key, {}), f"$.{key}").items():
+            if aid not in agents:
+                raise self.fail(f"$.{key}.{aid}", f"unknown agent {aid!r}")
+            for k, cell in self.obj(per, f"$.{key}.{aid}").items():
+                p = f"$.{key}.{aid}.{k}"
+                if k not in inner:
+                    raise self.fail(p, f"unknown {kind} {k!r}")
+                yield aid, k, self.obj(cell, p), p
+
     def strs(self, d: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
         items = self.arr(d.get(key, []), f"{path}.{key}")
         for i, it in enumerate(items):
@@ -187,12 +210,7 @@ def read_modes(r: Reader, root: dict[str, Any]) -> dict[str, Mode]:
     modes: dict[str, Mode] = {}
     for i, m in enumerate(r.arr(root.get("modes"), "$.modes")):
         p = f"$.modes[{i}]"
-        m = r.obj(m, p)
-        mid = r.str_(m, "id", p, limit=MAX_NAME_CHARS)
-        if not NAME_RE.match(mid):
-            raise r.fail(f"{p}.id", f"{mid!r} is not a valid mode id")
-        if mid in modes:
-            raise r.fail(f"{p}.id", f"duplicate mode id {mid!r}")
+        m, mid = r.entry(m, p, NAME_RE, "mode", modes)
         ct = m.get("completion_tokens", 400)
         ct = int(r.num(ct, f"{p}.completion_tokens", lo=1, hi=MAX_TOKENS))
         modes[mid] = Mode(mid, r.str_(m, "name", p, required=False, default=mid, limit=MAX_NAME_CHARS),
@@ -206,12 +224,7 @@ def read_skills(r: Reader, root: dict[str, Any], modes: Mapping[str, Mode]) -> d
     skills: dict[str, Skill] = {}
     for i, s in enumerate(r.arr(root.get("skills"), "$.skills")):
         p = f"$.skills[{i}]"
-        s = r.obj(s, p)
-        sid = r.str_(s, "id", p, limit=MAX_NAME_CHARS)
-        if not _ID_RE.match(sid):
-            raise r.fail(f"{p}.id", f"{sid!r} is not a valid skill id")
-        if sid in skills:
-            raise r.fail(f"{p}.id", f"duplicate skill id {sid!r}")
+        s, sid = r.entry(s, p, _ID_RE, "skill", skills)
         mode = r.str_(s, "mode", p, limit=MAX_NAME_CHARS)
         if mode not in modes:
             raise r.fail(f"{p}.mode", f"unknown mode {mode!r}")
@@ -286,12 +299,7 @@ def read_agents(r: Reader, root: dict[str, Any], modes: Mapping[str, Mode], skil
     agents: dict[str, Agent] = {}
     for i, a in enumerate(r.arr(root.get("agents"), "$.agents")):
         p = f"$.agents[{i}]"
-        a = r.obj(a, p)
-        aid = r.str_(a, "id", p, limit=MAX_NAME_CHARS)
-        if not _AGENT_ID_RE.match(aid):
-            raise r.fail(f"{p}.id", f"{aid!r} is not a valid agent id")
-        if aid in agents:
-            raise r.fail(f"{p}.id", f"duplicate agent id {aid!r}")
+        a, aid = r.entry(a, p, _AGENT_ID_RE, "agent", agents)
         model = r.str_(a, "model", p, limit=MAX_NAME_CHARS)
         if not model.strip():
             raise r.fail(f"{p}.model", "expected a model name, got an empty string")
@@ -332,18 +340,11 @@ def read_competence(r: Reader, root: dict[str, Any], agents: Mapping[str, Agent]
                     skills: Mapping[str, Skill]) -> list[tuple[str, str, float, float]]:
     """(agent, skill, successes, failures) cells, in document order."""
     cells: list[tuple[str, str, float, float]] = []
-    for aid, per_skill in r.obj(root.get("competence", {}), "$.competence").items():
-        if aid not in agents:
-            raise r.fail(f"$.competence.{aid}", f"unknown agent {aid!r}")
-        for sid, cell in r.obj(per_skill, f"$.competence.{aid}").items():
-            p = f"$.competence.{aid}.{sid}"
-            if sid not in skills:
-                raise r.fail(p, f"unknown skill {sid!r}")
-            cell = r.obj(cell, p)
-            cells.append((
-                aid, sid, r.num(cell.get("successes", 0), f"{p}.successes", lo=0, hi=MAX_COUNT),
-                r.num(cell.get("failures", 0), f"{p}.failures", lo=0, hi=MAX_COUNT),
-            ))
+    for aid, sid, cell, p in r.per_agent(root, "competence", agents, skills, "skill"):
+        cells.append((
+            aid, sid, r.num(cell.get("successes", 0), f"{p}.successes", lo=0, hi=MAX_COUNT),
+            r.num(cell.get("failures", 0), f"{p}.failures", lo=0, hi=MAX_COUNT),
+        ))
     return cells
 
 
@@ -351,18 +352,11 @@ def read_costs(r: Reader, root: dict[str, Any], agents: Mapping[str, Agent],
                modes: Mapping[str, Mode]) -> list[tuple[str, str, CostStat]]:
     """(agent, mode, cost statistics), in document order."""
     stats: list[tuple[str, str, CostStat]] = []
-    for aid, per_mode in r.obj(root.get("costs", {}), "$.costs").items():
-        if aid not in agents:
-            raise r.fail(f"$.costs.{aid}", f"unknown agent {aid!r}")
-        for mid, c in r.obj(per_mode, f"$.costs.{aid}").items():
-            p = f"$.costs.{aid}.{mid}"
-            if mid not in modes:
-                raise r.fail(p, f"unknown mode {mid!r}")
-            c = r.obj(c, p)
-            stats.append((aid, mid, CostStat(
-                n=r.num(c.get("n", 0), f"{p}.n", lo=0, hi=MAX_COUNT),
-                prompt_tokens=r.num(c.get("prompt_tokens", 0), f"{p}.prompt_tokens", lo=0, hi=MAX_TOKENS),
-                completion_tokens=r.num(c.get("completion_tokens", 0), f"{p}.completion_tokens", lo=0, hi=MAX_TOKENS),
-                usd=r.num(c.get("usd", 0), f"{p}.usd", lo=0, hi=MAX_USD),
-            )))
+    for aid, mid, c, p in r.per_agent(root, "costs", agents, modes, "mode"):
+        stats.append((aid, mid, CostStat(
+            n=r.num(c.get("n", 0), f"{p}.n", lo=0, hi=MAX_COUNT),
+            prompt_tokens=r.num(c.get("prompt_tokens", 0), f"{p}.prompt_tokens", lo=0, hi=MAX_TOKENS),
+            completion_tokens=r.num(c.get("completion_tokens", 0), f"{p}.completion_tokens", lo=0, hi=MAX_TOKENS),
+            usd=r.num(c.get("usd", 0), f"{p}.usd", lo=0, hi=MAX_USD),
+        )))
     return stats
