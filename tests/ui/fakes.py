@@ -2,7 +2,7 @@
 streaming-lag benchmark, cancellation) and never touch litellm. Routing is the real core Router.
 
 Everything that must prove the real wiring (ratings in SQLite, spend, relearn) uses the real
-ChatService in demo mode instead; see conftest.py.
+ChatService in demo mode instead; see app_driver.py.
 """
 
 from __future__ import annotations

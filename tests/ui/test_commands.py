@@ -7,7 +7,7 @@ import json
 import pytest
 from textual.widgets import DataTable
 
-from conftest import SIZE, db_rows, make_app, plain, ready, send, wait_for
+from app_driver import SIZE, db_rows, make_app, plain, ready, send, wait_for
 from skillchat.config import Config
 from skillchat.ui import commands
 from skillchat.ui.commands import SlashError, completions, parse

@@ -6,7 +6,7 @@ import random
 
 from textual.widgets import Button, DataTable, ProgressBar
 
-from conftest import SIZE, make_app, plain, ready, send, wait_for
+from app_driver import SIZE, make_app, plain, ready, send, wait_for
 from openai_server import openai_server  # noqa: F401  (fixture)
 from skillchat.config import AgentConfig, Budget, Config
 from skillchat.core.competence import posterior
