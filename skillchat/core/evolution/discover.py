@@ -47,7 +47,7 @@ def _join_similar(cl: "clustering.Clustering") -> "clustering.Clustering":
     bg = clustering.mean_vector(vecs, max_terms=None)
     top = []
     for c in cents:
-        terms = clustering._distinctive(c, bg, 8)  # noqa: SLF001
+        terms = clustering.distinctive_terms(c, bg, 8)
         if len(terms) < 3:  # one cluster left: nothing to contrast it with, name it by its heaviest terms
             terms = [t for t, _ in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:8]]
         top.append(terms)
@@ -79,7 +79,7 @@ def discoveries(
         coherence = sum(cl.similarity[m] for m in ms) / len(ms)
         if coherence < DISCOVER_MIN_COHERENCE or not cl.top_terms[j]:
             continue
-        cent = round_sig(dict(clustering._top(cl.centroids[j], SIGNATURE_TERMS)))  # noqa: SLF001
+        cent = round_sig(dict(clustering.top(cl.centroids[j], SIGNATURE_TERMS)))
         unit = unit_vector(cent)
         # Membership by the rule later relearns apply: similarity to the centroid above a threshold
         # that keeps most of the cluster's own members.

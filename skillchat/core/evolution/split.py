@@ -90,7 +90,7 @@ def _try_split(
     cl = texts.cluster([log.turns[i].text for i in sample], 2, seed)
     if cl.k < 2 or min(cl.sizes) < min_split // 2:
         return None
-    cents = [round_sig(dict(clustering._top(c, SIGNATURE_TERMS))) for c in cl.centroids]  # noqa: SLF001
+    cents = [round_sig(dict(clustering.top(c, SIGNATURE_TERMS))) for c in cl.centroids]
     units = [unit_vector(c) for c in cents]
     children = [("0", units[0]), ("1", units[1])]
     # Assign every turn of the skill by the same rule later relearns will use.
