@@ -256,7 +256,7 @@ class ChatService:
         return handbooks.list_handbooks()
 
     def handbook_versions(self) -> list[handbooks.HandbookInfo]:
-        """Every version of the handbook routing now, oldest first, without reading their files."""
+        """Every version of the handbook routing now, oldest first (saved ones dated from the folder, not read)."""
         return handbooks.versions(self.handbook.name)
 
     def adopt_handbook(self, hb: Handbook, kind: str = "activate", detail: Mapping[str, Any] | None = None) -> None:

@@ -309,7 +309,7 @@ class SkillchatApp(App[int]):
         # From another screen (spend, handbook), come back to the chat first so results are seen.
         while self.screen is not chat and len(self.screen_stack) > 1:
             self.pop_screen()
-        self.run_worker(chat.run_command(line), group="command", description=line)  # a bug ends the app with its trace
+        self.run_worker(chat.run_command(line), group="command", exit_on_error=False, description=line)
 
     def action_command(self, line: str) -> None:
         self.run_command_line(line)
