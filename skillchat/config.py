@@ -91,6 +91,11 @@ class Config:
     agents: tuple[AgentConfig, ...] = ()
     keymap: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def file(self) -> Path:
+        """The file this config came from, or where it is looked for."""
+        return self.path or paths.config_file()
+
 
 def _num(where: str, key: str, v: Any, lo: float | None = 0.0, hi: float | None = None, *,
          lo_open: bool = False) -> float:

@@ -7,31 +7,12 @@ streamed so far, because the next agent starts its answer from the beginning.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
+from skillchat.attempts import Attempt
 from skillchat.core.decision import RoutingDecision
 
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One call in a turn's fallback chain; the last one of an answered turn is the answer."""
-
-    agent_id: str
-    model: str
-    ok: bool
-    kind: str | None = None  # timeout | rate_limit | auth | server | stream | other | budget
-    error: str | None = None  # already stripped of any key value
-    latency_s: float | None = None
-    cost_usd: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Attempt":
-        return cls(**{k: d.get(k) for k in ("agent_id", "model", "ok", "kind", "error", "latency_s")},
-                   cost_usd=float(d.get("cost_usd") or 0.0))
+__all__ = ["AgentFailed", "Attempt", "TokenChunk", "TurnEvent", "TurnFailed", "TurnFinished", "TurnStarted"]
 
 
 @dataclass(frozen=True, slots=True)

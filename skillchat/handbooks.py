@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from skillchat import atomic, paths, reading
-from skillchat.core.handbook import _NAME_RE, Handbook, from_dict, to_dict
+from skillchat.core.handbook import Handbook, from_dict, to_dict
+from skillchat.core.handbook_format import NAME_RE
 from skillchat.errors import HandbookError
 from skillchat.text_safety import os_reason, shown
 
@@ -30,6 +32,9 @@ class HandbookInfo:
     path: Path
     shipped: bool
     description: str = ""
+    # When the version was made: the shipped file's own date; for a saved version, when its file was
+    # written (version files are never rewritten), read from the folder rather than by parsing each file.
+    created: str = ""
 
 
 def load_file(path: Path | str) -> Handbook:
@@ -62,7 +67,7 @@ def _user_versions(name: str) -> dict[int, Path]:
     out: dict[int, Path] = {}
     # Only a valid name can have been saved, so no other is looked for on disk, where a long one
     # is "File name too long" and "." or ".." are other folders.
-    if not (_NAME_RE.match(name) and len(name) <= MAX_NAME):
+    if not (NAME_RE.match(name) and len(name) <= MAX_NAME):
         return out
     d = paths.user_handbooks_dir() / name
     if d.is_dir():
@@ -71,6 +76,14 @@ def _user_versions(name: str) -> dict[int, Path]:
             if m:
                 out[int(m.group(1))] = f
     return out
+
+
+def _written_at(path: Path) -> str:
+    try:
+        when = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    except (OSError, ValueError, OverflowError):  # gone since the folder was listed, or a clock gone wrong
+        return ""
+    return when.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _shipped() -> dict[str, Path]:
@@ -84,9 +97,9 @@ def versions(name: str) -> list[HandbookInfo]:
     shipped = _shipped().get(name)
     if shipped is not None:
         hb = load_file(shipped)
-        out[hb.version] = HandbookInfo(name, hb.version, shipped, True, hb.description)
+        out[hb.version] = HandbookInfo(name, hb.version, shipped, True, hb.description, hb.created)
     for v, p in _user_versions(name).items():
-        out[v] = HandbookInfo(name, v, p, False)
+        out[v] = HandbookInfo(name, v, p, False, created=_written_at(p))
     return [out[v] for v in sorted(out)]
 
 

@@ -60,6 +60,11 @@ def database_file() -> Path:
     return Path(override).expanduser() if override else data_dir() / "traces.db"
 
 
+def prompt_history_file() -> Path:
+    """What was typed into the app, kept between sessions (up and down recall it)."""
+    return data_dir() / "prompt-history.jsonl"
+
+
 def user_handbooks_dir() -> Path:
     return _ensure(data_dir() / "handbooks")
 

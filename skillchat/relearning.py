@@ -1,4 +1,6 @@
-"""Relearn, outside the core: trace store -> core relearn -> off-policy check -> new version -> activate.
+"""Relearn, the workflow: trace store -> core relearn -> off-policy check -> new version -> activate.
+
+(core/relearn.py is the computation it runs; commands/relearn.py is the command line around it.)
 
 Used by `skillchat relearn` and by `ChatService.relearn` / `.activate` (the app's /relearn).
 
@@ -26,9 +28,9 @@ from typing import Any, Callable, Sequence
 from skillchat import config as config_mod
 from skillchat import handbooks
 from skillchat.config import Config
-from skillchat.core.evolution import SkillName, TermNamer
+from skillchat.core.evolution import SkillName, TermNamer, slugify
 from skillchat.core.handbook import Handbook
-from skillchat.core.learning import RatedTurn, apply_rating, replace_rating
+from skillchat.core.learning import RatedTurn, apply_rating_changes
 from skillchat.core.ope import Comparison, compare, signed
 from skillchat.core.relearn import (
     DEFAULT_MIN_SPLIT,
@@ -101,13 +103,9 @@ def online_handbook(base_ref: str, cfg: Config, store: Any, *, include_demo: boo
     from skillchat.providers.pool import with_config_agents
 
     hb = with_config_agents(handbooks.load(base_ref), cfg)
-    for c in store.catch_up(hb.name, hb.evidence_through, include_demo=include_demo):
-        if c.agent_id not in hb.agents:
-            continue
-        if c.old is None:
-            apply_rating(hb, c.agent_id, c.skills, c.new)
-        elif c.new != c.old:
-            replace_rating(hb, c.agent_id, c.skills, c.old, c.new)
+    changes = store.catch_up(hb.name, hb.evidence_through, include_demo=include_demo)
+    # Ratings of agents this handbook no longer has (a config agent removed since) are history only.
+    apply_rating_changes(hb, (c for c in changes if c.agent_id in hb.agents))
     return hb
 
 
@@ -354,7 +352,7 @@ class LLMNamer:
             d = json.loads(m.group(0)) if m else {}
         except json.JSONDecodeError:
             d = {}
-        slug = re.sub(r"[^a-z0-9_]+", "_", str(d.get("id", "")).lower()).strip("_")[:40]
+        slug = slugify(str(d.get("id", "")), default="")
         if not slug or not isinstance(d.get("name"), str):
             self.failures.append("unusable answer")
             return offline

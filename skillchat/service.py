@@ -28,7 +28,7 @@ from skillchat.budgets import BudgetStatus, CallPlan, plan_call
 from skillchat.config import Config
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
-from skillchat.core.learning import apply_rating, rating_score, replace_rating
+from skillchat.core.learning import apply_rating_changes, rating_score
 from skillchat.core.ports import Message, Price
 from skillchat.core.router import NoEligibleAgent
 from skillchat.routing import build_router
@@ -250,6 +250,14 @@ class ChatService:
             self.store.add_handbook_event("switch", hb.name, hb.version,
                                           {"ref": ref, "config_handbook": self.config.handbook})
         return hb
+
+    def handbook_infos(self) -> list[handbooks.HandbookInfo]:
+        """The newest version of every handbook there is to switch to."""
+        return handbooks.list_handbooks()
+
+    def handbook_versions(self) -> list[handbooks.HandbookInfo]:
+        """Every version of the handbook routing now, oldest first (saved ones dated from the folder, not read)."""
+        return handbooks.versions(self.handbook.name)
 
     def adopt_handbook(self, hb: Handbook, kind: str = "activate", detail: Mapping[str, Any] | None = None) -> None:
         """Route with a handbook object (a fresh relearn result); logs a handbook event of `kind`."""
@@ -679,6 +687,19 @@ class ChatService:
         report = self.store.spend_report(by, since, demo=self._demo)
         return dataclasses.replace(report, budget=self.budget_status().to_dict())
 
+    def display_names(self) -> dict[str, str]:
+        """id -> name of agents, modes and skills of every handbook (spend covers turns routed with
+        any of them), the handbook in use winning."""
+        try:
+            names = handbooks.display_names()
+        except SkillchatError:
+            names = {}
+        hb = self.handbook
+        names.update({a: hb.agents[a].name for a in hb.agents})
+        names.update({s: hb.skills[s].name for s in hb.skills})
+        names.update({m: hb.modes[m].name for m in hb.modes})
+        return names
+
     # --- export -------------------------------------------------------------------------------
     def export(self, conversation_id: int, fmt: str = "markdown") -> str:
         from skillchat.exports import export_conversation
@@ -726,11 +747,7 @@ def _apply_catch_up(hb: Handbook, through: int | None, changes: list[CatchUp], l
     """Bring `hb` from holding the ratings up to `through` to holding every rating up to `last`
     (`changes` is store.catch_up's list: each turn's value as of `through`, and now, read in the
     same snapshot as `last`). Returns the new watermark."""
-    for c in changes:
-        if c.old is None:
-            apply_rating(hb, c.agent_id, c.skills, c.new)
-        elif c.new != c.old:
-            replace_rating(hb, c.agent_id, c.skills, c.old, c.new)
+    apply_rating_changes(hb, changes)
     marks = [m for m in (through, last, *(c.rating_id for c in changes)) if m is not None and m > 0]
     return max(marks) if marks else through
 

@@ -12,6 +12,8 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
+# Tests take these as fixtures, never by `from conftest import`: tests/ui has a conftest.py too, and
+# which module the name "conftest" means depends on the order pytest collected the folders in.
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +24,12 @@ def skillchat_home(tmp_path, monkeypatch):
                 "LITELLM_PROXY_URL", "LITELLM_PROXY_API_KEY", "OLLAMA_HOST"):
         monkeypatch.delenv(var, raising=False)
     return home
+
+
+@pytest.fixture
+def repo() -> Path:
+    """The checkout's root folder."""
+    return REPO
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from skillchat.core.handbook import MAX_NAME_CHARS, MAX_TEXT_CHARS, from_dict
+from skillchat.core.handbook import from_dict
+from skillchat.core.handbook_format import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from skillchat.core.inference import PATTERN_CHARS_HEAD, KeywordInferrer
 from skillchat.core.patterns import MAX_PATTERN, problem
 from skillchat.core.ports import Message

@@ -1,24 +1,23 @@
 """The README's two set-up commands stay true: CI runs the same test command."""
 
 import re
+from pathlib import Path
 
-from conftest import REPO
 
-
-def setup_commands() -> list[str]:
-    readme = (REPO / "README.md").read_text()
+def setup_commands(repo: Path) -> list[str]:
+    readme = (repo / "README.md").read_text()
     section = readme.split("## Set up", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
     return [next(line for line in b.splitlines() if line and not line.startswith("#")) for b in blocks]
 
 
-def test_readme_has_exactly_two_setup_commands():
-    cmds = setup_commands()
+def test_readme_has_exactly_two_setup_commands(repo):
+    cmds = setup_commands(repo)
     assert len(cmds) == 2
     assert "skillchat" in cmds[0] and "pytest" in cmds[1]
 
 
-def test_ci_runs_the_readme_test_command():
-    ci = (REPO / ".ci" / "run").read_text()
-    test_cmd = setup_commands()[1].replace("python3 -m venv", "$PY -m venv")
+def test_ci_runs_the_readme_test_command(repo):
+    ci = (repo / ".ci" / "run").read_text()
+    test_cmd = setup_commands(repo)[1].replace("python3 -m venv", "$PY -m venv")
     assert test_cmd in ci

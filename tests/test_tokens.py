@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import marshal
 import random
+from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from skillchat import tokens
 from skillchat.core.ports import Message
 
@@ -59,12 +59,12 @@ def test_a_damaged_or_stale_cache_is_rebuilt(skillchat_home, fresh_encoding, dam
     assert cached.read_bytes() != damage
 
 
-def corpus() -> list[str]:
+def corpus(repo: Path) -> list[str]:
     """Prose, code, JSON, tables and many scripts: every file of the repository's text, by line and
     by paragraph, and random strings over letters, digits, marks, emoji and whitespace of many kinds."""
     texts = []
     for pattern in ("*.md", "docs/*.md", "handbooks/*.json", "tests/data/*", "benchmarks/data/*", "skillchat/**/*.py"):
-        for path in sorted(REPO.glob(pattern)):
+        for path in sorted(repo.glob(pattern)):
             content = path.read_text(encoding="utf-8")
             texts += content.splitlines() + content.split("\n\n")
     rng = random.Random(7)
@@ -76,14 +76,14 @@ def corpus() -> list[str]:
     return texts
 
 
-def test_short_texts_are_counted_exactly_as_tiktoken_counts_them_without_its_encoder(fresh_encoding):
+def test_short_texts_are_counted_exactly_as_tiktoken_counts_them_without_its_encoder(fresh_encoding, repo):
     def short_pieces(text: str) -> bool:
         try:
             return len(text) <= tokens._LONG_TEXT and all(len(p.encode("utf-8")) <= tokens._LONG_PIECE for p in tokens._splitter().findall(text))
         except UnicodeEncodeError:
             return False
 
-    short = [t for t in corpus() if short_pieces(t)]
+    short = [t for t in corpus(repo) if short_pieces(t)]
     counts = [tokens._count_text(t) for t in short]
     assert tokens._encoding.cache_info().currsize == 0  # counted by our merges, tiktoken's encoder never built
     import tiktoken

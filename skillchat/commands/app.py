@@ -6,9 +6,7 @@ import argparse
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from skillchat.ui.app import run_app
-    except ImportError:  # the app is not built yet in this checkout
-        print("The chat app is not available yet; try `skillchat route \"your message\"`.")
-        return 1
-    return run_app(args)
+    from skillchat import paths
+    from skillchat.ui.app import run_app
+
+    return run_app(args, history_file=paths.prompt_history_file())

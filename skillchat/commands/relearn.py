@@ -1,5 +1,7 @@
 """`skillchat relearn`: rebuild the active handbook from your rated history, then ask before using it.
 
+Arguments and output only: skillchat/relearning.py does the work (core/relearn.py computes).
+
 Evidence is recomputed from the trace store (the log is the source of truth), skills may be split,
 merged or discovered, the result is compared with the current handbook on your logged turns
 (off-policy), and written as a new version. It becomes active only when you say so (`--yes`), or
@@ -14,6 +16,8 @@ import math
 import sys
 import time
 from typing import Any
+
+from skillchat.money import usd
 
 
 def _lam(text: str) -> float:
@@ -203,7 +207,7 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
     else:
         con.print("No skill was split, merged or discovered.", style="dim")
     if namer is not None and getattr(namer, "calls", 0):
-        con.print(f"Named {namer.calls} skill(s) with a model for ${namer.cost_usd:.5f}.", style="dim")
+        con.print(f"Named {namer.calls} skill(s) with a model for {usd(namer.cost_usd)}.", style="dim")
     e = o.evaluation
     if e is not None:
         from skillchat.core.ope import signed
@@ -218,8 +222,8 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
             t.add_row("satisfaction (self-normalised IPS)", f"{e.current.snips.value:.3f}", f"{e.candidate.snips.value:.3f}",
                       f"{signed(e.candidate.snips.value - e.current.snips.value)}")
             if math.isfinite(e.delta_cost.value):
-                t.add_row("cost per turn (doubly robust)", _usd(e.current.cost_dr.value), _usd(e.candidate.cost_dr.value),
-                          f"{'+' if e.delta_cost.value >= 0 else '-'}{_usd(abs(e.delta_cost.value))}")
+                t.add_row("cost per turn (doubly robust)", usd(e.current.cost_dr.value), usd(e.candidate.cost_dr.value),
+                          ("+" if e.delta_cost.value > 0 else "") + usd(e.delta_cost.value))
             t.add_row("effective sample / logged turns", f"{e.current.ess:,.0f}", f"{e.candidate.ess:,.0f}", f"of {e.candidate.n:,}")
             con.print(t)
         else:
@@ -237,12 +241,6 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
         con.print(f"[bold green]Activated {o.ref}[/] ({reason}). `skillchat handbook rollback` goes back to {o.base.ref}.")
     elif activated is False:
         con.print(f"Kept {o.base.ref} ({reason}). `skillchat handbook use {o.ref}` activates the new version.")
-
-
-def _usd(x: float) -> str:
-    if not math.isfinite(x):
-        return "n/a"
-    return f"${x:.5f}" if abs(x) < 0.01 else f"${x:.4f}"
 
 
 def _as_json(o: Any, activated: bool | None, reason: str, namer: Any) -> dict[str, Any]:

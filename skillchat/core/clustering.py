@@ -414,8 +414,3 @@ def cluster_hierarchy(
             [mean_vector((vecs[mm[p]] for p in sub.members(s)), max_terms=signature_terms) for s in range(sub.k)]
         )
     return Hierarchy(modes, skills, members, signatures)
-
-
-# Older private names, used by core/evolution.py.
-_top = top
-_distinctive = distinctive_terms

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Iterable, Mapping, Protocol
 
 from skillchat.core.handbook import Handbook
 
@@ -76,3 +76,30 @@ def replace_rating(
                 share = w / total
                 hb.evidence.add(agent_id, skill, -share * y, -share * (1.0 - y))
     apply_rating(hb, agent_id, skill_weights, new)
+
+
+class RatingChange(Protocol):
+    """A rating given or changed since a handbook's evidence (the store's CatchUp): `old` is what the
+    handbook holds for the turn (None: nothing), `new` what the log says now."""
+
+    @property
+    def agent_id(self) -> str: ...
+
+    @property
+    def skills(self) -> Mapping[str, float]: ...
+
+    @property
+    def old(self) -> float | None: ...
+
+    @property
+    def new(self) -> float | None: ...
+
+
+def apply_rating_changes(hb: Handbook, changes: Iterable[RatingChange]) -> None:
+    """Bring a handbook up to date with the log: a first rating is applied, a changed one replaces
+    what the handbook holds, a cleared one is taken back."""
+    for c in changes:
+        if c.old is None:
+            apply_rating(hb, c.agent_id, c.skills, c.new)
+        elif c.new != c.old:
+            replace_rating(hb, c.agent_id, c.skills, c.old, c.new)

@@ -1,4 +1,8 @@
-"""Relearn: rebuild a handbook's evidence from the log of rated turns, then let the skills evolve.
+"""Relearn, the algorithm: rebuild a handbook's evidence from the log of rated turns, then let the skills evolve.
+
+Three modules share the name: this one is the pure computation (rated turns in, handbook out);
+skillchat/relearning.py runs it for the app and the CLI (reads the store, evaluates, saves and
+activates versions); skillchat/commands/relearn.py is `skillchat relearn`'s arguments and output.
 
 The log of turns and ratings is the source of truth. Nothing here mutates evidence in place:
 every relearn starts from the base handbook's *structure* (modes, skills, agents, priors) and
@@ -13,7 +17,7 @@ and returns nothing, so nothing can be written):
 1. read: keep the newest rating of each turn (a changed rating replaces the old one);
 2. map: translate the logged skill weights onto the base taxonomy (merged skills -> survivor,
    split parents -> nearest child, fallback turns -> a discovered skill that explains them);
-3. evolve (optional): split / merge / discover skills from the evidence (core/evolution.py),
+3. evolve (optional): split / merge / discover skills from the evidence (core/evolution/),
    re-tagging the affected history, until nothing changes (at most a few rounds);
 4. count: alpha += w*y, beta += w*(1-y) per active skill, times the decay weight
    0.5 ** (age_days / half_life_days) when a half-life is given;
@@ -27,71 +31,20 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
+from skillchat.core import evolution
+from skillchat.core.changes import Change, plain
 from skillchat.core.handbook import CostStat, Handbook
 from skillchat.core.learning import RatedTurn
+from skillchat.core.rated_log import CHECK_EVERY, Cancel, Progress, RatedLog, RelearnCancelled, Reporter, decay
+
+__all__ = [  # Change, Cancel, Progress and RelearnCancelled belong to relearn's interface
+    "DEFAULT_MIN_SPLIT", "Cancel", "Change", "Progress", "RelearnCancelled", "RelearnCounts", "RelearnResult",
+    "TurnCost", "handbook_diff", "relearn", "same_learning",
+]
 
 DEFAULT_MIN_SPLIT = 12  # rated turns per side (and per agent) before a split may fire
-_CHECK_EVERY = 4096  # turns between two cancellation checks / progress reports
-
-
-class Cancel(Protocol):
-    def is_set(self) -> bool: ...
-
-
-Progress = Callable[[str, int, int], None]
-
-
-class RelearnCancelled(Exception):
-    """Raised when `cancel` was set: no result exists, so nothing can be saved."""
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One change to the skill taxonomy, with the evidence and the reasoning behind it."""
-
-    kind: str  # "split" | "merge" | "discover"
-    skills: tuple[str, ...]  # the skills it acted on (split parent, merged pair, fallback skill)
-    created: tuple[str, ...] = ()  # skills it created
-    removed: tuple[str, ...] = ()  # skills it removed from the handbook
-    rationale: str = ""
-    evidence: Mapping[str, Any] = field(default_factory=dict)  # the numbers behind the decision
-    retagged: int = 0  # rated turns whose skills it re-labelled
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "skills": list(self.skills),
-            "created": list(self.created),
-            "removed": list(self.removed),
-            "rationale": self.rationale,
-            "evidence": _plain(self.evidence),
-            "retagged": self.retagged,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Change":
-        return cls(
-            kind=str(d.get("kind", "")),
-            skills=tuple(d.get("skills", ())),
-            created=tuple(d.get("created", ())),
-            removed=tuple(d.get("removed", ())),
-            rationale=str(d.get("rationale", "")),
-            evidence=dict(d.get("evidence", {})),
-            retagged=int(d.get("retagged", 0)),
-        )
-
-
-def _plain(v: Any) -> Any:
-    """JSON-friendly copy: tuples to lists, floats rounded so that versions diff cleanly."""
-    if isinstance(v, Mapping):
-        return {str(k): _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if isinstance(v, float):
-        return round(v, 6)
-    return v
 
 
 @dataclass(slots=True)
@@ -110,7 +63,7 @@ class RelearnCounts:
     half_life_days: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _plain(getattr(self, k)) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: plain(getattr(self, k)) for k in self.__slots__}  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)
@@ -161,7 +114,7 @@ def relearn(
     """
     if half_life_days is not None and not (half_life_days > 0 and math.isfinite(half_life_days)):
         raise ValueError(f"half_life_days must be a positive number, got {half_life_days!r}")
-    report = _Reporter(progress, cancel)
+    report = Reporter(progress, cancel)
     counts = RelearnCounts(turns=len(turns), half_life_days=half_life_days)
 
     latest = _latest_ratings(turns, counts, report)
@@ -169,9 +122,7 @@ def relearn(
     hb = base.structure_copy(version=new_version, parent_version=base.version, created=created or base.created)
     hb.history = list(base.history)
 
-    from skillchat.core import evolution
-
-    log = _Log(latest)
+    log = RatedLog(latest)
     log.map(evolution.Retagger(hb), report)
     changes: list[Change] = []
     if evolve and latest:
@@ -202,36 +153,14 @@ def relearn(
 # --- plumbing -----------------------------------------------------------------------------------
 
 
-class _Reporter:
-    __slots__ = ("progress", "cancel", "stage")
-
-    def __init__(self, progress: Progress | None, cancel: Cancel | None) -> None:
-        self.progress, self.cancel, self.stage = progress, cancel, ""
-
-    def check(self) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            raise RelearnCancelled("relearn cancelled")
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        self.check()
-        self.stage = stage
-        if self.progress is not None:
-            self.progress(stage, done, total)
-
-    def done(self) -> None:
-        self.check()
-        if self.progress is not None:
-            self.progress("done", 1, 1)
-
-
-def _latest_ratings(turns: Sequence[RatedTurn], counts: RelearnCounts, report: _Reporter) -> list[RatedTurn]:
+def _latest_ratings(turns: Sequence[RatedTurn], counts: RelearnCounts, report: Reporter) -> list[RatedTurn]:
     """The newest rating of every turn, in rating order (so sums are reproducible)."""
     best: dict[str, RatedTurn] = {}
     through: int | None = None
     total = len(turns)
     report("read", 0, total)
     for i, t in enumerate(turns):
-        if i % _CHECK_EVERY == _CHECK_EVERY - 1:
+        if i % CHECK_EVERY == CHECK_EVERY - 1:
             report("read", i, total)
         old = best.get(t.turn_id)
         if old is None or (t.rating_id, t.turn_id) >= (old.rating_id, old.turn_id):
@@ -243,49 +172,13 @@ def _latest_ratings(turns: Sequence[RatedTurn], counts: RelearnCounts, report: _
     return sorted(best.values(), key=lambda t: (t.rating_id, t.turn_id))
 
 
-class _Log:
-    """The rated turns with their current skill weights (logged weights, re-tagged as needed)."""
-
-    __slots__ = ("turns", "weights", "retagged")
-
-    def __init__(self, turns: list[RatedTurn]) -> None:
-        self.turns = turns
-        self.weights: list[dict[str, float]] = [dict(t.skills) for t in turns]
-        self.retagged: list[bool] = [False] * len(turns)
-
-    def set(self, i: int, weights: dict[str, float]) -> None:
-        if weights != self.weights[i]:
-            self.weights[i] = weights
-            self.retagged[i] = True
-
-    def retagged_count(self) -> int:
-        """Turns now credited to other skills than the logged ones (not those left with none)."""
-        return sum(1 for r, w in zip(self.retagged, self.weights) if r and w)
-
-    def map(self, mapper: Any, report: "_Reporter") -> None:
-        """Bring every turn's weights onto the handbook's current skills (see evolution.Retagger)."""
-        total = len(self.turns)
-        for i, t in enumerate(self.turns):
-            if i % _CHECK_EVERY == _CHECK_EVERY - 1:
-                report("map", i, total)
-            w = self.weights[i]
-            if mapper.needs(w):
-                self.set(i, mapper(t, w))
-
-
-def _decay(age_days: float, half_life_days: float | None) -> float:
-    if half_life_days is None or age_days <= 0:
-        return 1.0
-    return 0.5 ** (age_days / half_life_days)
-
-
-def _count(hb: Handbook, log: _Log, counts: RelearnCounts, half_life_days: float | None, report: _Reporter) -> None:
+def _count(hb: Handbook, log: RatedLog, counts: RelearnCounts, half_life_days: float | None, report: Reporter) -> None:
     cells: dict[tuple[str, str], list[float]] = {}
     skills, agents = hb.skills, hb.agents
     total = len(log.turns)
     obs = 0.0
     for i, t in enumerate(log.turns):
-        if i % _CHECK_EVERY == _CHECK_EVERY - 1:
+        if i % CHECK_EVERY == CHECK_EVERY - 1:
             report("count", i, total)
         if t.agent_id not in agents:
             counts.unknown_agent += 1
@@ -298,7 +191,7 @@ def _count(hb: Handbook, log: _Log, counts: RelearnCounts, half_life_days: float
         if wsum <= 0:
             counts.no_skill += 1
             continue
-        d = _decay(t.age_days, half_life_days)
+        d = decay(t.age_days, half_life_days)
         y = min(max(float(t.score), 0.0), 1.0)
         for s, x in w.items():
             if x > 0 and s in skills:
@@ -321,7 +214,7 @@ def _count(hb: Handbook, log: _Log, counts: RelearnCounts, half_life_days: float
 def _recompute_costs(
     hb: Handbook,
     base: Handbook,
-    log: _Log,
+    log: RatedLog,
     costs: Iterable[TurnCost] | None,
     counts: RelearnCounts,
     half_life_days: float | None,
@@ -338,7 +231,7 @@ def _recompute_costs(
         if c.agent_id not in hb.agents:
             continue
         mode = c.mode if c.mode in hb.modes else hb.fallback().mode
-        d = _decay(c.age_days, half_life_days)
+        d = decay(c.age_days, half_life_days)
         acc = sums[(c.agent_id, mode)]
         acc[0] += d
         acc[1] += d * c.prompt_tokens

@@ -10,7 +10,7 @@ from typing import Any
 
 _EXPORTS = {
     "connect": "skillchat.store.database",
-    "CatchUp": "skillchat.store.traces",
+    "CatchUp": "skillchat.store.learning",
     "ConversationInfo": "skillchat.store.traces",
     "TraceStore": "skillchat.store.traces",
     "TranscriptEntry": "skillchat.store.traces",

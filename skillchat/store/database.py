@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -38,6 +39,13 @@ def connect(path: Path | str | None = None, *, migrate: bool = True) -> Database
     except OSError as e:
         raise StoreError(f"{path}: cannot create the trace database ({e})") from None
     return db
+
+
+def named_rows(db: Database, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+    """The rows of a query, read by column name (row["rating_id"]) rather than by position."""
+    cur = db.conn.cursor()
+    cur.row_factory = sqlite3.Row
+    return cur.execute(sql, params).fetchall()
 
 
 def _migrate(db: Database) -> None:

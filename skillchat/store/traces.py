@@ -26,9 +26,10 @@ from skillchat.core.learning import RatedTurn
 from skillchat.core.ports import Message
 from skillchat.core.relearn import TurnCost
 from skillchat.errors import StoreError
-from skillchat.events import Attempt
-from skillchat.store import clock, processes, spend
-from skillchat.store.database import connect, retry_read, transaction
+from skillchat.attempts import Attempt
+from skillchat.store import clock, learning, processes, spend
+from skillchat.store.database import connect, named_rows, retry_read, transaction
+from skillchat.store.learning import CatchUp
 from skillchat.store.spend import SpendReport
 
 T = TypeVar("T")
@@ -99,18 +100,6 @@ class TurnRecord:
     user_text: str
     answer_text: str | None
     rating: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class CatchUp:
-    """A rating newer than a handbook's evidence: `old` is what the handbook already holds for the turn."""
-
-    turn_id: int
-    agent_id: str
-    skills: dict[str, float]
-    old: float | None
-    new: float | None
-    rating_id: int
 
 
 def _locked(method: Callable[..., T]) -> Callable[..., T]:
@@ -376,27 +365,33 @@ class TraceStore:
 
     @_locked
     def turn(self, turn_id: int) -> TurnRecord | None:
-        r = self.db.execute(
+        rows = named_rows(
+            self.db,
             """SELECT t.id, t.conversation_id, t.status, t.started_at, t.handbook, t.handbook_version, t.mode,
                       t.skills_json, t.policy, t.chosen_agent, t.probability, t.agent_id, t.model, t.decision_json,
                       t.est_cost_usd, t.prompt_tokens, t.completion_tokens, t.cost_usd, t.latency_s, t.ttft_s,
-                      t.fallback_json, t.error, t.demo, mu.content, ma.content, r.value
+                      t.fallback_json, t.error, t.demo, mu.content AS user_text, ma.content AS answer_text,
+                      r.value AS rating
                FROM turns t
                LEFT JOIN messages mu ON mu.id = t.user_message_id
                LEFT JOIN messages ma ON ma.id = t.assistant_message_id
                LEFT JOIN ratings r ON r.turn_id = t.id AND r.replaced_by IS NULL
                WHERE t.id = ?""",
             [turn_id],
-        ).fetchone()
-        if r is None:
+        )
+        if not rows:
             return None
+        r = rows[0]
         return TurnRecord(
-            id=r[0], conversation_id=r[1], status=r[2], started_at=r[3], handbook=r[4], handbook_version=r[5],
-            mode=r[6], skills=json.loads(r[7] or "{}"), policy=r[8], chosen_agent=r[9], probability=r[10],
-            agent_id=r[11], model=r[12], decision=RoutingDecision.from_dict(json.loads(r[13])) if r[13] else None,
-            est_cost_usd=r[14], prompt_tokens=r[15], completion_tokens=r[16], cost_usd=r[17], latency_s=r[18],
-            ttft_s=r[19], attempts=tuple(Attempt.from_dict(a) for a in json.loads(r[20] or "[]")), error=r[21],
-            demo=bool(r[22]), user_text=r[23] or "", answer_text=r[24], rating=r[25],
+            id=r["id"], conversation_id=r["conversation_id"], status=r["status"], started_at=r["started_at"],
+            handbook=r["handbook"], handbook_version=r["handbook_version"], mode=r["mode"],
+            skills=json.loads(r["skills_json"] or "{}"), policy=r["policy"], chosen_agent=r["chosen_agent"],
+            probability=r["probability"], agent_id=r["agent_id"], model=r["model"],
+            decision=RoutingDecision.from_dict(json.loads(r["decision_json"])) if r["decision_json"] else None,
+            est_cost_usd=r["est_cost_usd"], prompt_tokens=r["prompt_tokens"], completion_tokens=r["completion_tokens"],
+            cost_usd=r["cost_usd"], latency_s=r["latency_s"], ttft_s=r["ttft_s"],
+            attempts=tuple(Attempt.from_dict(a) for a in json.loads(r["fallback_json"] or "[]")), error=r["error"],
+            demo=bool(r["demo"]), user_text=r["user_text"] or "", answer_text=r["answer_text"], rating=r["rating"],
         )
 
     @_locked
@@ -523,92 +518,12 @@ class TraceStore:
 
     @_locked
     def catch_up(self, handbook_name: str, through: int | None, *, include_demo: bool = False) -> list[CatchUp]:
-        """Ratings after a handbook's watermark, on turns routed with a handbook of that name.
-
-        Driven by the new ratings (`+t.handbook` keeps SQLite off the handbook index): it runs
-        before every turn, and must cost nothing when there is nothing new, however long the log.
-        """
-        through = -1 if through is None else through
-        demo = "" if include_demo else "AND t.demo = 0"
-        rows = self.db.execute(
-            f"""SELECT t.id, t.agent_id, t.skills_json,
-                      (SELECT r1.value FROM ratings r1 WHERE r1.turn_id = t.id AND r1.id <= :through
-                       ORDER BY r1.id DESC LIMIT 1),
-                      (SELECT r2.value FROM ratings r2 WHERE r2.turn_id = t.id AND r2.replaced_by IS NULL),
-                      (SELECT max(r3.id) FROM ratings r3 WHERE r3.turn_id = t.id)
-               FROM turns t
-               WHERE t.id IN (SELECT turn_id FROM ratings WHERE id > :through)
-                 AND +t.handbook = :name AND t.agent_id IS NOT NULL {demo}
-               ORDER BY 6""",
-            {"through": through, "name": handbook_name},
-        ).fetchall()
-        return [CatchUp(r[0], r[1], json.loads(r[2] or "{}"), r[3], r[4], r[5]) for r in rows]
+        return learning.catch_up(self.db, handbook_name, through, include_demo=include_demo)
 
     @_locked
-    def rated_turns(
-        self,
-        handbook_name: str | None = None,
-        since: datetime | str | None = None,
-        *,
-        after_rating: int | None = None,
-        include_demo: bool = False,
-    ) -> list[RatedTurn]:
-        """Every turn whose current rating is a value, oldest rating first, for relearn and OPE.
-
-        `since` keeps turns started at or after that time; `after_rating` keeps ratings with a
-        larger id (a handbook's evidence_through). The agent is the one that answered. A turn a
-        fallback agent answered has policy "fallback" and propensity 1: the policy never chose
-        that agent with a known probability, so off-policy estimates should leave it out.
-        Demo turns (scripted answers) are left out unless asked for.
-        """
-        where = ["r.replaced_by IS NULL", "r.value IS NOT NULL", "t.agent_id IS NOT NULL"]
-        if not include_demo:
-            where.append("t.demo = 0")
-        params: list[Any] = []
-        if handbook_name is not None:
-            where.append("t.handbook = ?")
-            params.append(handbook_name)
-        if since is not None:
-            where.append("t.started_at >= ?")
-            params.append(clock.now_iso(since) if isinstance(since, datetime) else since)
-        if after_rating is not None:
-            where.append("r.id > ?")
-            params.append(after_rating)
-        rows = self.db.execute(
-            f"""SELECT t.id, t.agent_id, t.mode, t.skills_json, r.value, t.probability, t.policy, t.chosen_agent,
-                       m.content, t.started_at, t.cost_usd, t.prompt_tokens, t.completion_tokens, r.id,
-                       t.decision_json
-                FROM ratings r JOIN turns t ON t.id = r.turn_id
-                LEFT JOIN messages m ON m.id = t.user_message_id
-                WHERE {' AND '.join(where)} ORDER BY r.id""",
-            params,
-        ).fetchall()
-        now = datetime.now(timezone.utc)
-        out = []
-        for r in rows:
-            answered_by_choice = r[1] == r[7]
-            probs: dict[str, float] = {}
-            if r[14]:
-                probs = {a["agent_id"]: float(a["probability"]) for a in json.loads(r[14]).get("ranking", ())}
-            out.append(
-                RatedTurn(
-                    turn_id=str(r[0]),
-                    agent_id=r[1],
-                    mode=r[2] or "",
-                    skills=json.loads(r[3] or "{}"),
-                    score=float(r[4]),
-                    propensity=float(r[5]) if answered_by_choice and r[5] is not None else 1.0,
-                    policy=(r[6] or "thompson") if answered_by_choice else "fallback",
-                    text=r[8] or "",
-                    age_days=max(0.0, (now - clock.parse_iso(r[9])).total_seconds() / 86400.0),
-                    cost_usd=r[10],
-                    prompt_tokens=r[11],
-                    completion_tokens=r[12],
-                    rating_id=int(r[13]),
-                    probabilities=probs,
-                )
-            )
-        return out
+    def rated_turns(self, handbook_name: str | None = None, since: datetime | str | None = None, *,
+                    after_rating: int | None = None, include_demo: bool = False) -> list[RatedTurn]:
+        return learning.rated_turns(self.db, handbook_name, since, after_rating=after_rating, include_demo=include_demo)
 
     @_locked
     def rating_counts(self, handbook_name: str | None = None) -> tuple[int, int]:
@@ -625,28 +540,11 @@ class TraceStore:
 
     @_locked
     def turn_costs(self, handbook_name: str) -> list[TurnCost]:
-        """Usage of every real answered (or cancelled) turn routed with this handbook, rated or not."""
-        rows = self.db.execute(
-            """SELECT agent_id, mode, prompt_tokens, completion_tokens, cost_usd, started_at FROM turns
-               WHERE handbook = ? AND demo = 0 AND agent_id IS NOT NULL AND status IN ('answered', 'cancelled')
-                 AND cost_usd IS NOT NULL ORDER BY id""",
-            [handbook_name],
-        ).fetchall()
-        now = datetime.now(timezone.utc)
-        return [TurnCost(r[0], r[1] or "", float(r[2] or 0), float(r[3] or 0), float(r[4]),
-                         max(0.0, (now - clock.parse_iso(r[5])).total_seconds() / 86400.0)) for r in rows]
+        return learning.turn_costs(self.db, handbook_name)
 
     @_locked
     def cost_observations(self, handbook_name: str, version: int, limit: int = 5000) -> list[tuple[str, str, int, int, float]]:
-        """Answered turns routed with exactly this handbook version (so not yet in its cost table)."""
-        rows = self.db.execute(
-            """SELECT agent_id, mode, prompt_tokens, completion_tokens, cost_usd FROM turns
-               WHERE handbook = ? AND handbook_version = ? AND status = 'answered' AND demo = 0
-                 AND prompt_tokens IS NOT NULL AND cost_usd IS NOT NULL
-               ORDER BY id DESC LIMIT ?""",
-            [handbook_name, version, limit],
-        ).fetchall()
-        return [(r[0], r[1], int(r[2]), int(r[3] or 0), float(r[4])) for r in reversed(rows)]
+        return learning.cost_observations(self.db, handbook_name, version, limit)
 
     # --- money ---------------------------------------------------------------------------------
     @_locked

@@ -20,7 +20,8 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from skillchat.errors import SkillchatError
-from skillchat import paths, stopping
+from skillchat.service_api import ChatServiceAPI
+from skillchat import stopping
 from skillchat.config import Config
 from skillchat.text_safety import clean, cut
 from skillchat.ui.commands import SkillchatCommands
@@ -28,10 +29,10 @@ from skillchat.ui.screens.chat import ChatScreen
 from skillchat.ui.widgets.status import StatusState, StatusBar
 from skillchat.ui.widgets.turn import AssistantTurn
 
-ServiceFactory = Callable[[Config, bool | None], Any]
+ServiceFactory = Callable[[Config, bool | None], ChatServiceAPI]
 
 
-def _default_factory(cfg: Config, demo: bool | None) -> Any:
+def _default_factory(cfg: Config, demo: bool | None) -> ChatServiceAPI:
     from skillchat.service import ChatService
 
     return ChatService.create(config=cfg, demo=demo)
@@ -55,7 +56,7 @@ class SkillchatApp(App[int]):
 
     def __init__(self, config: Config | None = None, *, demo: bool | None = None,
                  service_factory: ServiceFactory | None = None, cwd: Path | None = None,
-                 handle_signals: bool = False) -> None:
+                 handle_signals: bool = False, history_file: Path | None = None) -> None:
         super().__init__()
         self._handle_signals = handle_signals  # SIGTERM/SIGHUP (run_app sets it; tests call stop_for_signal)
         self._stopper: stopping.Stopper | None = None
@@ -63,7 +64,8 @@ class SkillchatApp(App[int]):
         self.demo_requested = demo
         self.service_factory = service_factory or _default_factory
         self.cwd = cwd or Path.cwd()
-        self.service: Any = None
+        self.history_file = history_file  # None: what was typed is recalled in this session only
+        self.service: ChatServiceAPI | None = None
         self.providers = "loading"  # loading, ready, failed, none
         self.providers_error: str | None = None
         self._service_ready = asyncio.Event()
@@ -145,7 +147,7 @@ class SkillchatApp(App[int]):
             return
         self.call_from_thread(self._service_opened, svc)
 
-    async def _service_opened(self, svc: Any) -> None:
+    async def _service_opened(self, svc: ChatServiceAPI) -> None:
         self.service = svc
         self._service_ready.set()
         self.refresh_status()
@@ -206,8 +208,7 @@ class SkillchatApp(App[int]):
             return False
         if svc.demo:
             return True
-        pool = getattr(svc, "pool", None)
-        return bool(pool.usable) if pool is not None else True
+        return bool(svc.pool.usable)
 
     async def set_demo(self, on: bool) -> None:
         svc = self.service
@@ -246,18 +247,15 @@ class SkillchatApp(App[int]):
         return self.service.handbook if self.service is not None else None
 
     def handbook_infos(self) -> list[Any]:
-        from skillchat import handbooks
-
+        if self.service is None:
+            return []
         try:
-            return handbooks.list_handbooks()
+            return self.service.handbook_infos()
         except SkillchatError:  # a broken file must not take the app down; using it reports why
             return []
 
     def handbook_names(self) -> list[str]:
         return [i.name for i in self.handbook_infos()]
-
-    def prompt_history_path(self) -> Path:
-        return paths.data_dir() / "prompt-history.jsonl"
 
     async def save_setting(self, key: str, value: float | bool) -> str:
         """Keep a setting changed "from now on" in the config file (atomically; the file's other
@@ -277,7 +275,7 @@ class SkillchatApp(App[int]):
         return "from now on"
 
     def config_path_text(self) -> str:
-        return str(self.config.path or paths.config_file())
+        return str(self.config.file)
 
     def refresh_status(self) -> None:
         chat = self.chat
@@ -304,7 +302,7 @@ class SkillchatApp(App[int]):
         bars.first().show(state)
         chat.refresh_bindings()
 
-    def _spend_state(self, svc: Any) -> dict[str, Any]:
+    def _spend_state(self, svc: ChatServiceAPI) -> dict[str, Any]:
         from skillchat.render import usd
 
         try:
@@ -355,12 +353,12 @@ class SkillchatApp(App[int]):
         return ids
 
 
-def run_app(args: argparse.Namespace) -> int:
+def run_app(args: argparse.Namespace, *, history_file: Path | None = None) -> int:
     from skillchat import config
 
     cfg = config.load()  # a broken config is reported on the terminal, before the screen switches
     demo = True if getattr(args, "demo", False) else None
-    app = SkillchatApp(cfg, demo=demo, handle_signals=True)
+    app = SkillchatApp(cfg, demo=demo, handle_signals=True, history_file=history_file)
     try:
         app.run()
     finally:

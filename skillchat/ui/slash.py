@@ -9,8 +9,9 @@ from rich.table import Table
 from rich.text import Text
 
 from skillchat import atomic
+from skillchat.errors import SkillchatError
 from skillchat.text_safety import clean, os_reason, shown
-from skillchat.ui.commands import Invocation
+from skillchat.ui.commands import Invocation, SlashError
 
 if TYPE_CHECKING:
     from skillchat.ui.screens.chat import ChatScreen
@@ -35,7 +36,7 @@ async def run(chat: ChatScreen, inv: Invocation) -> None:
         return
     try:
         await fn(chat, inv.args)
-    except Exception as e:  # a command must never take the app down; say what went wrong
+    except SkillchatError as e:  # what the user can act on; anything else is a bug and keeps its trace
         chat.notify(f"/{inv.name}: {e}", severity="error", title="Command failed")
 
 
@@ -75,7 +76,7 @@ async def _regenerate(chat: ChatScreen, args: tuple[str, ...]) -> None:
 async def _demo(chat: ChatScreen, args: tuple[str, ...]) -> None:
     want = args[0].lower() if args else "on"
     if want not in ("on", "off"):
-        raise ValueError("use /demo or /demo off")
+        raise SlashError("use /demo or /demo off")
     await chat.sc.set_demo(want == "on")
 
 
@@ -98,12 +99,12 @@ async def _handbook(chat: ChatScreen, args: tuple[str, ...]) -> None:
         await chat.note(t)
     elif sub == "use":
         if len(args) < 2:
-            raise ValueError("name the handbook: /handbook use NAME (or NAME@VERSION)")
+            raise SlashError("name the handbook: /handbook use NAME (or NAME@VERSION)")
         svc.use_handbook(args[1])
         chat.sc.refresh_status()
         await chat.note(f"Routing with handbook {svc.handbook.ref} from now on.")
     else:
-        raise ValueError(f"unknown subcommand {sub!r}: use list, use NAME or show")
+        raise SlashError(f"unknown subcommand {sub!r}: use list, use NAME or show")
 
 
 @handler("relearn")
@@ -156,7 +157,7 @@ def _find_agent(hb, want: str):  # type: ignore[no-untyped-def]
     close = [a for a in hb.agents.values() if w in a.id.lower() or w in a.name.lower()]
     if len(close) == 1:
         return close[0]
-    raise ValueError(f"no agent {want!r} in {hb.ref} (agents: {', '.join(hb.agents)})")
+    raise SlashError(f"no agent {want!r} in {hb.ref} (agents: {', '.join(hb.agents)})")
 
 
 @handler("lambda")
@@ -185,7 +186,7 @@ async def _explore(chat: ChatScreen, args: tuple[str, ...]) -> None:
         return
     want = args[0].lower()
     if want not in ("on", "off"):
-        raise ValueError("use /explore on or /explore off")
+        raise SlashError("use /explore on or /explore off")
     svc.policy = "thompson" if want == "on" else "greedy"
     saved = await chat.sc.save_setting("explore", want == "on")
     chat.sc.refresh_status()
@@ -217,14 +218,14 @@ _OTHER_FORMATS = {"pdf", "html", "htm", "txt", "text", "csv", "tsv", "doc", "doc
 async def _export(chat: ChatScreen, args: tuple[str, ...]) -> None:
     svc = chat.sc.service
     if chat.conversation_id is None:
-        raise ValueError("nothing to export yet: this conversation has no turns")
+        raise SlashError("nothing to export yet: this conversation has no turns")
     fmt, path = export_request(args)
     text = svc.export(chat.conversation_id, fmt)
     try:
         target = export_path(path, chat.conversation_id, fmt, cwd=chat.sc.cwd)
         atomic.write_text(target, text)  # a half-written export never replaces an earlier one
     except OSError as e:
-        raise ValueError(f"cannot write {shown(e.filename or path or '', 200)}: {os_reason(e)}") from None
+        raise SlashError(f"cannot write {shown(e.filename or path or '', 200)}: {os_reason(e)}") from None
     await chat.note(Text.assemble("Exported this conversation to ", (str(target), "bold"), f" ({len(text):,} characters)."))
     chat.notify(f"Saved {target.name}", timeout=3)
 
@@ -239,18 +240,18 @@ def export_request(args: tuple[str, ...]) -> tuple[str, str | None]:
         elif path is None:
             path = a
         else:
-            raise ValueError(f"one path at most: /export [markdown | json] [PATH] (got {a!r} after {path!r})")
+            raise SlashError(f"one path at most: /export [markdown | json] [PATH] (got {a!r} after {path!r})")
     can = "skillchat exports markdown (.md) or json (.json)"
     if path is not None:
         p = Path(path)
         suffix = p.suffix.lower()
         if path.lower() in _OTHER_FORMATS:
-            raise ValueError(f"{path} is not a format {can}; to name a file {path}, give it an extension ({path}.md)")
+            raise SlashError(f"{path} is not a format {can}; to name a file {path}, give it an extension ({path}.md)")
         if suffix[1:] in _OTHER_FORMATS and suffix not in _SUFFIXES:
-            raise ValueError(f"cannot export as {suffix}: {can}")
+            raise SlashError(f"cannot export as {suffix}: {can}")
         by_suffix = _SUFFIXES.get(suffix)
         if fmt is not None and by_suffix is not None and by_suffix != fmt and suffix != ".txt":
-            raise ValueError(f"{path} ends in {suffix} but the format asked for is {fmt}")
+            raise SlashError(f"{path} ends in {suffix} but the format asked for is {fmt}")
         fmt = fmt or by_suffix
     return fmt or "markdown", path
 
@@ -268,7 +269,7 @@ def export_path(path: str | None, conversation_id: int, fmt: str, *, cwd: Path) 
         p = p if p.suffix else p.with_suffix(ext)
         if not p.parent.is_dir():
             what = "is not a folder" if p.parent.exists() else "does not exist"
-            raise ValueError(f"cannot write {p}: the folder {p.parent} {what}")
+            raise SlashError(f"cannot write {p}: the folder {p.parent} {what}")
         return p
     base = cwd / f"skillchat-{conversation_id}{ext}"
     n = 1

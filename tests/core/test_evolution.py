@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_relearn_synth import cells, make_log
+from synthetic_log import cells, make_log
 
 from skillchat.core.evolution import SkillName, TermNamer, interval_z
 from skillchat.core.inference import KeywordInferrer

@@ -33,6 +33,25 @@ def test_new_rating_replaces_old(tiny):
     assert tiny.evidence.agent("big") == pytest.approx((0.0, 0.0))
 
 
+def test_rating_changes_from_the_log_are_applied_replaced_or_taken_back(tiny):
+    from types import SimpleNamespace as Change
+
+    from skillchat.core.learning import apply_rating_changes
+
+    w = {"code.debugging": 1.0}
+    apply_rating_changes(tiny, [Change(agent_id="big", skills=w, old=None, new=1.0),
+                                Change(agent_id="mid", skills=w, old=None, new=0.0),
+                                Change(agent_id="ghost", skills=w, old=None, new=1.0)])
+    assert tiny.evidence.skill("big", "code.debugging") == pytest.approx((1.0, 0.0))
+    assert tiny.evidence.skill("mid", "code.debugging") == pytest.approx((0.0, 1.0))
+    apply_rating_changes(tiny, [Change(agent_id="big", skills=w, old=1.0, new=0.0),
+                                Change(agent_id="mid", skills=w, old=0.0, new=None),
+                                Change(agent_id="small", skills=w, old=1.0, new=1.0)])  # unchanged: nothing
+    assert tiny.evidence.skill("big", "code.debugging") == pytest.approx((0.0, 1.0))
+    assert tiny.evidence.agent("mid") == pytest.approx((0.0, 0.0))
+    assert tiny.evidence.agent("small") == (0.0, 0.0)
+
+
 @pytest.mark.parametrize("bad", ["meh", 1.5, -0.1])
 def test_rating_values_are_checked(bad):
     with pytest.raises(ValueError):

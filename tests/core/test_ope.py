@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from test_relearn_synth import draw, make_log
+from synthetic_log import draw, make_log
 
 from skillchat.core.inference import profile_from_weights
 from skillchat.core.learning import RatedTurn

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from test_relearn_synth import cells, make_log
+from synthetic_log import cells, make_log
 
 from skillchat.core.handbook import from_dict, to_dict
 from skillchat.core.learning import RatedTurn, apply_rating

@@ -106,7 +106,8 @@ def test_a_bad_since_or_breakdown_is_a_clear_error(store):
 @pytest.mark.parametrize(
     "x, text",
     [(0, "$0"), (1e-7, "<$0.00001"), (0.00001, "$0.00001"), (0.00123, "$0.00123"), (0.0099, "$0.0099"), (0.01, "$0.0100"),
-     (0.5, "$0.5000"), (1, "$1.00"), (1234567.8, "$1,234,567.80")],
+     (0.5, "$0.5000"), (1, "$1.00"), (1234567.8, "$1,234,567.80"), (-0.0123, "-$0.0123"), (-1e-7, "-<$0.00001"),
+     (float("nan"), "n/a"), (float("inf"), "n/a")],
 )
 def test_money_format(x, text):
     from skillchat.money import usd

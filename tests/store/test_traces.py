@@ -10,7 +10,7 @@ import pytest
 
 from skillchat.core import Message, Router
 from skillchat.errors import StoreError
-from skillchat.events import Attempt
+from skillchat.attempts import Attempt
 from skillchat.store import TraceStore
 
 
@@ -115,7 +115,7 @@ def test_rated_turns_carry_what_relearn_and_off_policy_evaluation_need(store, ti
     assert rt.propensity == pytest.approx(d1.probability) and rt.policy == d1.policy
     assert rt.probabilities == {a.agent_id: a.probability for a in d1.ranking}
     assert rt.skills == d1.skill_weights() and rt.mode == d1.mode
-    assert rt.text.startswith("Why does") and rt.cost_usd == 0.01 and rt.prompt_tokens == 10
+    assert rt.text.startswith("Why does") and rt.cost_usd == 0.01 and (rt.prompt_tokens, rt.completion_tokens) == (10, 20)
     assert rt.rating_id == 1 and 0 <= rt.age_days < 1
     assert store.rated_turns("other") == []
     assert store.rated_turns(after_rating=1) == []

@@ -2,7 +2,7 @@
 streaming-lag benchmark, cancellation) and never touch litellm. Routing is the real core Router.
 
 Everything that must prove the real wiring (ratings in SQLite, spend, relearn) uses the real
-ChatService in demo mode instead; see conftest.py.
+ChatService in demo mode instead; see app_driver.py.
 """
 
 from __future__ import annotations
@@ -20,18 +20,28 @@ from skillchat.events import Attempt, TokenChunk, TurnFinished, TurnStarted
 from skillchat.store.spend import SpendReport, SpendRow
 
 
+class _AllAgents:
+    def __init__(self, handbook: Any) -> None:
+        self.usable = list(handbook.agents)
+
+
 class ScriptedService:
+    """Satisfies skillchat.service_api.ChatServiceAPI (tests/test_service_api.py checks it). What the
+    timing tests never use (the log, relearn, export, spend) says so when called."""
+
     def __init__(self, *, answer: str = "Hello **there**.", chunk: int = 3, delay: float = 0.0,
                  chunks: list[str] | None = None, load_delay: float | None = 0.0, seed: int = 7) -> None:
         self.handbook = handbooks.load("general")
         self.router = Router(self.handbook)
         self.lam, self.pinned, self.demo = 0.2, None, True
+        self.pool = _AllAgents(self.handbook)
+        self.demo_reason, self.cancel_reason = "", "cancelled by the user"
         self.answer, self.chunk, self.delay, self.chunks = answer, chunk, delay, chunks
         self.load_delay = load_delay
         self.release = asyncio.Event()  # set it to let load_providers finish (when load_delay is None)
         self.ready = False
         self.rng = random.Random(seed)
-        self.ratings: dict[int, str | None] = {}
+        self.ratings: dict[int, str | float | None] = {}
         self.next_turn = 1
         self.conversations_: dict[int, list[tuple[str, str]]] = {}
         self.chunk_times: list[float] = []
@@ -69,8 +79,9 @@ class ScriptedService:
                            time.perf_counter() - start, 0.01,
                            (Attempt(decision.chosen, decision.winner.model, True),), None)
 
-    def rate(self, turn_id: int, rating: str | None) -> None:
-        self.ratings[turn_id] = rating
+    def rate(self, turn_id: int | str, value: str | float | None, source: str = "user") -> int:
+        self.ratings[int(turn_id)] = value
+        return 0
 
     def budget_status(self) -> BudgetStatus:
         return BudgetStatus.of(Budget(), 0.0, 0.0)
@@ -81,8 +92,43 @@ class ScriptedService:
         total = SpendRow("", turns, 0.001 * turns, 0.001 * turns)
         return SpendReport(by, None, [], total, demo_turns=turns, demo_cost_usd=total.cost_usd, demo=True)
 
-    def set_lambda(self, x: float) -> None:
-        self.lam = x
+    def display_names(self) -> dict[str, str]:
+        hb = self.handbook
+        return {**{a: hb.agents[a].name for a in hb.agents}, **{s: hb.skills[s].name for s in hb.skills}}
+
+    def set_lambda(self, lam: float) -> None:
+        self.lam = lam
 
     def pin(self, agent_id: str | None) -> None:
         self.pinned = agent_id
+
+    def handbook_infos(self) -> list[handbooks.HandbookInfo]:
+        return handbooks.list_handbooks()
+
+    def handbook_versions(self) -> list[handbooks.HandbookInfo]:
+        return handbooks.versions(self.handbook.name)
+
+    def use_handbook(self, ref: str) -> Any:
+        self.handbook = handbooks.load(ref)
+        self.router = Router(self.handbook)
+        return self.handbook
+
+    def set_demo(self, on: bool) -> None:
+        self.demo = on
+
+    def conversations(self, limit: int = 200) -> list[Any]:
+        return []
+
+    def transcript(self, conversation_id: int) -> list[Any]:
+        return []
+
+    def turn(self, turn_id: int) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+    def _not_scripted(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ScriptedService is for timing tests; use the real ChatService in demo mode")
+
+    relearn = relearn_demo = activate = activate_demo = export = spend = _not_scripted

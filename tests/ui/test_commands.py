@@ -7,7 +7,7 @@ import json
 import pytest
 from textual.widgets import DataTable
 
-from conftest import SIZE, db_rows, make_app, plain, ready, send, wait_for
+from app_driver import SIZE, db_rows, make_app, plain, ready, send, wait_for
 from skillchat.config import Config
 from skillchat.ui import commands
 from skillchat.ui.commands import SlashError, completions, parse
@@ -49,18 +49,18 @@ def test_export_path_never_overwrites(tmp_path):
 
 def test_export_refuses_formats_it_cannot_write_and_folders_that_do_not_exist(tmp_path):
     for args in (("pdf",), ("notes.pdf",), ("json", "notes.html")):
-        with pytest.raises(ValueError, match="markdown .* or json"):
+        with pytest.raises(SlashError, match="markdown .* or json"):
             export_request(args)
     assert export_request(("notes.json",)) == ("json", "notes.json")
     assert export_request(("json",)) == ("json", None)
     assert export_request(("notes",)) == ("markdown", "notes")
-    with pytest.raises(ValueError, match="ends in .json but the format asked for is markdown"):
+    with pytest.raises(SlashError, match="ends in .json but the format asked for is markdown"):
         export_request(("markdown", "x.json"))
-    with pytest.raises(ValueError, match=r"the folder .*nonexistent.dir does not exist"):
+    with pytest.raises(SlashError, match=r"the folder .*nonexistent.dir does not exist"):
         export_path(str(tmp_path / "nonexistent" / "dir" / "x.json"), 3, "json", cwd=tmp_path)
     assert not (tmp_path / "nonexistent").exists()
     (tmp_path / "file").write_text("")
-    with pytest.raises(ValueError, match="is not a folder"):
+    with pytest.raises(SlashError, match="is not a folder"):
         export_path("file/x.md", 3, "markdown", cwd=tmp_path)
 
 
@@ -142,6 +142,35 @@ async def test_export_writes_to_the_current_folder_and_says_where(tmp_path):
         await run(pilot, "/export " + "n" * 300 + ".md")  # too long a name for the file system
         shown = [n.message for n in app._notifications if "nnnn" in n.message]
         assert shown and "Errno" not in shown[-1] and "ile name too long" in shown[-1], shown
+
+
+async def test_export_somewhere_unwritable_says_which_file_and_why(tmp_path):
+    app = make_app(tmp_path)
+    (tmp_path / "a-file").write_text("not a folder")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await send(pilot, "What is the capital of France?")
+        await run(pilot, "/export a-file/out.md")
+        shown = [n.message for n in app._notifications]
+        target, folder = tmp_path / "a-file" / "out.md", tmp_path / "a-file"
+        assert f"/export: cannot write {target}: the folder {folder} is not a folder" in shown, shown
+
+
+async def test_a_bug_in_a_command_keeps_its_trace_and_a_user_error_is_a_toast(tmp_path, monkeypatch):
+    from skillchat.ui import slash
+
+    async def broken(chat, args):
+        raise KeyError("a bug")
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        monkeypatch.setitem(slash._HANDLERS, "why", broken)
+        with pytest.raises(KeyError):
+            await slash.run(app.chat, commands.Invocation("why", ()))
+        await slash.run(app.chat, commands.Invocation("demo", ("sideways",)))
+        await wait_for(pilot, lambda: "/demo: use /demo or /demo off" in [n.message for n in app._notifications],
+                       what="the toast")
 
 
 async def test_new_history_and_resume(tmp_path):

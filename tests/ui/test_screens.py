@@ -6,7 +6,7 @@ import random
 
 from textual.widgets import Button, DataTable, ProgressBar
 
-from conftest import SIZE, make_app, plain, ready, send, wait_for
+from app_driver import SIZE, make_app, plain, ready, send, wait_for
 from openai_server import openai_server  # noqa: F401  (fixture)
 from skillchat.config import AgentConfig, Budget, Config
 from skillchat.core.competence import posterior
@@ -151,3 +151,33 @@ async def test_relearn_in_demo_mode_works_and_writes_nothing(tmp_path, skillchat
         # The flag flips before the reload (in a thread) is done: wait for the reloaded handbook too.
         await wait_for(pilot, lambda: not app.service.demo and not app.service.handbook.history, what="demo off")
         assert app.service.handbook.ref == "general@1" and not app.service.handbook.history
+
+
+async def test_handbook_history_dates_each_version_without_reading_its_file(tmp_path, monkeypatch):
+    """The history tab lists every saved version with the day it was written; it reads the folder,
+    not each version's JSON (a handbook relearned every week would otherwise parse them all)."""
+    import os
+    from datetime import datetime, timezone
+
+    from skillchat import handbooks
+
+    base = handbooks.load("general")
+    written = {2: datetime(2026, 3, 4, 12, tzinfo=timezone.utc), 3: datetime(2026, 5, 6, 12, tzinfo=timezone.utc)}
+    for version, when in written.items():
+        base.version = version
+        path = handbooks.save_version(base)
+        os.utime(path, (when.timestamp(), when.timestamp()))
+    read = []
+    real_load_file = handbooks.load_file
+    monkeypatch.setattr(handbooks, "load_file", lambda p: read.append(str(p)) or real_load_file(p))
+    app = make_app(tmp_path, config=Config(handbook="general@1"))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        read.clear()
+        await pilot.press("f3")
+        screen = await wait_for(pilot, lambda: type(app.screen).__name__ == "HandbookScreen" and app.screen)
+        history = screen.query_one("#history", DataTable)
+        rows = {str(history.get_row_at(i)[0]): str(history.get_row_at(i)[1]) for i in range(history.row_count)}
+        assert rows["v3"] == "2026-05-06" and rows["v2"] == "2026-03-04"
+        assert rows["v1 (active)"] == base.created[:10]
+        assert not [p for p in read if "/general/v" in p]  # no saved version was parsed

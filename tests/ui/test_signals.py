@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from conftest import SIZE, db_rows, make_app, ready, start_a_long_answer, wait_for
+from app_driver import SIZE, db_rows, make_app, ready, start_a_long_answer, wait_for
 
 pytestmark = pytest.mark.reliability
 

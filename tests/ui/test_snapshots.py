@@ -8,7 +8,7 @@ Regenerate with `pytest tests/ui/test_snapshots.py --snapshot-update`, then look
 
 from __future__ import annotations
 
-from conftest import SIZE, make_app, ready, send, wait_for
+from app_driver import SIZE, make_app, ready, send, wait_for
 
 
 async def settle(pilot) -> None:

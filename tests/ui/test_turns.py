@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Collapsible, Markdown
 
-from conftest import SIZE, db_rows, make_app, plain, ready, send, start_a_long_answer, wait_for
+from app_driver import SIZE, db_rows, make_app, plain, ready, send, start_a_long_answer, wait_for
 from skillchat.ui.widgets.turn import AssistantTurn, RateButton
 
 

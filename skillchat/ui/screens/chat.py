@@ -59,7 +59,7 @@ class ChatScreen(Screen):
         menu = CompletionMenu(id="completions")
         menu.display = False
         yield menu
-        yield PromptArea(id="prompt", history=PromptHistory(self.sc.prompt_history_path()), menu=menu,
+        yield PromptArea(id="prompt", history=PromptHistory(self.sc.history_file), menu=menu,
                          complete=self._complete, placeholder="Message, or / for commands  (enter sends, ctrl+j new line)")
         yield Footer(compact=True)
 
@@ -299,7 +299,6 @@ class ChatScreen(Screen):
         if not entries:
             self.notify(f"Conversation {conversation_id} is empty.", severity="warning")
             return
-        turn_of = getattr(svc, "turn", None)
         await self.transcript.remove_children()
         self.conversation_id = conversation_id
         self.last_user_text = None
@@ -311,8 +310,8 @@ class ChatScreen(Screen):
             elif e.role == "assistant":
                 turn = await self.transcript.add_assistant(hb)
                 rec = None
-                if callable(turn_of) and e.turn_id is not None:
-                    rec = turn_of(e.turn_id)
+                if e.turn_id is not None:
+                    rec = svc.turn(e.turn_id)
                 if rec is not None and getattr(rec, "decision", None) is not None:
                     await turn.show_decision(rec.decision, demo=bool(rec.demo), turn_id=e.turn_id)
                 turn.turn_id = e.turn_id

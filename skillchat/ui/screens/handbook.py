@@ -130,12 +130,10 @@ class HandbookScreen(Screen):
                           usd(stat.usd) + f" (n={stat.n:.0f})" if stat else "-", key=a.id)
 
     def _fill_history(self, hb: Handbook, app: Any) -> None:
-        from skillchat import handbooks
-
         table = self.query_one("#history", DataTable)
         table.add_columns("version", "when", "what")
         try:
-            versions = handbooks.versions(hb.name)
+            versions = app.service.handbook_versions()
         except SkillchatError:  # a broken file must not take the app down; using it reports why
             versions = []
         notes = {h.get("version"): h for h in hb.history if isinstance(h, dict) and isinstance(h.get("version"), int)}
@@ -143,7 +141,7 @@ class HandbookScreen(Screen):
             h = notes.get(info.version, {})
             what = "shipped with skillchat" if info.shipped else _history_text(h)
             mark = " (active)" if info.version == hb.version else ""
-            table.add_row(f"v{info.version}{mark}", _created(info.path)[:10], plain(what))
+            table.add_row(f"v{info.version}{mark}", info.created[:10], plain(what))
         if not versions:
             table.add_row(f"v{hb.version}", plain(hb.created), "loaded from a file")
 
@@ -168,15 +166,6 @@ def two_lines(name: str, width: int = CELL_WIDTH) -> str:
     if len(lines) > 2:
         lines = [lines[0], " ".join(lines[1:])]
     return "\n".join(_clip(x, width) for x in lines)
-
-
-def _created(path: Any) -> str:
-    from skillchat import handbooks
-
-    try:
-        return handbooks.load_file(path).created
-    except Exception:  # a damaged old version should not hide the others
-        return ""
 
 
 def _history_text(h: dict[str, Any]) -> str:

@@ -66,7 +66,7 @@ def welcome_markdown(app: SkillchatApp) -> str:
              "routing learns from every rating.", ""]
     if svc is None:
         lines.append("*Opening your history…*")
-    elif svc.demo and getattr(svc, "demo_reason", ""):
+    elif svc.demo and svc.demo_reason:
         lines += ["> **No model provider was found, so demo agents are answering.** To use real models, set an "
                   "API key (for example `OPENAI_API_KEY` or `ANTHROPIC_API_KEY`), start Ollama, or add an "
                   "`[[agents]]` entry to the config; `skillchat doctor` checks what is reachable. "

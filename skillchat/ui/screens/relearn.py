@@ -25,10 +25,6 @@ from skillchat.text_safety import one_line, plain
 if TYPE_CHECKING:
     from skillchat.ui.app import SkillchatApp
 
-NOT_AVAILABLE = ("Relearn is not available in this build yet: the service has no relearn() method. "
-                 "Your ratings are still applied to the handbook online, after every rating.")
-
-
 def _get(obj: Any, name: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
         return obj.get(name, default)
@@ -123,8 +119,8 @@ class RelearnScreen(ModalScreen[bool]):
         """relearn/activate, or in demo mode their dry-run twins that write nothing."""
         svc = self.app.service  # type: ignore[attr-defined]
         if svc.demo:
-            return getattr(svc, "relearn_demo", None), getattr(svc, "activate_demo", None)
-        return getattr(svc, "relearn", None), getattr(svc, "activate", None)
+            return svc.relearn_demo, svc.activate_demo
+        return svc.relearn, svc.activate
 
     def on_mount(self) -> None:
         app: SkillchatApp = self.app  # type: ignore[assignment]
@@ -133,11 +129,6 @@ class RelearnScreen(ModalScreen[bool]):
             self.query_one(".dialog-title", Static).update(
                 Text.assemble(("DEMO ", "bold black on yellow"), "Relearn from the demo ratings: nothing is saved, "
                               "and an activated version lasts until demo mode ends"))
-        if not callable(self._methods()[0]):
-            self.query_one("#relearn-stage", Static).update(Text(NOT_AVAILABLE, style="yellow"))
-            self.query_one(ProgressBar).display = False
-            self.query_one("#keep", Button).label = "Close"
-            return
         self.old_handbook = svc.handbook
         self._run()
 

@@ -15,11 +15,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Sparkline, Static, TabbedContent, TabPane
 
-from skillchat.errors import SkillchatError
 from skillchat.render import usd
 from skillchat.text_safety import plain
 
 if TYPE_CHECKING:
+    from skillchat.service_api import ChatServiceAPI
     from skillchat.ui.app import SkillchatApp
 
 CHART_DAYS = 30
@@ -41,18 +41,10 @@ class SpendData:
     names: dict[str, str] = field(default_factory=dict)
 
 
-def read_spend(svc: Any, today: date | None = None) -> SpendData:
+def read_spend(svc: ChatServiceAPI, today: date | None = None) -> SpendData:
     today = today or date.today()
     data = SpendData(budget=svc.budget_status())
-    hb = svc.handbook
-    from skillchat import handbooks
-
-    try:
-        data.names = handbooks.display_names()  # turns routed with other handbooks keep their names too
-    except SkillchatError:
-        data.names = {}
-    data.names.update({**{a: hb.agents[a].name for a in hb.agents}, **{s: hb.skills[s].name for s in hb.skills},
-                       **{m: hb.modes[m].name for m in hb.modes}})
+    data.names = svc.display_names()  # turns routed with other handbooks keep their names too
     for since, label in PERIODS:
         for dim in ("agent", "mode", "skill"):
             rep = svc.spend(by=dim, since=since)

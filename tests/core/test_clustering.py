@@ -7,11 +7,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from skillchat.bench import frontier
 from skillchat.core import clustering as cl
 from skillchat.core.text import stem
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))  # the replay set's synthetic vocabularies
 from synth import FILLER, VOCAB  # noqa: E402
 
 
@@ -80,12 +79,3 @@ def test_hierarchy_modes_and_skills():
     m, s = h.skill_of(i)
     sims = [(cl.dot(h.modes.vectors[i], sig), mm) for mm in range(h.modes.k) for sig in h.signatures[mm]]
     assert max(sims)[1] == m
-
-
-def test_frontier_hull_and_reading():
-    pts = [(0.1, 0.5), (0.5, 0.6), (0.3, 0.7), (1.0, 0.8), (0.9, 0.4)]
-    h = frontier.hull(pts)
-    assert h == [(0.1, 0.5), (0.3, 0.7), (1.0, 0.8)]
-    assert frontier.score_at(pts, 0.05) is None
-    assert abs(frontier.score_at(pts, 0.2) - 0.6) < 1e-12
-    assert frontier.score_at(pts, 2.0) == 0.8
