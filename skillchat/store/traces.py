@@ -227,9 +227,14 @@ class TraceStore:
     @_locked
     def history(self, conversation_id: int) -> list[Message]:
         """The conversation as context for the next call: user messages and complete answers."""
+        # Of a comparison's two answers, only the one the conversation goes on from (store/comparisons.py).
         rows = self.db.execute(
-            "SELECT role, content FROM messages WHERE conversation_id = ? AND partial = 0 ORDER BY id",
-            [conversation_id],
+            """SELECT role, content FROM messages WHERE conversation_id = ? AND partial = 0
+                 AND (turn_id IS NULL OR turn_id NOT IN (
+                     SELECT CASE WHEN outcome = 'right' THEN left_turn ELSE right_turn END
+                     FROM comparisons WHERE conversation_id = ?))
+               ORDER BY id""",
+            [conversation_id, conversation_id],
         ).fetchall()
         return [Message(r[0], r[1]) for r in rows]
 
@@ -577,7 +582,7 @@ class TraceStore:
         rows = self.db.execute(
             f"""SELECT t.id, t.agent_id, t.mode, t.skills_json, r.value, t.probability, t.policy, t.chosen_agent,
                        m.content, t.started_at, t.cost_usd, t.prompt_tokens, t.completion_tokens, r.id,
-                       t.decision_json
+                       t.decision_json, t.user_message_id
                 FROM ratings r JOIN turns t ON t.id = r.turn_id
                 LEFT JOIN messages m ON m.id = t.user_message_id
                 WHERE {' AND '.join(where)} ORDER BY r.id""",
@@ -606,6 +611,7 @@ class TraceStore:
                     completion_tokens=r[12],
                     rating_id=int(r[13]),
                     probabilities=probs,
+                    pair=str(r[15]) if r[6] == "compare" else "",  # both answers share the user's message
                 )
             )
         return out
