@@ -113,6 +113,14 @@ def outcome_ratings(outcome: str) -> tuple[float, float]:
         raise ValueError(f"a comparison outcome is one of {', '.join(OUTCOMES)}, not {outcome!r}") from None
 
 
+def preference(left_score: float, right_score: float) -> str:
+    """What a user who sees both answers' quality says: the better one, or both good (or bad) when
+    they are alike. The benchmark's simulated user."""
+    if left_score != right_score:
+        return "left" if left_score > right_score else "right"
+    return "both_good" if left_score >= 0.5 else "both_bad"
+
+
 def continues_right(outcome: str) -> bool:
     """Whether the conversation goes on from the right answer: only when the user preferred it."""
     outcome_ratings(outcome)  # validates
