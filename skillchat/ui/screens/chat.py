@@ -36,7 +36,7 @@ class ChatScreen(Screen):
         Binding("ctrl+y", "copy_last", "Copy", id="copy", tooltip="Copy the last answer to the clipboard"),
         Binding("ctrl+r", "regenerate", "Retry", id="regenerate", tooltip="Answer the last message again"),
         Binding("ctrl+n", "new", "New", id="new_conversation", tooltip="Start a new conversation"),
-        Binding("ctrl+s", "compare", "Compare", id="compare", tooltip="Ask two agents side by side: the message "
+        Binding("ctrl+s", "compare", "Compare", show=False, id="compare", tooltip="Ask two agents side by side: the message "
                 "being typed, or the last one again"),
         Binding("alt+up", "focus_turn(-1)", "Previous answer", show=False, id="focus_previous_answer",
                 tooltip="Select an earlier answer to rate, copy or inspect it"),
