@@ -147,3 +147,10 @@ def test_off_policy_check_weights_a_complete_pair_and_drops_half_of_one(tiny):
     est = ope.evaluate(tiny, full + half, policy="greedy")
     assert est.n == 2
     assert est.ips.value == pytest.approx((2.0 * 1.0 + 0.0) / 2)
+
+
+def test_simulated_preference_is_the_better_answer_or_both_alike():
+    from skillchat.core.compare import preference
+
+    assert preference(1.0, 0.0) == "left" and preference(0.2, 0.7) == "right"
+    assert preference(1.0, 1.0) == "both_good" and preference(0.0, 0.0) == "both_bad"
