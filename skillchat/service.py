@@ -415,7 +415,7 @@ class ChatService:
             yield started
             # aclosing: when the consumer is cancelled or closes us, the inner generators (and the
             # HTTP stream under them) are closed now, not whenever the garbage collector gets to them.
-            chain = [decision.chosen] if plan is not None or decision.policy == COMPARE else None
+            chain = [decision.chosen] if decision.policy == COMPARE else None  # a comparison has no fallbacks
             async with contextlib.aclosing(self._answer(turn_id, conversation_id, decision, messages, text,
                                                         state, chain=chain, plan=plan)) as events:
                 async for ev in events:

@@ -335,9 +335,8 @@ def compare(
     log = sorted(latest.values(), key=lambda t: (t.rating_id, t.turn_id))
     skipped: dict[str, int] = {}
     use: list[RatedTurn] = []
-    halves = half_pairs(log)
     for t in log:
-        why = usable(t) or ("half a comparison" if t.turn_id in halves else None)
+        why = usable(t)
         if why is None:
             use.append(t)
         else:
@@ -345,6 +344,10 @@ def compare(
     if max_turns is not None and len(use) > max_turns:
         skipped["older than the newest {:,}".format(max_turns)] = len(use) - max_turns
         use = use[-max_turns:]
+    halves = half_pairs(use)  # after the cut, which may part a pair
+    if halves:
+        skipped["half a comparison"] = len(halves)
+        use = [t for t in use if t.turn_id not in halves]
 
     folds = max(1, min(folds, len(use)))
     fold_of = {t.turn_id: (k % folds) for k, t in enumerate(use)}

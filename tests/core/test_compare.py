@@ -154,3 +154,12 @@ def test_simulated_preference_is_the_better_answer_or_both_alike():
 
     assert preference(1.0, 0.0) == "left" and preference(0.2, 0.7) == "right"
     assert preference(1.0, 1.0) == "both_good" and preference(0.0, 0.0) == "both_bad"
+
+
+def test_a_cut_to_the_newest_turns_never_keeps_half_a_pair(tiny):
+    from skillchat.core import ope
+
+    full = _logged_pair(tiny, "1", 1.0, 0.0, random.Random(4))
+    cmp = ope.compare(tiny, tiny, full, policy="greedy", folds=1, max_turns=1)
+    assert cmp.skipped == {"older than the newest 1": 1, "half a comparison": 1}
+    assert cmp.candidate.n == 0
