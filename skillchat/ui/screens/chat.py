@@ -235,10 +235,7 @@ class ChatScreen(Screen):
             return
         self.last_user_text = text
         await self.transcript.add_user(text, again=again)
-        panel = ComparePanel(hb=self.sc.active_handbook())
-        await self.transcript._drop_welcome()
-        await self.transcript.mount(panel)
-        self.transcript.anchor()
+        panel = await self.transcript.add_comparison(self.sc.active_handbook())
         self._turn_worker = self._run_compare(text, panel)
         self.refresh_bindings()
 
