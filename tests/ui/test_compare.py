@@ -38,7 +38,8 @@ async def test_each_pick_by_key_rates_both_answers(tmp_path, outcome, key, ratin
         assert left.agent_id != right.agent_id and left.text and right.text
         assert left.decision.policy == right.decision.policy == "compare"
         assert not panel.has_class("-stacked")
-        assert left.region.y == right.region.y and left.region.x < right.region.x  # side by side
+        lv, rv = left.virtual_region, right.virtual_region
+        assert lv.y == rv.y and lv.right <= rv.x  # side by side
         head = plain(panel.query_one(".compare-head").render())
         assert "best expected" in head and "challenger" in head
         # Both in and the prompt empty: the comparison has focus, and a digit picks.
@@ -60,8 +61,12 @@ async def test_pick_by_click_and_narrow_terminals_stack_the_answers(tmp_path):
         panel = await compared(pilot, how="key")
         left, right = panel.sides
         assert panel.has_class("-stacked")
-        assert right.region.y > left.region.y and left.region.x == right.region.x  # one above the other
+        lv, rv = left.virtual_region, right.virtual_region
+        assert rv.y >= lv.bottom and lv.x == rv.x  # one above the other
         assert db_rows(app, "SELECT count(*) FROM turns WHERE policy = 'compare'") == [(2,)]
+        pick = panel.query_one(".pick-right")
+        await wait_for(pilot, lambda: app.screen.region.contains_region(pick.region) and pick.region.height,
+                       what="the choices in view")
         await pilot.click(".pick-right")
         await wait_for(pilot, lambda: panel.outcome == "right", what="the pick")
         assert db_rows(app, "SELECT value FROM ratings ORDER BY turn_id") == [(0.0,), (1.0,)]

@@ -121,11 +121,13 @@ class ComparePanel(Vertical):
     def answers_done(self) -> None:
         """Both sides ended: offer the pick when both answered; otherwise each side says what happened."""
         if self.ready:
-            self.query_one(".compare-pick").display = True
+            pick = self.query_one(".compare-pick")
+            pick.display = True
+            self.call_after_refresh(pick.scroll_visible, animate=False)
             self.border_subtitle = "which is better? 1 left · 2 right · 3 both good · 4 both bad"
             prompt = self.screen.query_one("#prompt")
             if not getattr(prompt, "text", ""):
-                self.focus()
+                self.focus(scroll_visible=False)  # the choices, not the top of a tall panel, stay in view
 
     # --- the pick --------------------------------------------------------------------------------
     def action_pick(self, outcome: str) -> None:
