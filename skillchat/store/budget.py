@@ -67,7 +67,7 @@ class Reservations:
         return cls(store.db, getattr(store, "_lock", None))  # type: ignore[attr-defined]
 
     # --- reading -----------------------------------------------------------------------------
-    def _live_rows(self, exclude_turn: int | None = None, exclude: tuple[int, ...] = ()) -> tuple[float, list[int]]:
+    def _live_rows(self, exclude: tuple[int | None, ...] = ()) -> tuple[float, list[int]]:
         """(money held by live reservations, turn ids of stale ones)."""
         now = datetime.now(timezone.utc)
         oldest, orphaned = clock.now_iso(now - MAX_AGE), clock.now_iso(now - ORPHAN_GRACE)
@@ -84,14 +84,14 @@ class Reservations:
                 if not (status == "running" and started is not None and started > orphaned):
                     stale.append(turn_id)
                     continue
-            if turn_id != exclude_turn and turn_id not in exclude:
+            if turn_id not in exclude:
                 held += max(0.0, float(amount or 0.0))
         return held, stale
 
     def held(self, exclude_turn: int | None = None) -> float:
         """Money held by calls in flight (stale reservations left out; nothing is written)."""
         with self._lock:
-            return retry_read(lambda: self._live_rows(exclude_turn)[0])
+            return retry_read(lambda: self._live_rows((exclude_turn,))[0])
 
     def turns(self) -> dict[int, float]:
         """Every reservation row, live or not: turn id -> amount (for tests and `doctor`)."""

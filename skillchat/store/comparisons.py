@@ -13,6 +13,7 @@ from skillchat.core.compare import OUTCOMES
 from skillchat.core.decision import RoutingDecision
 from skillchat.errors import StoreError
 from skillchat.store import clock
+from skillchat.store.locking import retry_read
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,20 +52,17 @@ class Comparisons:
 
     def of_turn(self, turn_id: int) -> Comparison | None:
         """The comparison a turn answered in (either side), or None for an ordinary turn."""
-        with self.store._lock:  # noqa: SLF001
-            r = self.store.db.execute(
+        st = self.store
+
+        def read() -> tuple | None:
+            return st.db.execute(
                 "SELECT left_turn, right_turn, outcome FROM comparisons WHERE left_turn = ? OR right_turn = ?",
                 [turn_id, turn_id],
             ).fetchone()
-        return Comparison(r[0], r[1], r[2]) if r else None
 
-    def in_conversation(self, conversation_id: int) -> list[Comparison]:
-        with self.store._lock:  # noqa: SLF001
-            rows = self.store.db.execute(
-                "SELECT left_turn, right_turn, outcome FROM comparisons WHERE conversation_id = ? ORDER BY id",
-                [conversation_id],
-            ).fetchall()
-        return [Comparison(*r) for r in rows]
+        with st._lock:  # noqa: SLF001 (reads take the store's lock too, see traces._locked)
+            r = read() if st.db.conn.in_transaction else retry_read(read, what=st._what)  # noqa: SLF001
+        return Comparison(r[0], r[1], r[2]) if r else None
 
     def decide(self, turn_id: int, outcome: str) -> Comparison:
         """Record the user's pick for the comparison `turn_id` answered in."""

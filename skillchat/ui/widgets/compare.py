@@ -60,7 +60,6 @@ class ComparePanel(Vertical):
         self.left = AssistantTurn(hb=hb)
         self.right = AssistantTurn(hb=hb)
         self.outcome: str | None = None
-        self.beats: float | None = None
 
     def compose(self):
         yield Static(Text("comparing two answers side by side…", style="dim"), classes="compare-head")
@@ -101,7 +100,6 @@ class ComparePanel(Vertical):
         await self.right.show_decision(ev.right.decision, demo=ev.right.demo, turn_id=ev.right.turn_id)
         for t in self.sides:
             t.conversation_id = ev.left.conversation_id
-        self.beats = ev.beats
         names = [t._names.get(t.agent_id or "", t.agent_id) for t in self.sides]
         self.query_one(".compare-head", Static).update(Text.assemble(
             ("⇄ ", "bold"), (f"{names[0]}", "bold"), " (best expected) vs ", (f"{names[1]}", "bold"),
