@@ -96,3 +96,18 @@ async def test_compare_is_in_help_and_the_palette(tmp_path):
         assert any("left answer is better" in what for what in rows.values())
         entries = SkillchatCommands(app.screen)._entries()
         assert any(line == "/compare" for _, line, _ in entries)
+
+
+async def test_a_resumed_conversation_says_which_compared_answer_it_went_on_from(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await ready(pilot)
+        panel = await compared(pilot)
+        await pilot.press("2")
+        await wait_for(pilot, lambda: panel.outcome == "right", what="the pick")
+        left_id, right_id = (t.turn_id for t in panel.sides)
+        await app.chat.load_conversation(app.chat.conversation_id)
+        await pilot.pause()
+        notes = {t.turn_id: plain(t.query_one(".turn-notes").render(), width=300) for t in app.chat.transcript.turns()}
+        assert "set aside" in notes[left_id] and "right answer was better" in notes[left_id]
+        assert "went on from this answer" in notes[right_id]

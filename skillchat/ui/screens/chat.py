@@ -16,7 +16,7 @@ from textual.worker import Worker, WorkerState
 
 from skillchat.text_safety import clean
 from skillchat.ui import commands, slash
-from skillchat.ui.widgets.compare import ComparePanel
+from skillchat.ui.widgets.compare import ComparePanel, resumed_note
 from skillchat.ui.widgets.prompt import CompletionMenu, PromptArea, PromptHistory
 from skillchat.ui.widgets.status import StatusBar
 from skillchat.ui.widgets.transcript import Transcript
@@ -365,6 +365,8 @@ class ChatScreen(Screen):
                 if e.partial:
                     turn.status = "stopped"
                 turn.rating = _rating_name(e.rating)
+                if e.turn_id is not None and (note := resumed_note(svc.comparison(e.turn_id), e.turn_id)):
+                    turn.note(note)
         await self.note(f"Resumed conversation {conversation_id}; new messages continue it.")
         self.transcript.scroll_end(animate=False)
         self.prompt.focus()

@@ -164,3 +164,18 @@ class ComparePanel(Vertical):
             prompt = self.screen.query_one("#prompt")
             prompt.focus()
             prompt.insert(event.character)
+
+
+def resumed_note(comparison: Any, turn_id: int) -> Text | None:
+    """What a compared answer says when its conversation is resumed: which side it was, what the user
+    picked, and whether the conversation went on from it. None for an ordinary turn."""
+    if comparison is None:
+        return None
+    side = "left" if turn_id == comparison.left_turn else "right"
+    said = {"left": "the left answer was better", "right": "the right answer was better", "both_good": "both good",
+            "both_bad": "both bad", None: "not picked yet"}[comparison.outcome]
+    kept = (comparison.outcome == "right") == (side == "right")
+    return Text(f"⇄ compared side by side ({side}; you said: {said}); "
+                + ("the conversation went on from this answer" if kept else "set aside: not in the conversation's context"),
+                style="dim")
+
