@@ -1,6 +1,7 @@
 """What `ChatService.run_turn` yields, in order, for one turn. Plain data: the UI imports these freely.
 
-A turn yields TurnStarted, then TokenChunk*, then TurnFinished; or TurnFailed at any point. When the
+A turn yields TurnStarted, then TokenChunk*, then TurnFinished; or TurnFailed at any point. A
+side-by-side comparison (`run_compare`) yields CompareStarted, then both turns' events interleaved. When the
 chosen agent fails, AgentFailed comes before the next agent's chunks: the UI should drop the text
 streamed so far, because the next agent starts its answer from the beginning.
 """
@@ -68,4 +69,18 @@ class TurnFailed:
     kind: str = "failed"  # failed | refused (budget) | no_agent
 
 
-TurnEvent = TurnStarted | TokenChunk | AgentFailed | TurnFinished | TurnFailed
+@dataclass(frozen=True, slots=True)
+class CompareStarted:
+    """A side-by-side comparison began: two turns, one per answer. Their events follow, interleaved
+    (told apart by turn_id), each ending in its own TurnFinished or TurnFailed."""
+
+    left: TurnStarted  # the best expected agent
+    right: TurnStarted  # the challenger
+    beats: float  # the challenger's chance of beating the best under the posterior
+
+    @property
+    def turn_ids(self) -> tuple[int, int]:
+        return self.left.turn_id, self.right.turn_id
+
+
+TurnEvent = TurnStarted | TokenChunk | AgentFailed | TurnFinished | TurnFailed | CompareStarted

@@ -26,6 +26,8 @@ from skillchat import config as config_mod
 from skillchat import handbooks
 from skillchat.budgets import BudgetStatus, CallPlan, plan_call
 from skillchat.config import Config
+from skillchat.core import compare as compare_core
+from skillchat.core.compare import POLICY as COMPARE
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
 from skillchat.core.learning import apply_rating_changes, rating_score
@@ -34,7 +36,9 @@ from skillchat.core.router import NoEligibleAgent
 from skillchat.routing import build_router
 from skillchat.errors import ProviderError, SkillchatError, StoreError
 from skillchat import money
-from skillchat.events import AgentFailed, Attempt, TokenChunk, TurnEvent, TurnFailed, TurnFinished, TurnStarted
+from skillchat.events import (
+    AgentFailed, Attempt, CompareStarted, TokenChunk, TurnEvent, TurnFailed, TurnFinished, TurnStarted,
+)
 from skillchat.pricing import LitellmPriceBook
 from skillchat.providers import demo as demo_script
 from skillchat.providers import keys
@@ -52,6 +56,7 @@ from skillchat.providers.pool import Pool, build_pool, with_config_agents
 from skillchat.store import TraceStore
 from skillchat.store import clock
 from skillchat.store.budget import Reservations
+from skillchat.store.comparisons import Comparison, Comparisons
 from skillchat.store.spend import SpendReport
 from skillchat.store.traces import CatchUp, ConversationInfo, TranscriptEntry
 from skillchat.tokens import TiktokenCounter
@@ -93,6 +98,7 @@ class ChatService:
         self.handbook_ref = handbook_ref or handbook.ref  # what to reload it from (set_demo)
         self.store = store
         self._reservations = Reservations.of(store)
+        self.comparisons = Comparisons(store)
         self.environment = environment
         self.demo_reason = demo_reason
         self._env = env
@@ -359,30 +365,16 @@ class ChatService:
 
     # --- one turn -----------------------------------------------------------------------------
     async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncIterator[TurnEvent]:
-        try:
-            if conversation_id is None:
-                conversation_id = self.store.new_conversation(demo=self._demo)
-            elif not self.store.conversation_exists(conversation_id):
-                yield TurnFailed(None, f"no conversation {conversation_id}", conversation_id, "failed")
-                return
-            # First thing, before anything can fail: the user's words are never lost. (The store
-            # retries while another process holds the database; if it never lets go, say so.)
-            user_message_id = self.store.add_message(conversation_id, "user", text)
-        except StoreError as e:
-            yield TurnFailed(None, f"your message was not saved, and not sent: {e}", conversation_id, "unsaved")
+        opened = self._open_turn(conversation_id, text)
+        if isinstance(opened, TurnFailed):
+            yield opened
             return
-        self.save_unsaved()
-        self.sync_ratings()
-        messages = self.store.history(conversation_id)
+        conversation_id, user_message_id, messages = opened
         try:
             decision = self.router.route(messages, lam=self.lam, policy=self.policy, rng=self.rng,
                                          pin=pin or self._pinned, exclude=self.pool.why_not(self.handbook.agents))
         except NoEligibleAgent as e:
-            hint = "" if self._demo else "; `skillchat doctor` shows how each model is reached"
-            error = f"{e}{hint}"
-            turn_id = self.store.start_turn(conversation_id, user_message_id, None, demo=self._demo,
-                                            status="failed", error=error)
-            yield TurnFailed(turn_id, error, conversation_id, "no_agent")
+            yield self._no_agent(conversation_id, user_message_id, str(e))
             return
         if not self._demo:
             refusal = self.budget_status().refusal(decision.estimated_cost)
@@ -393,13 +385,47 @@ class ChatService:
                 return
         turn_id = self.store.start_turn(conversation_id, user_message_id, decision, demo=self._demo)
         state = _TurnState(saved_at=time.monotonic())
+        started = TurnStarted(turn_id, conversation_id, decision, self._demo)
+        async with contextlib.aclosing(self._guarded(started, messages, text, state)) as events:
+            async for ev in events:
+                yield ev
+
+    def _open_turn(self, conversation_id: int | None, text: str) -> tuple[int, int, list[Message]] | TurnFailed:
+        """Save the user's message and read the context: (conversation, message id, messages)."""
+        try:
+            if conversation_id is None:
+                conversation_id = self.store.new_conversation(demo=self._demo)
+            elif not self.store.conversation_exists(conversation_id):
+                return TurnFailed(None, f"no conversation {conversation_id}", conversation_id, "failed")
+            # First thing, before anything can fail: the user's words are never lost. (The store
+            # retries while another process holds the database; if it never lets go, say so.)
+            user_message_id = self.store.add_message(conversation_id, "user", text)
+        except StoreError as e:
+            return TurnFailed(None, f"your message was not saved, and not sent: {e}", conversation_id, "unsaved")
+        self.save_unsaved()
+        self.sync_ratings()
+        return conversation_id, user_message_id, self.store.history(conversation_id)
+
+    def _no_agent(self, conversation_id: int, user_message_id: int, why: str) -> TurnFailed:
+        hint = "" if self._demo else "; `skillchat doctor` shows how each model is reached"
+        error = f"{why}{hint}"
+        turn_id = self.store.start_turn(conversation_id, user_message_id, None, demo=self._demo,
+                                        status="failed", error=error)
+        return TurnFailed(turn_id, error, conversation_id, "no_agent")
+
+    async def _guarded(self, started: TurnStarted, messages: list[Message], text: str, state: "_TurnState",
+                       plan: CallPlan | None = None) -> AsyncIterator[TurnEvent]:
+        """A started turn's events (`started` first), its outcome always written: cancelled, failed by a
+        bug, or answered; its budget hold released at the end, and its progress saved meanwhile."""
+        turn_id, conversation_id, decision = started.turn_id, started.conversation_id, started.decision
         keep_alive = asyncio.ensure_future(self._keep_alive(turn_id, messages, state))
         try:
-            yield TurnStarted(turn_id, conversation_id, decision, self._demo)
+            yield started
             # aclosing: when the consumer is cancelled or closes us, the inner generators (and the
             # HTTP stream under them) are closed now, not whenever the garbage collector gets to them.
+            chain = [decision.chosen] if decision.policy == COMPARE else None  # a comparison has no fallbacks
             async with contextlib.aclosing(self._answer(turn_id, conversation_id, decision, messages, text,
-                                                        state)) as events:
+                                                        state, chain=chain, plan=plan)) as events:
                 async for ev in events:
                     yield ev
         except (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt):
@@ -420,17 +446,21 @@ class ChatService:
                 self._settle(turn_id)
 
     async def _answer(self, turn_id: int, conversation_id: int, decision: RoutingDecision,
-                      messages: list[Message], text: str, state: "_TurnState") -> AsyncIterator[TurnEvent]:
+                      messages: list[Message], text: str, state: "_TurnState", *,
+                      chain: list[str] | None = None, plan: CallPlan | None = None) -> AsyncIterator[TurnEvent]:
+        """Call the chain's agents in turn (the chosen one, then the fallbacks) until one answers.
+        `plan`: money already held for the first call (a comparison reserves both of its calls)."""
         hb = self.handbook
-        chain = [decision.chosen] + decision.fallbacks()
+        chain = chain or [decision.chosen] + decision.fallbacks()
+        held = plan
         estimates = {a.agent_id: a.cost_usd for a in decision.ranking}
         attempts = state.attempts
         budget = None if self._demo else self.budget_status()
         for i, agent_id in enumerate(chain):
             ep = self.pool.endpoints[agent_id]
             nxt = chain[i + 1] if i + 1 < len(chain) else None
-            plan = None
-            if budget is not None and budget.hard:
+            plan, held = held, None
+            if plan is None and budget is not None and budget.hard:
                 plan = self._reserve(turn_id, decision, agent_id, ep, estimates.get(agent_id, 0.0), attempts, state)
                 if isinstance(plan, str):
                     attempts.append(Attempt(agent_id, ep.model, False, "budget", plan))
@@ -502,6 +532,146 @@ class ChatService:
                             latency_s=sum(a.latency_s or 0.0 for a in attempts)):
             error += f"; {self._unsaved_note()}"
         yield TurnFailed(turn_id, error, conversation_id, "failed")
+
+    # --- side-by-side comparison ---------------------------------------------------------------
+    async def run_compare(self, conversation_id: int | None, text: str) -> AsyncIterator[TurnEvent]:
+        """Ask two agents at once (core/compare.py picks them): the best expected one and a challenger.
+
+        Each answer is its own turn, logged with policy "compare" and the chance the comparison had
+        of calling its agent. With a hard budget both calls are reserved in one transaction before
+        either is made: if both do not fit, neither is made. No fallbacks: a failed side just fails.
+        Yields CompareStarted, then both turns' events as they come. `choose` records the pick.
+        """
+        opened = self._open_turn(conversation_id, text)
+        if isinstance(opened, TurnFailed):
+            yield opened
+            return
+        conversation_id, user_message_id, messages = opened
+        try:
+            decision = self.router.route(messages, lam=self.lam, policy=self.policy, rng=self.rng,
+                                         exclude=self.pool.why_not(self.handbook.agents))
+        except NoEligibleAgent as e:
+            yield self._no_agent(conversation_id, user_message_id, str(e))
+            return
+        pair = compare_core.pick_pair(decision, self.rng)
+        if pair is None:
+            only = decision.winner.name
+            why = f"nothing to compare: {only} is the only agent that can take this turn"
+            yield self._no_agent(conversation_id, user_message_id, why)
+            return
+        sides = [compare_core.side_decision(decision, pair, a) for a in pair.agents]
+        refusal = None if self._demo else self.budget_status().refusal(sum(d.estimated_cost for d in sides))
+        if refusal:
+            refusal = refusal.replace("this turn", "comparing both answers", 1)
+            c = self.comparisons.start(conversation_id, user_message_id, *sides, demo=False, status="refused",
+                                       error=refusal)
+            yield TurnFailed(c.left_turn, refusal, conversation_id, "refused")
+            return
+        c = self.comparisons.start(conversation_id, user_message_id, *sides, demo=self._demo)
+        states = [_TurnState(saved_at=time.monotonic()) for _ in sides]
+        plans: list[CallPlan | None] = [None, None]
+        budget = None if self._demo else self.budget_status()
+        if budget is not None and budget.hard:
+            held = self._reserve_both(c, sides, states)
+            if isinstance(held, str):
+                for tid, side in zip(c.turns, sides):
+                    attempt = Attempt(side.chosen, self.pool.endpoints[side.chosen].model, False, "budget", held)
+                    self._finish(tid, "refused", attempts=[attempt], error=held)
+                yield TurnFailed(c.left_turn, held, conversation_id, "refused")
+                return
+            plans = list(held)
+        started = [TurnStarted(tid, conversation_id, d, self._demo) for tid, d in zip(c.turns, sides)]
+        queue: asyncio.Queue[TurnEvent | None] = asyncio.Queue()
+
+        async def pump(events: AsyncIterator[TurnEvent]) -> None:
+            try:
+                async with contextlib.aclosing(events) as evs:
+                    async for ev in evs:
+                        queue.put_nowait(ev)
+            finally:
+                queue.put_nowait(None)
+
+        # Each side's own TurnStarted is folded into CompareStarted: the consumer sees that one.
+        tasks = [asyncio.ensure_future(pump(self._guarded(st, messages, text, state, plan)))
+                 for st, state, plan in zip(started, states, plans)]
+        try:
+            yield CompareStarted(started[0], started[1], pair.beats[pair.challenger])
+            ended = 0
+            while ended < len(tasks):
+                ev = await queue.get()
+                if ev is None:
+                    ended += 1
+                elif not isinstance(ev, TurnStarted):
+                    yield ev
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for tid, state in zip(c.turns, states):  # a side cancelled before it ever ran
+                if not state.done:
+                    self._record_cancelled(tid, messages, state)
+                if state.reserved:
+                    self._settle(tid)
+
+    def _reserve_both(self, c: Comparison, sides: list[RoutingDecision],
+                      states: list["_TurnState"]) -> tuple[CallPlan, CallPlan] | str:
+        """Hold the most both calls can cost, in one transaction, or say why they must not be made.
+
+        Each side may take half of what the hard limits leave; what the first does not need goes
+        to the second."""
+        today = clock.today()
+        eps = [self.pool.endpoints[d.chosen] for d in sides]
+
+        def plan(d: RoutingDecision, ep: Any, room: float, label: str) -> CallPlan | str:
+            agent = self.handbook.agents.get(d.chosen)
+            return plan_call(room, prompt_tokens=d.prompt_tokens, price=self._budget_price(ep),
+                             estimate_usd=d.estimated_cost, output_limit=self._prices.max_output_tokens(ep.cost_model),
+                             context_window=agent.context_window if agent else None, limit_label=label)
+
+        def decide(today_usd: float, month_usd: float, held_usd: float) -> tuple[tuple[float, ...] | None, Any]:
+            status = BudgetStatus.of(self.config.budget, today_usd, month_usd, held_usd)
+            room, label = status.headroom() or (0.0, "")
+            first = plan(sides[0], eps[0], room / 2, label)
+            second = plan(sides[1], eps[1], room - first.reserve_usd, label) if isinstance(first, CallPlan) else None
+            if not isinstance(first, CallPlan) or not isinstance(second, CallPlan):
+                why = first if isinstance(first, str) else second
+                held = f"; {money.usd(held_usd)} is held by turns still running" if held_usd > 0 else ""
+                return None, (f"refused before calling either model: both answers must fit in your {label} budget "
+                              f"({money.usd(room)} left), and they do not: {why}{held}")
+            return (first.reserve_usd, second.reserve_usd), (first, second)
+
+        try:
+            result = self._reservations.reserve_together(c.turns, decide, first_day=today.isoformat(),
+                                                          month_day=today.replace(day=1).isoformat())
+        except StoreError as e:
+            return f"refused before calling either model: {e}"
+        if not isinstance(result, str):
+            for state in states:
+                state.reserved = True
+        return result
+
+    def comparison(self, turn_id: int | str) -> Comparison | None:
+        """The comparison a turn answered in, or None."""
+        return self.comparisons.of_turn(_turn_id(turn_id))
+
+    def choose(self, turn_id: int | str, outcome: str) -> Comparison:
+        """The user's pick for a comparison (either turn's id): left, right, both_good or both_bad.
+
+        Rates both answers (the better one up and the other down, or both alike), and the
+        conversation goes on from the right answer only when it was preferred."""
+        tid = _turn_id(turn_id)
+        found = self.comparisons.of_turn(tid)
+        if found is None:
+            raise SkillchatError(f"turn {tid} was not part of a comparison")
+        ratings = compare_core.outcome_ratings(outcome)
+        for side in found.turns:
+            t = self.store.turn(side)
+            if t is None or t.status != "answered":
+                raise SkillchatError(f"turn {side} has no answer to compare (it {t.status if t else 'is missing'})")
+        chosen = self.comparisons.decide(tid, outcome)
+        for side, value in zip(found.turns, ratings):
+            self.rate(side, value, source="compare")
+        return chosen
 
     # --- writing a turn's progress and outcome -------------------------------------------------
     def _finish(self, turn_id: int, status: str, **kwargs: Any) -> bool:

@@ -93,7 +93,19 @@ def summary(res: BenchResult) -> dict[str, Any]:
         },
         "best_single_on_train": None if bt is None else {"model": bt.top_model, "score": bt.score, "cost": bt.cost},
         "experienced_gain": None if exp is None or bt is None else exp.score - bt.score,
-        "ratings_to_95pct": ratings_to_reach(res.learning_curve, 0.95),
+        **_learning_speed(res),
+    }
+
+
+def _learning_speed(res: BenchResult) -> dict[str, Any]:
+    """Train turns, and ratings given in them, until the learning curve reaches 95% of its final score
+    (they differ when the user compares: a compared turn gives two ratings)."""
+    turns = ratings_to_reach(res.learning_curve, 0.95)
+    return {
+        "ratings_to_95pct": None if turns is None else res.ratings_at.get(turns, turns),
+        "turns_to_95pct": turns,
+        "compare_share": res.options.compare_share,
+        "compared_turns": res.compared_turns,
     }
 
 
@@ -146,8 +158,9 @@ def to_json(res: BenchResult) -> dict[str, Any]:
         "router_relearn": None if res.router_relearn is None else [point(p) for p in res.router_relearn],
         "baselines": [{**b, "cost_share": _share(b["cost"], ref)} for b in res.baselines],
         "learning_curve_lambda": o.curve_lambda,
-        "learning_curve": [{"ratings": n, "score": r.score, "cost": r.cost, "cost_share": _share(r.cost, ref)} for n, r in res.learning_curve],
-        "ratings_to_95pct": ratings_to_reach(res.learning_curve, 0.95),
+        "learning_curve": [{"turns": n, "ratings": res.ratings_at.get(n, n), "score": r.score, "cost": r.cost,
+                            "cost_share": _share(r.cost, ref)} for n, r in res.learning_curve],
+        **_learning_speed(res),
         "frontier_check": frontier_check(res),
         "frontier_check_per_lambda": None if res.router_per_lambda is None else frontier_check(res, res.router_per_lambda),
         TIMING_KEY: {k: round(v, 3) for k, v in res.timings.items()},
@@ -218,6 +231,11 @@ def render_summary(doc: dict[str, Any], intervals: dict[str, Any] | None = None)
             f"teaching vs it: {f(sm['experienced_gain'], '+.3f', 'experienced_gain')}"
         )
     lines.append(f"  ratings to 95% of the final score: {f(sm['ratings_to_95pct'], '.0f', 'ratings_to_95pct')}")
+    if sm.get("compare_share"):
+        lines.append(
+            f"  side by side on {sm['compare_share']:.0%} of the train turns ({f(sm['compared_turns'], '.0f', 'compared_turns')} "
+            f"turns, two ratings each): {f(sm['turns_to_95pct'], '.0f', 'turns_to_95pct')} turns to 95% of the final score; "
+            "the teaching cost above counts both answers")
     return lines
 
 
@@ -292,10 +310,12 @@ def render(res: BenchResult, *, plot: bool = True, width: int = 72, height: int 
 
     if res.learning_curve:
         lines += ["", f"Learning curve (test split, greedy at lambda={o.curve_lambda:g})"]
-        rows = [[str(n), f"{r.score:.3f}", _usd_k(r.cost), _pct(_share(r.cost, ref))] for n, r in res.learning_curve]
-        lines += _table(["ratings", "score", "$/1k q", "cost vs best"], rows, "rrrr")
+        rows = [[str(n), str(res.ratings_at.get(n, n)), f"{r.score:.3f}", _usd_k(r.cost), _pct(_share(r.cost, ref))]
+                for n, r in res.learning_curve]
+        lines += _table(["turns", "ratings", "score", "$/1k q", "cost vs best"], rows, "rrrrr")
         n95 = ratings_to_reach(res.learning_curve, 0.95)
-        lines.append(f"  95% of the final score reached after {n95} ratings" if n95 is not None else "")
+        lines.append(f"  95% of the final score reached after {n95} turns ({res.ratings_at.get(n95, n95)} ratings)"
+                     if n95 is not None else "")
 
     if plot:
         lines += ["", *plot_frontiers(res, width=width, height=height)]
@@ -528,9 +548,10 @@ def render_seeds(doc: dict[str, Any], *, plot: bool = True, width: int = 72, hei
             lines.append("  routers learned at each lambda: " + doc_frontier_summary(doc["frontier_check_per_lambda"]))
     if doc.get("learning_curve"):
         lines += ["", f"Learning curve (test split, greedy at lambda={doc['learning_curve_lambda']:g}; mean over seeds)"]
-        rows = [[f"{c['ratings']:g}", f(c["score"], ".3f", "learning_curve", i, "score"), f(c["cost_share"], ".1%", "learning_curve", i, "cost_share")]
+        rows = [[f"{c.get('turns', c['ratings']):g}", f"{c['ratings']:g}", f(c["score"], ".3f", "learning_curve", i, "score"),
+                 f(c["cost_share"], ".1%", "learning_curve", i, "cost_share")]
                 for i, c in enumerate(doc["learning_curve"])]
-        lines += _table(["ratings", "score", "cost vs best"], rows, "rrr")
+        lines += _table(["turns", "ratings", "score", "cost vs best"], rows, "rrrr")
 
     lines += ["", "Per seed (the figures of the summary)"]
     rows = []

@@ -22,6 +22,7 @@ from skillchat.bench import baselines
 from skillchat.bench.data import Environment, FullInformation, Query, ReplaySet, Result, TestScorer
 from skillchat.bench.progress import Progress
 from skillchat.bench.skills import SkillOptions, agent_ids, build_handbook
+from skillchat.core import compare as compare_core
 from skillchat.core.handbook import Handbook
 from skillchat.core.inference import SkillProfile
 from skillchat.core.learning import RatedTurn, apply_rating
@@ -49,6 +50,9 @@ class BenchOptions:
     per_lambda: bool = True
     curve_start: int = 50  # learning curve after curve_start, 2x, 4x ... ratings; 0: no curve
     baselines: bool = True
+    # Share of train turns on which the simulated user compares two answers side by side (core/compare.py):
+    # both outcomes are revealed, the preference becomes two ratings, and the user pays for both.
+    compare_share: float = 0.0
 
 
 @dataclass
@@ -86,6 +90,8 @@ class BenchResult:
     best_single_on_train: Result | None = None
     inferrer: str = ""
     ratings_log: list[RatedTurn] = field(repr=False, default_factory=list)
+    compared_turns: int = 0  # train turns answered side by side (--compare-share)
+    ratings_at: dict[int, int] = field(default_factory=dict)  # learning-curve checkpoint (turns) -> ratings given
 
 
 def prompt_tokens(text: str) -> int:
@@ -155,33 +161,60 @@ def train(
     relearn_fn: Callable[[list[RatedTurn]], Handbook] | None = None,
     relearn_every: int = 0,
     progress: Progress | None = None,
-) -> None:
-    """Replay `order` as rated chat turns: route (Thompson), reveal one outcome, learn from it."""
+    compare_share: float = 0.0,
+    compare_rng: random.Random | None = None,
+    seen: list[tuple[str, float, float]] | None = None,
+) -> int:
+    """Replay `order` as rated chat turns: route (Thompson), reveal one outcome, learn from it.
+
+    On a `compare_share` of the turns (drawn with `compare_rng`, so the other turns replay as
+    without comparisons) the user compares instead: the pair core/compare.py picks answers, both
+    outcomes are revealed, and the preference between them becomes two ratings. `seen` gets, per
+    turn, the model of the answer the user went on with, its score, and what the turn cost.
+    Returns the number of compared turns.
+    """
     marks = set(checkpoints)
+    compared = 0
     for i, q in enumerate(order):
         hb = learner.hb
         d = learner.router.decide(learner.profile(q), prompt_tokens(q.text), lam=lam, policy="thompson", rng=rng)
-        out = env.reveal(q.qid, model_of[d.chosen])  # the one outcome the user sees: the rating
         weights = d.skill_weights()
-        apply_rating(hb, d.chosen, weights, out.score)
-        hb.record_cost(d.chosen, d.mode, out.prompt_tokens or 0, out.completion_tokens or 0, out.cost_usd)
-        log.append(
-            RatedTurn(
-                turn_id=f"bench-{i + 1}",
-                agent_id=d.chosen,
-                mode=d.mode,
-                skills=weights,
-                score=out.score,
-                propensity=d.probability,
-                policy=d.policy,
-                text=q.text,
-                cost_usd=out.cost_usd,
-                prompt_tokens=out.prompt_tokens,
-                completion_tokens=out.completion_tokens,
-                rating_id=i + 1,
-                probabilities={a.agent_id: a.probability for a in d.ranking},
+        pair = None
+        if compare_share > 0 and (compare_rng or rng).random() < compare_share:
+            pair = compare_core.pick_pair(d, compare_rng or rng)
+        if pair is None:
+            answers = [(d.chosen, env.reveal(q.qid, model_of[d.chosen]), d.probability, d.policy)]
+            ratings = [answers[0][1].score]
+            kept = 0
+        else:
+            compared += 1
+            answers = [(a, env.reveal(q.qid, model_of[a]), pair.called[a], compare_core.POLICY) for a in pair.agents]
+            outcome = compare_core.preference(answers[0][1].score, answers[1][1].score)
+            ratings = list(compare_core.outcome_ratings(outcome))
+            kept = 1 if compare_core.continues_right(outcome) else 0
+        for k, ((agent, out, propensity, policy), rating) in enumerate(zip(answers, ratings)):
+            apply_rating(hb, agent, weights, rating)
+            hb.record_cost(agent, d.mode, out.prompt_tokens or 0, out.completion_tokens or 0, out.cost_usd)
+            log.append(
+                RatedTurn(
+                    turn_id=f"bench-{i + 1}" + (f"-{k}" if pair else ""),
+                    agent_id=agent,
+                    mode=d.mode,
+                    skills=weights,
+                    score=rating,
+                    propensity=propensity,
+                    policy=policy,
+                    text=q.text,
+                    cost_usd=out.cost_usd,
+                    prompt_tokens=out.prompt_tokens,
+                    completion_tokens=out.completion_tokens,
+                    rating_id=len(log) + 1,
+                    probabilities=dict(pair.called) if pair else {a.agent_id: a.probability for a in d.ranking},
+                    pair=f"bench-{i + 1}" if pair else "",
+                )
             )
-        )
+        if seen is not None:
+            seen.append((model_of[answers[kept][0]], answers[kept][1].score, sum(a[1].cost_usd for a in answers)))
         n = i + 1
         if relearn_fn is not None and relearn_every and n % relearn_every == 0 and n < len(order):
             learner.use(relearn_fn(log))
@@ -189,6 +222,7 @@ def train(
             checkpoint(n)
         if progress is not None:
             progress.advance()
+    return compared
 
 
 def reference_routes(
@@ -209,17 +243,17 @@ def reference_routes(
     return cache[key]
 
 
-def _experienced(log: Sequence[RatedTurn], model_of: dict[str, str]) -> Result | None:
-    if not log:
+def _experienced(seen: Sequence[tuple[str, float, float]]) -> Result | None:
+    """What the user saw while teaching, per turn: the answer they went on with, and what the turn
+    cost (both answers of a compared turn)."""
+    if not seen:
         return None
     counts: dict[str, int] = {}
-    for t in log:
-        counts[model_of[t.agent_id]] = counts.get(model_of[t.agent_id], 0) + 1
+    for model, _, _ in seen:
+        counts[model] = counts.get(model, 0) + 1
     top = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
-    n = len(log)
-    return Result(
-        sum(t.score for t in log) / n, sum(t.cost_usd or 0.0 for t in log) / n, top[1] / n, top[0], dict(sorted(counts.items()))
-    )
+    n = len(seen)
+    return Result(sum(s for _, s, _ in seen) / n, sum(c for _, _, c in seen) / n, top[1] / n, top[0], dict(sorted(counts.items())))
 
 
 def _relearn_module() -> tuple[Any, str]:
@@ -263,25 +297,30 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
     curve: list[tuple[int, Result]] = []
     curve_time = 0.0
 
+    log: list[RatedTurn] = []
+    ratings_at: dict[int, int] = {}
+
     def checkpoint(n: int) -> None:
         nonlocal curve_time
         tc = time.perf_counter()
         choices = learner.route_greedy(test_q, [opts.curve_lambda])[opts.curve_lambda]
         curve.append((n, scorer.score([model_of[a] for a in choices])))
+        ratings_at[n] = len(log)
         curve_time += time.perf_counter() - tc
 
     t = time.perf_counter()
-    log: list[RatedTurn] = []
+    seen: list[tuple[str, float, float]] = []
     progress.phase("learning from ratings", len(order))
-    train(
+    compared = train(
         learner, env, order, model_of, lam=opts.train_lambda, rng=random.Random(f"policy:{opts.seed}"), log=log,
         checkpoint=checkpoint, checkpoints=_checkpoints(len(order), opts.curve_start) if opts.curve_start else (),
-        progress=progress,
+        progress=progress, compare_share=opts.compare_share, compare_rng=random.Random(f"compare:{opts.seed}"),
+        seen=seen,
     )
     timings["training"] = time.perf_counter() - t - curve_time
     timings["learning_curve"] = curve_time
     ratings_used = env.calls
-    experienced = _experienced(log, model_of)
+    experienced = _experienced(seen)
 
     # 3. The learned router on the test split, greedy, at every lambda.
     t = time.perf_counter()
@@ -299,7 +338,8 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
         progress.phase("one router per lambda", len(lambdas) * len(order))
         for lam in lambdas:
             other = Learner(base.copy(), profiles_from=learner)
-            train(other, Environment(rs), order, model_of, lam=lam, rng=random.Random(f"policy:{opts.seed}"), log=[], progress=progress)
+            train(other, Environment(rs), order, model_of, lam=lam, rng=random.Random(f"policy:{opts.seed}"), log=[],
+                  progress=progress, compare_share=opts.compare_share, compare_rng=random.Random(f"compare:{opts.seed}"))
             tl = time.perf_counter()
             picks = other.route_greedy(test_q, [lam])[lam]
             per_lambda.append(Point(lam, scorer.score([model_of[a] for a in picks]), time.perf_counter() - tl))
@@ -381,6 +421,8 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
         best_single_on_train=best_single_on_train,
         inferrer=type(learner.router.inferrer).__name__,
         ratings_log=log,
+        compared_turns=compared,
+        ratings_at=ratings_at,
     )
 
 
@@ -407,7 +449,8 @@ def _run_relearn(
     progress.phase("learning with periodic relearn", len(order))
     train(
         learner, env, order, model_of, lam=opts.train_lambda, rng=random.Random(f"policy:{opts.seed}"), log=[],
-        relearn_fn=relearn_fn, relearn_every=every, progress=progress,
+        relearn_fn=relearn_fn, relearn_every=every, progress=progress, compare_share=opts.compare_share,
+        compare_rng=random.Random(f"compare:{opts.seed}"),
     )
     t = time.perf_counter()
     choices = learner.route_greedy(test_q, lambdas)

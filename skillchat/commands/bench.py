@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -26,6 +27,16 @@ def _whole(lo: int, hi: int):  # type: ignore[no-untyped-def]
     from skillchat.config import whole_arg  # imported here: `skillchat --help` stays fast
 
     return whole_arg(lo, hi)
+
+
+def _share(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        x = math.nan
+    if not 0.0 <= x <= 1.0:  # also nan
+        raise argparse.ArgumentTypeError(f"expected a share from 0 to 1, got {text!r}")
+    return x
 
 
 def _seed(text: str) -> int:
@@ -73,6 +84,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-relearn", action="store_true", help="skip the periodic-relearn variant")
     p.add_argument("--no-per-lambda", action="store_true",
                    help="skip the routers learned separately at each lambda (faster)")
+    p.add_argument("--compare-share", type=_share, default=0.0, metavar="X",
+                   help="a user who compares two answers side by side (as /compare in the app) on this share of the "
+                   "train turns, 0 to 1: both outcomes are revealed and the preference becomes two ratings; "
+                   "reports the learning speed and what the user paid (default 0)")
     p.add_argument("--no-plot", action="store_true", help="omit the terminal plot")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-' for stdout, instead of the tables)")
@@ -98,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     if args.models:
         rs = rs.restrict([m.strip() for m in args.models.split(",") if m.strip()])
     opts = runner.BenchOptions(
-        seed=args.seed, skills=args.skills, knn_k=args.knn, relearn=not args.no_relearn, per_lambda=not args.no_per_lambda
+        seed=args.seed, skills=args.skills, knn_k=args.knn, relearn=not args.no_relearn, per_lambda=not args.no_per_lambda,
+        compare_share=args.compare_share,
     )
     changes: dict[str, object] = {}
     if args.lambdas:

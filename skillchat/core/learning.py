@@ -20,7 +20,7 @@ class RatedTurn:
     skills: Mapping[str, float]  # skill weights at routing time
     score: float  # the rating, in [0, 1]
     propensity: float  # probability the policy chose agent_id (1.0 when pinned or greedy)
-    policy: str = "thompson"  # thompson | greedy | pinned
+    policy: str = "thompson"  # thompson | greedy | pinned | compare
     text: str = ""  # the user message, for re-tagging and skill discovery
     age_days: float = 0.0  # for decay of old evidence
     cost_usd: float | None = None
@@ -30,6 +30,8 @@ class RatedTurn:
     # Other agents' probabilities at routing time (agent id -> p), when logged: lets off-policy
     # evaluation score a new policy that would have picked a different agent.
     probabilities: Mapping[str, float] = field(default_factory=dict)
+    # The two answers of one side-by-side comparison (policy "compare") share a pair id.
+    pair: str = ""
 
 
 def rating_score(value: str | float) -> float:

@@ -13,7 +13,9 @@ That makes the user's own history an unbiased test set for any other routing pol
 x_i is the logged skill profile, mapped onto the evaluated handbook's taxonomy (merged, split and
 discovered skills, see core/evolution.Retagger); pi_new comes from `Router.decide` on it, greedy or
 Thompson. Turns on a pinned model, or answered by a fallback agent after a failure, were not policy
-decisions and are left out, as are turns with a non-positive propensity.
+decisions and are left out, as are turns with a non-positive propensity. The two answers of a
+side-by-side comparison count as two rows, weighted by core/compare.slot_propensity, and only as a
+complete pair: half of one (the other answer unrated) would bias the estimate.
 
 Intervals are normal approximations (mean +- 1.96 standard errors); the effective sample size
 (sum w)^2 / sum w^2 says how many logged turns the estimate is really worth. `compare` pairs the
@@ -28,6 +30,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from skillchat.core.compare import POLICY as COMPARE, slot_propensity
 from skillchat.core.handbook import Handbook
 from skillchat.core.inference import profile_from_weights
 from skillchat.core.learning import RatedTurn
@@ -184,6 +187,20 @@ def usable(t: RatedTurn) -> str | None:
     return None
 
 
+def logged_propensity(t: RatedTurn) -> float:
+    """The propensity a usable turn's importance weight divides by."""
+    return slot_propensity(t.propensity) if t.policy == COMPARE else t.propensity
+
+
+def half_pairs(turns: Sequence[RatedTurn]) -> set[str]:
+    """Turn ids of compared answers whose partner is not among `turns` (or not usable)."""
+    seen: dict[str, list[str]] = {}
+    for t in turns:
+        if t.policy == COMPARE and usable(t) is None:
+            seen.setdefault(t.pair or t.turn_id, []).append(t.turn_id)
+    return {tid for ids in seen.values() if len(ids) != 2 for tid in ids}
+
+
 def _estimate(rows: Sequence[_Row], max_weight: float | None) -> tuple[PolicyEstimate, list[float], list[float]]:
     """Estimates plus the per-turn DR contributions (satisfaction, cost) for pairing."""
     n = len(rows)
@@ -267,15 +284,16 @@ def evaluate(
     target = _Policy(hb, lam=lam, policy=policy, prices=prices)
     model = _Policy(reward_model or hb, lam=lam, policy="greedy", prices=prices)
     rows = []
+    halves = half_pairs(turns)
     for t in turns:
-        if usable(t) is not None:
+        if usable(t) is not None or t.turn_id in halves:
             continue
         tokens = _tokens(t)
         probs = target.probs(t, tokens)
         if probs is None:
             continue
         q, qc = _reward(model, t, tokens)
-        rows.append(_Row(t.score, t.cost_usd, t.propensity, probs, q, qc, t.agent_id))
+        rows.append(_Row(t.score, t.cost_usd, logged_propensity(t), probs, q, qc, t.agent_id))
     return _estimate(rows, max_weight)[0]
 
 
@@ -326,6 +344,10 @@ def compare(
     if max_turns is not None and len(use) > max_turns:
         skipped["older than the newest {:,}".format(max_turns)] = len(use) - max_turns
         use = use[-max_turns:]
+    halves = half_pairs(use)  # after the cut, which may part a pair
+    if halves:
+        skipped["half a comparison"] = len(halves)
+        use = [t for t in use if t.turn_id not in halves]
 
     folds = max(1, min(folds, len(use)))
     fold_of = {t.turn_id: (k % folds) for k, t in enumerate(use)}
@@ -352,8 +374,9 @@ def compare(
             skipped["no eligible agent"] = skipped.get("no eligible agent", 0) + 1
             continue
         q, qc = _reward(models[fold_of[t.turn_id]], t, tokens)
-        rows_cur.append(_Row(t.score, t.cost_usd, t.propensity, p_cur, q, qc, t.agent_id))
-        rows_new.append(_Row(t.score, t.cost_usd, t.propensity, p_new, q, qc, t.agent_id))
+        mu = logged_propensity(t)
+        rows_cur.append(_Row(t.score, t.cost_usd, mu, p_cur, q, qc, t.agent_id))
+        rows_new.append(_Row(t.score, t.cost_usd, mu, p_new, q, qc, t.agent_id))
     est_cur, dr_cur, c_cur = _estimate(rows_cur, max_weight)
     est_new, dr_new, c_new = _estimate(rows_new, max_weight)
     delta = _mean([b - a for a, b in zip(dr_cur, dr_new)])

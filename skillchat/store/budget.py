@@ -67,7 +67,7 @@ class Reservations:
         return cls(store.db, getattr(store, "_lock", None))  # type: ignore[attr-defined]
 
     # --- reading -----------------------------------------------------------------------------
-    def _live_rows(self, exclude_turn: int | None = None) -> tuple[float, list[int]]:
+    def _live_rows(self, exclude: tuple[int | None, ...] = ()) -> tuple[float, list[int]]:
         """(money held by live reservations, turn ids of stale ones)."""
         now = datetime.now(timezone.utc)
         oldest, orphaned = clock.now_iso(now - MAX_AGE), clock.now_iso(now - ORPHAN_GRACE)
@@ -84,14 +84,14 @@ class Reservations:
                 if not (status == "running" and started is not None and started > orphaned):
                     stale.append(turn_id)
                     continue
-            if turn_id != exclude_turn:
+            if turn_id not in exclude:
                 held += max(0.0, float(amount or 0.0))
         return held, stale
 
     def held(self, exclude_turn: int | None = None) -> float:
         """Money held by calls in flight (stale reservations left out; nothing is written)."""
         with self._lock:
-            return retry_read(lambda: self._live_rows(exclude_turn)[0])
+            return retry_read(lambda: self._live_rows((exclude_turn,))[0])
 
     def turns(self) -> dict[int, float]:
         """Every reservation row, live or not: turn id -> amount (for tests and `doctor`)."""
@@ -115,6 +115,20 @@ class Reservations:
         An amount of None holds nothing (the call is refused) and leaves any earlier hold of the
         turn as it was. Stale reservations are dropped on the way. Returns `result`.
         """
+        def one(today: float, month: float, held: float) -> tuple[tuple[float, ...] | None, T]:
+            amount, result = decide(today, month, held)
+            return (None if amount is None else (amount,)), result
+
+        return self.reserve_together((turn_id,), one, first_day=first_day, month_day=month_day)
+
+    def reserve_together(self, turn_ids: tuple[int, ...],
+                         decide: Callable[[float, float, float], tuple[tuple[float, ...] | None, T]],
+                         *, first_day: str, month_day: str) -> T:
+        """Hold money for one call of each turn, all or none, atomically with the check that they
+        all fit (a side-by-side comparison: neither answer is asked for unless both can be paid).
+
+        As `reserve`, but `decide` returns one amount per turn, or None to hold nothing.
+        """
         from skillchat.store import spend
 
         pid, start = processes.me()
@@ -122,21 +136,19 @@ class Reservations:
         def write() -> T:
             now = clock.now_iso()
             conn = self.db.conn
-            held, stale = self._live_rows(exclude_turn=turn_id)
+            held, stale = self._live_rows(exclude=turn_ids)
             if stale:
                 conn.executemany("DELETE FROM budget_reservations WHERE turn_id = ?", [(t,) for t in stale])
-            today = spend.spent_between(self.db, first_day)
-            month = spend.spent_between(self.db, month_day)
-            amount, result = decide(today, month, held)
-            if amount is not None:
+            amounts, result = decide(spend.spent_between(self.db, first_day), spend.spent_between(self.db, month_day), held)
+            if amounts is not None:
                 with _held_lock:
-                    _held_here.add((self._file, turn_id))
-                conn.execute(
+                    _held_here.update((self._file, t) for t in turn_ids)
+                conn.executemany(
                     """INSERT INTO budget_reservations (turn_id, amount_usd, pid, host, proc_start, created_at, updated_at)
                        VALUES (?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (turn_id) DO UPDATE SET amount_usd = excluded.amount_usd, pid = excluded.pid,
                            host = excluded.host, proc_start = excluded.proc_start, updated_at = excluded.updated_at""",
-                    [turn_id, float(amount), pid, processes.HOST, start, now, now],
+                    [[t, float(a), pid, processes.HOST, start, now, now] for t, a in zip(turn_ids, amounts)],
                 )
             return result
 

@@ -85,7 +85,7 @@ def rated_turns(
         db,
         f"""SELECT t.id AS turn_id, t.agent_id, t.mode, t.skills_json, r.value AS score, t.probability, t.policy,
                    t.chosen_agent, m.content AS text, t.started_at, t.cost_usd, t.prompt_tokens,
-                   t.completion_tokens, r.id AS rating_id, t.decision_json
+                   t.completion_tokens, r.id AS rating_id, t.decision_json, t.user_message_id
             FROM ratings r JOIN turns t ON t.id = r.turn_id
             LEFT JOIN messages m ON m.id = t.user_message_id
             WHERE {' AND '.join(where)} ORDER BY r.id""",
@@ -113,6 +113,8 @@ def rated_turns(
                 cost_usd=r["cost_usd"],
                 prompt_tokens=r["prompt_tokens"],
                 completion_tokens=r["completion_tokens"],
+                # A comparison's two answers share the user's message: that is the pair.
+                pair=str(r["user_message_id"]) if r["policy"] == "compare" else "",
                 rating_id=int(r["rating_id"]),
                 probabilities=probs,
             )

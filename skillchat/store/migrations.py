@@ -270,6 +270,33 @@ def m005_budget_reservations(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_comparisons(db: Database) -> None:
+    """Side-by-side comparisons: the two turns that answered one user message, and the user's pick.
+
+    The conversation goes on from one answer: the right one when the user preferred it, the left
+    one otherwise (and until they pick); the other stays in the transcript, out of the context.
+    """
+    _run(
+        db,
+        """
+        CREATE TABLE comparisons (
+            id INTEGER PRIMARY KEY,
+            conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+            user_message_id INTEGER NOT NULL REFERENCES messages(id),
+            left_turn INTEGER NOT NULL REFERENCES turns(id),
+            right_turn INTEGER NOT NULL REFERENCES turns(id),
+            outcome TEXT,
+            created_at TEXT NOT NULL,
+            decided_at TEXT
+        );
+        CREATE INDEX idx_comparisons_conversation ON comparisons(conversation_id);
+        CREATE UNIQUE INDEX idx_comparisons_left ON comparisons(left_turn);
+        CREATE UNIQUE INDEX idx_comparisons_right ON comparisons(right_turn);
+        """
+    )
+
+
 def names() -> list[str]:
     """Every migration, oldest first."""
     return [m.name for m in migrations.pending(Database(memory=True))]

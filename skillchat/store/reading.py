@@ -17,7 +17,7 @@ from skillchat.store import locking
 
 # Must equal migrations.names() (tests/store/test_migrations.py checks it).
 MIGRATIONS = ("m001_initial", "m002_indexes", "m003_spend_rollups", "m004_turn_progress",
-              "m005_budget_reservations")
+              "m005_budget_reservations", "m006_comparisons")
 
 
 def open_for_reading(path: Path | str | None = None) -> Any:

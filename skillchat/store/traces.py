@@ -216,9 +216,14 @@ class TraceStore:
     @_locked
     def history(self, conversation_id: int) -> list[Message]:
         """The conversation as context for the next call: user messages and complete answers."""
+        # Of a comparison's two answers, only the one the conversation goes on from (store/comparisons.py).
         rows = self.db.execute(
-            "SELECT role, content FROM messages WHERE conversation_id = ? AND partial = 0 ORDER BY id",
-            [conversation_id],
+            """SELECT role, content FROM messages WHERE conversation_id = ? AND partial = 0
+                 AND (turn_id IS NULL OR turn_id NOT IN (
+                     SELECT CASE WHEN outcome = 'right' THEN left_turn ELSE right_turn END
+                     FROM comparisons WHERE conversation_id = ?))
+               ORDER BY id""",
+            [conversation_id, conversation_id],
         ).fetchall()
         return [Message(r[0], r[1]) for r in rows]
 

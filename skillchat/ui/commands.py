@@ -44,6 +44,8 @@ COMMANDS: tuple[SlashCommand, ...] = (
                  ("markdown", "json")),
     SlashCommand("why", "", "show or hide the agent ranking behind the last answer"),
     SlashCommand("regenerate", "", "answer the last message again, with a freshly routed model"),
+    SlashCommand("compare", "[MESSAGE]", "two agents answer side by side (the last message again if none); "
+                 "pick the better one"),
     SlashCommand("copy", "", "copy the last answer to the clipboard"),
     SlashCommand("demo", "[on | off]", "demo mode: scripted agents, no provider or key needed", ("on", "off")),
     SlashCommand("quit", "", "leave skillchat"),
@@ -164,6 +166,7 @@ class SkillchatCommands(Provider):
             ("Export conversation as Markdown", "/export markdown", "save to a file in the current folder"),
             ("Export conversation as JSON", "/export json", "save to a file in the current folder"),
             ("Regenerate last answer", "/regenerate", "answer the last message again"),
+            ("Compare two answers side by side", "/compare", "the last message again, from two agents; pick the better"),
             ("Copy last answer", "/copy", "copy it to the clipboard"),
             ("Why this model?", "/why", "the ranking behind the last answer"),
             ("Route automatically", "/model auto", "stop pinning one model"),

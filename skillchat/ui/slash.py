@@ -72,6 +72,11 @@ async def _regenerate(chat: ChatScreen, args: tuple[str, ...]) -> None:
     await chat.regenerate()
 
 
+@handler("compare")
+async def _compare(chat: ChatScreen, args: tuple[str, ...]) -> None:
+    await chat.compare(" ".join(args) or None)
+
+
 @handler("demo")
 async def _demo(chat: ChatScreen, args: tuple[str, ...]) -> None:
     want = args[0].lower() if args else "on"

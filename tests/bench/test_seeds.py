@@ -13,7 +13,7 @@ import pytest
 
 from skillchat.bench import data, report, runner, seeds
 from skillchat.bench.data import Result
-from skillchat.bench.runner import BenchResult, Point
+from skillchat.bench.runner import BenchOptions, BenchResult, Point
 from skillchat.cli import main
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -177,6 +177,7 @@ def _result(score: float, cost: float, top: str = "m") -> Result:
 def _bench_result(**kw: Any) -> BenchResult:
     """A BenchResult with only what the summary reads; any other field is None."""
     fields = {f.name: None for f in dataclasses.fields(BenchResult)}
+    fields.update(options=BenchOptions(), ratings_at={}, compared_turns=0)  # no comparisons: turns are ratings
     fields.update(kw)
     return BenchResult(**fields)
 

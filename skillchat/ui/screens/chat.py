@@ -16,6 +16,7 @@ from textual.worker import Worker, WorkerState
 
 from skillchat.text_safety import clean
 from skillchat.ui import commands, slash
+from skillchat.ui.widgets.compare import ComparePanel, resumed_note
 from skillchat.ui.widgets.prompt import CompletionMenu, PromptArea, PromptHistory
 from skillchat.ui.widgets.status import StatusBar
 from skillchat.ui.widgets.transcript import Transcript
@@ -38,6 +39,8 @@ class ChatScreen(Screen):
         Binding("ctrl+y", "copy_last", "Copy", id="copy", tooltip="Copy the last answer to the clipboard"),
         Binding("ctrl+r", "regenerate", "Retry", id="regenerate", tooltip="Answer the last message again"),
         Binding("ctrl+n", "new", "New", id="new_conversation", tooltip="Start a new conversation"),
+        Binding("ctrl+s", "compare", "Compare", show=False, id="compare", tooltip="Ask two agents side by side: the message "
+                "being typed, or the last one again"),
         Binding("alt+up", "focus_turn(-1)", "Previous answer", show=False, id="focus_previous_answer",
                 tooltip="Select an earlier answer to rate, copy or inspect it"),
         Binding("alt+down", "focus_turn(1)", "Next answer", show=False, id="focus_next_answer"),
@@ -171,6 +174,8 @@ class ChatScreen(Screen):
             return turn is not None and (action != "rate_last" or turn.rateable)
         if action == "regenerate":
             return self.last_user_text is not None and not self.busy
+        if action == "compare":
+            return not self.busy
         return True
 
     def action_cancel(self) -> None:
@@ -233,6 +238,70 @@ class ChatScreen(Screen):
             i = len(turns) - 1 if step < 0 else 0
         turns[i].focus()
         turns[i].scroll_visible()
+
+    # --- side by side (/compare, ctrl+s) -------------------------------------------------------
+    async def action_compare(self) -> None:
+        text = self.prompt.text.strip("\n")
+        if text.strip() and not commands.is_command(text.strip()):
+            self.prompt.sent(text)
+            await self.compare(text[1:] if text.startswith("//") else text)
+        else:
+            await self.compare(None)
+
+    async def compare(self, text: str | None) -> None:
+        """Ask the best expected agent and a challenger at once (text None: the last message again)."""
+        if self.busy:
+            self.notify("An answer is still being written: esc stops it.", severity="warning")
+            return
+        again = text is None
+        text = self.last_user_text if again else text
+        if not text:
+            self.notify("Type a message first, or /compare MESSAGE.", severity="information")
+            return
+        self.last_user_text = text
+        await self.transcript.add_user(text, again=again)
+        panel = await self.transcript.add_comparison(self.sc.active_handbook())
+        self._turn_worker = self._run_compare(text, panel)
+        self.refresh_bindings()
+
+    @work(group="turn", exclusive=True, exit_on_error=False, description="comparing")
+    async def _run_compare(self, text: str, panel: ComparePanel) -> None:
+        app = self.sc
+        if not await app.wait_until_ready(panel.left):
+            return
+        try:
+            async with aclosing(app.service.run_compare(self.conversation_id, text)) as events:
+                async for ev in events:
+                    kind = type(ev).__name__
+                    if kind == "CompareStarted":
+                        self.conversation_id = ev.left.conversation_id
+                        await panel.started(ev)
+                    elif kind == "TurnFailed" and panel.left.decision is None:  # before it started: no comparison
+                        if ev.conversation_id is not None:
+                            self.conversation_id = ev.conversation_id
+                        await panel.all_failed(ev.error, ev.kind)
+                    elif (side := panel.side(getattr(ev, "turn_id", None))) is not None:
+                        await self._on_turn_event(side, ev)
+            panel.answers_done()
+        except asyncio.CancelledError:
+            await panel.stopped()
+            raise
+        except Exception as e:  # the service should turn failures into events; never lose the UI
+            await panel.all_failed(f"{type(e).__name__}: {e}", "failed")
+        finally:
+            app.refresh_status()
+
+    @on(ComparePanel.Picked)
+    def _picked(self, event: ComparePanel.Picked) -> None:
+        panel = event.panel
+        try:
+            self.sc.service.choose(panel.left.turn_id, event.outcome)
+        except Exception as e:
+            self.notify(f"The choice was not saved: {e}", severity="error")
+            return
+        panel.show_choice(event.outcome)
+        self.prompt.focus()
+        self.notify("Both answers rated; the handbook learned from both.", timeout=3)
 
     # --- turn actions ------------------------------------------------------------------------
     @on(AssistantTurn.RatingChosen)
@@ -320,6 +389,8 @@ class ChatScreen(Screen):
                 if e.partial:
                     turn.status = "stopped"
                 turn.rating = _rating_name(e.rating)
+                if e.turn_id is not None and (note := resumed_note(svc.comparison(e.turn_id), e.turn_id)):
+                    turn.note(note)
         await self.note(f"Resumed conversation {conversation_id}; new messages continue it.")
         self.transcript.scroll_end(animate=False)
         self.prompt.focus()

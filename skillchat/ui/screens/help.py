@@ -20,11 +20,13 @@ if TYPE_CHECKING:
 
 def key_rows(app: SkillchatApp) -> list[tuple[str, str]]:
     from skillchat.ui.screens.chat import ChatScreen
+    from skillchat.ui.widgets.compare import ComparePanel
     from skillchat.ui.widgets.turn import AssistantTurn
 
     rows: list[tuple[str, str]] = []
     keymap = app._keymap  # what the user's [keymap] changed; Textual keeps no public getter
-    for scope, cls in (("anywhere", type(app)), ("chat", ChatScreen), ("a selected answer", AssistantTurn)):
+    for scope, cls in (("anywhere", type(app)), ("chat", ChatScreen), ("a selected answer", AssistantTurn),
+                       ("a comparison", ComparePanel)):
         for b in cls.BINDINGS:
             if not isinstance(b, Binding):
                 continue

@@ -8,6 +8,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Markdown
 
 from skillchat.core.handbook import Handbook
+from skillchat.ui.widgets.compare import ComparePanel
 from skillchat.ui.widgets.turn import AssistantTurn, Notice, UserMessage
 
 
@@ -34,6 +35,13 @@ class Transcript(VerticalScroll):
         await self.mount(turn)
         self.anchor()
         return turn
+
+    async def add_comparison(self, hb: Handbook | None) -> ComparePanel:
+        await self._drop_welcome()
+        panel = ComparePanel(hb=hb)
+        await self.mount(panel)
+        self.anchor()
+        return panel
 
     async def add_notice(self, content: Any, *, kind: str = "info") -> Notice:
         n = Notice(content, kind=kind)
