@@ -27,7 +27,7 @@ class _AllAgents:
 
 class ScriptedService:
     """Satisfies skillchat.service_api.ChatServiceAPI (tests/test_service_api.py checks it). What the
-    timing tests never use (the log, relearn, export, spend) says so when called."""
+    timing tests never use (the log, relearn, export) says so when called."""
 
     def __init__(self, *, answer: str = "Hello **there**.", chunk: int = 3, delay: float = 0.0,
                  chunks: list[str] | None = None, load_delay: float | None = 0.0, seed: int = 7) -> None:
@@ -131,4 +131,4 @@ class ScriptedService:
     def _not_scripted(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ScriptedService is for timing tests; use the real ChatService in demo mode")
 
-    relearn = relearn_demo = activate = activate_demo = export = spend = _not_scripted
+    relearn = relearn_demo = activate = activate_demo = export = _not_scripted

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from conftest import make_app, plain, ready, send, wait_for
+from app_driver import make_app, plain, ready, send, wait_for
 from skillchat.render import usd
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual import events
 
-from conftest import SIZE, make_app, ready, send, wait_for
+from app_driver import SIZE, make_app, ready, send, wait_for
 
 
 def post_keys(app, text: str, *, enter: bool = True) -> None:
