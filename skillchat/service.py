@@ -91,9 +91,9 @@ class ChatService:
         local: local_model.LocalServer | None = None,
     ) -> None:
         self.config = config
-        # The embedded local model's server: started when first needed, stopped by close().
-        self.local = local if local is not None else (
-            None if local_model.disabled(env) else local_model.LocalServer(env))
+        # The embedded local model's server: started when first needed, stopped by close(). It reads
+        # the process's environment, as with_config_agents does (`env` is for provider keys).
+        self.local = local if local is not None else (None if local_model.disabled() else local_model.LocalServer())
         self.handbook_ref = handbook_ref or handbook.ref  # what to reload it from (set_demo)
         self.store = store
         self._reservations = Reservations.of(store)
@@ -481,8 +481,9 @@ class ChatService:
                         yield TokenChunk(turn_id, piece)
                         self._save_progress(turn_id, messages, state)
             except ProviderError as e:
-                if ep.via == "local" and self.local is not None and self.local.death():
-                    e = ProviderError(self.local.death() or "", e.kind, agent_id)
+                died = self.local.death() if ep.via == "local" and self.local is not None else None
+                if died:
+                    e = ProviderError(died, e.kind, agent_id)
                 attempts.append(Attempt(agent_id, ep.model, False, e.kind, str(e), stats.latency_s,
                                         self._partial_cost(ep, messages, stats)))
                 state.endpoint = None

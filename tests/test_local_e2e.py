@@ -120,6 +120,8 @@ ANSWERED = "SELECT count(*) FROM turns WHERE status = 'answered'"
 
 def test_a_rated_conversation_with_the_local_model_in_a_real_terminal(app):
     app.wait_for("Message, or / for commands", timeout=20)
+    # Shown while litellm loads too (seconds), so a poll every 0.1 s cannot miss it.
+    app.wait_for("starting local model…", timeout=20)
     app.wait_for("models ready", timeout=120)  # the local model answers and litellm has loaded
     assert "DEMO" not in app.screen()
     assert len(app.servers()) == 1

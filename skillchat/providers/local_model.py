@@ -142,9 +142,10 @@ def _fixed_port(env: Mapping[str, str]) -> int | None:
 
 
 def _threads() -> int:
-    # Two threads decode at ~85 tokens/s here against ~56 for one; more than four gains little
-    # for a model this small and takes cores from the app.
-    return max(1, min(4, os.cpu_count() or 1))
+    # Half the cores, at most four. llama.cpp's threads spin while they wait for each other, so on
+    # a busy machine a thread per core collapses: on 2 cores at load 9, two threads decoded 1-3
+    # tokens/s against 29-35 for one (on an idle machine two give ~85 against ~56).
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
 
 
 class LocalServer:
@@ -158,6 +159,8 @@ class LocalServer:
         self.port: int | None = None
         self.error: str | None = None  # why the last start failed
         self.started_s: float | None = None  # how long the last start took
+        self._closed = False
+        atexit.register(self.stop)
 
     @property
     def url(self) -> str:
@@ -174,6 +177,8 @@ class LocalServer:
         """Start the server unless it runs, and wait until it answers; returns its URL.
         Raises LocalModelError naming the fix."""
         with self._lock:
+            if self._closed:
+                raise LocalModelError("the local model was stopped: skillchat is closing")
             if self.running():
                 return self.url
             self._kill()  # what is left of a server that died
@@ -218,7 +223,6 @@ class LocalServer:
         # Its own session: a Ctrl+C at the terminal is skillchat's to handle, not the server's.
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._log,
                                       env=env, start_new_session=True)
-        atexit.register(self.stop)
 
     def _wait_until_answering(self, deadline: float) -> None:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -271,23 +275,21 @@ class LocalServer:
         return f"the local model's server stopped mid-answer ({how}); it is started again for your next message"
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        with self._lock:
-            self._kill(timeout_s)
+        """Stop the server for good, even while another thread is starting it (that start then fails)."""
+        self._closed = True
+        proc = self._proc
+        if proc is not None:
+            _end(proc, timeout_s)
+        if self._lock.acquire(timeout=timeout_s):
+            try:
+                self._kill(timeout_s)
+            finally:
+                self._lock.release()
 
     def _kill(self, timeout_s: float = 5.0) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is None:
-                with contextlib.suppress(OSError):
-                    proc.stdin.close() if proc.stdin else None  # local_child ends the server on EOF
-                try:
-                    proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            with contextlib.suppress(OSError):
-                if proc.stdin:
-                    proc.stdin.close()
+            _end(proc, timeout_s)
         if self._log is not None:
             with contextlib.suppress(OSError):
                 self._log.close()
@@ -296,6 +298,17 @@ class LocalServer:
     @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
+
+
+def _end(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    with contextlib.suppress(OSError):
+        if proc.stdin:
+            proc.stdin.close()  # local_child ends the server at end of file
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def ask(url: str, prompt: str = "Say hello in five words.", max_tokens: int = 16, timeout_s: float = 30.0) -> str:

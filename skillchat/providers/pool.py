@@ -131,7 +131,7 @@ def build_pool(hb: Handbook, cfg: Config, environment: Environment | None, *, de
             statuses.append(AgentStatus(agent.id, agent.name, agent.model, True, "demo: scripted answers, no model called"))
             continue
         if agent.id == local_model.AGENT_ID and agent.model == local_model.MODEL and not (ac and ac.api_base):
-            ep, how = _route_local(agent, local, env)
+            ep, how = _route_local(agent, local)
         else:
             ep, how = _route(agent, ac, environment, prices, env)
         if ep is not None:
@@ -140,9 +140,8 @@ def build_pool(hb: Handbook, cfg: Config, environment: Environment | None, *, de
     return Pool(endpoints, statuses, environment, demo)
 
 
-def _route_local(agent: Agent, local: local_model.LocalServer | None,
-                 env: Mapping[str, str] | None) -> tuple[Endpoint | None, str]:
-    why = (local.error if local is not None else None) or local_model.problem(env)
+def _route_local(agent: Agent, local: local_model.LocalServer | None) -> tuple[Endpoint | None, str]:
+    why = (local.error if local is not None else None) or local_model.problem()
     if why:
         return None, why if why.startswith("the local model") else f"the local model: {why}"
     if local is not None and local.running():

@@ -6,6 +6,7 @@ Tests that start the real server need the `[local]` extra and the model file (CI
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -233,3 +234,14 @@ def test_doctor_starts_the_model_says_it_answers_and_stops_it(local_on, capsys, 
     assert "answers: started in" in out
     assert "ok  local-smollm2" in out and code == 0
     assert servers_of(skillchat_home) == []
+
+
+@needs_model
+def test_route_sends_a_short_turn_to_the_local_model_and_keeps_a_long_one_from_it(local_on, capsys):
+    """With no key it is the one usable agent; a conversation longer than its 2,048-token window
+    is not sent to it (the app and `route` share the router)."""
+    assert main(["route", "hello, how are you?", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["chosen"] == LOCAL
+    assert main(["route", "word " * 3000, "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "local-smollm2: conversation (3,0" in err and "exceeds its context window (2,048)" in err
