@@ -141,6 +141,8 @@ def build_pool(hb: Handbook, cfg: Config, environment: Environment | None, *, de
 
 
 def _route_local(agent: Agent, local: local_model.LocalServer | None) -> tuple[Endpoint | None, str]:
+    if local_model.disabled():  # a relearned handbook keeps the agent
+        return None, f"the local model is off ({local_model.MODEL_ENV}=off)"
     why = (local.error if local is not None else None) or local_model.problem()
     if why:
         return None, why if why.startswith("the local model") else f"the local model: {why}"

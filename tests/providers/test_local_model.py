@@ -24,6 +24,7 @@ from skillchat.events import AgentFailed, TokenChunk, TurnFinished
 from skillchat.providers import local_model
 from skillchat.providers.detect import Environment
 from skillchat.service import ChatService
+from skillchat.store import TraceStore
 
 LOCAL = local_model.AGENT_ID
 installed = local_model.engine_installed() and local_model.model_file({}) is not None
@@ -245,3 +246,15 @@ def test_route_sends_a_short_turn_to_the_local_model_and_keeps_a_long_one_from_i
     assert main(["route", "word " * 3000, "--json"]) == 2
     err = capsys.readouterr().err
     assert "local-smollm2: conversation (3,0" in err and "exceeds its context window (2,048)" in err
+
+
+def test_off_leaves_out_a_local_agent_that_a_relearned_handbook_kept(tiny_path, monkeypatch):
+    from skillchat.handbooks import load_file
+
+    hb = load_file(tiny_path)
+    hb.agents[LOCAL] = local_model.agent()  # as saved by a relearn while the local model was on
+    monkeypatch.setenv(local_model.MODEL_ENV, "off")
+    svc = ChatService(config=Config(handbook=str(tiny_path)), store=TraceStore.open(),
+                      handbook=hb, environment=Environment(frozenset(), None, None), demo=False)
+    assert how(svc).how == f"the local model is off ({local_model.MODEL_ENV}=off)" and not how(svc).usable
+    svc.close()
