@@ -238,7 +238,8 @@ class LocalServer:
                 pass
             if time.monotonic() > deadline:
                 raise LocalModelError(f"the local model did not answer within {START_TIMEOUT_S:g} s of starting "
-                                      f"(the machine may be busy); it is tried again on the next message")
+                                      f"(the machine may be busy): skillchat tries again when it next starts, "
+                                      f"and `skillchat doctor` checks it now")
             time.sleep(0.1)
 
     def _exit_message(self, code: int) -> str:
@@ -251,7 +252,8 @@ class LocalServer:
             fix = f"set {MODEL_ENV} to a good GGUF file" if self._env.get(MODEL_ENV) else f"run {REINSTALL}"
             return f"the local model file {self.model_path} could not be loaded (corrupt or cut short?): {fix}"
         last = next((ln for ln in reversed(tail.splitlines()) if ln.strip()), "no message")
-        return f"the local model's server stopped as it started (exit status {code}: {last[:300]}); {_see_doctor()}"
+        return (f"the local model's server stopped as it started (exit status {code}: {last[:300]}); "
+                "`skillchat doctor` checks it")
 
     def _log_tail(self, limit: int = 20_000) -> str:
         if self._log is None:
@@ -320,7 +322,3 @@ def ask(url: str, prompt: str = "Say hello in five words.", max_tokens: int = 16
     with opener.open(req, timeout=timeout_s) as resp:
         doc = json.loads(resp.read(1_000_000))
     return str(doc["choices"][0]["message"]["content"] or "")
-
-
-def _see_doctor() -> str:
-    return "`skillchat doctor` checks the local model"

@@ -200,9 +200,9 @@ async def test_the_server_dying_mid_answer_is_said_the_other_agent_answers_and_i
 
 
 @needs_model
-@pytest.mark.parametrize("how_it_ends", ["SIGTERM", "SIGKILL", "exception"])
+@pytest.mark.parametrize("how_it_ends", ["SIGINT", "SIGTERM", "SIGKILL", "exception"])
 def test_the_server_never_outlives_skillchat(how_it_ends, local_on, skillchat_home, tmp_path):
-    """A process that started the local model ends by signal, kill -9 or an uncaught exception: the
+    """A process that started the local model ends by Ctrl+C, SIGTERM, kill -9 or a crash: the
     server goes with it (it reads end of file on the pipe only its parent held)."""
     script = tmp_path / "parent.py"
     script.write_text(
