@@ -19,8 +19,8 @@ from textual.widgets import Markdown, Static
 from skillchat.core.handbook import Handbook
 from skillchat.ui.widgets.turn import AssistantTurn, Notice, UserMessage
 
-PAGE_TURNS = 6  # exchanges mounted when a conversation opens, and per "load earlier"
-MAX_TURNS = 30  # answers mounted at most once new turns are added
+PAGE_TURNS = 4  # exchanges mounted when a conversation opens, and per "load earlier"
+MAX_TURNS = 12  # answers mounted at most once new turns are added
 
 
 class Welcome(Markdown):
@@ -130,18 +130,22 @@ class Transcript(VerticalScroll):
         if first is not None:
             def keep_in_place() -> None:
                 self.scroll_to(y=first.virtual_region.y - offset, animate=False, immediate=True)
+                if self.more_before and self.scroll_y < 1:  # the page was shorter than the view
+                    self.post_message(self.EarlierWanted())
 
             self.call_after_refresh(keep_in_place)
 
     async def _unload_oldest(self) -> None:
         """Keep at most MAX_TURNS answers mounted: the oldest go, whole exchanges at a time, and
         come back from the log if the view scrolls up to them again."""
-        turns = self.turns()
-        if len(turns) <= MAX_TURNS:
+        if len(self.turns()) <= MAX_TURNS:
             return
-        keep_from = turns[-MAX_TURNS]
         children = list(self.children)
-        cut = children.index(keep_from)
+        answers, cut = 0, len(children)
+        while answers < MAX_TURNS:
+            cut -= 1
+            child = children[cut]
+            answers += 1 if isinstance(child, AssistantTurn) else len(child.query(AssistantTurn))
         # The exchange starts at the user's message just above the answer.
         while cut > 0 and not isinstance(children[cut], UserMessage):
             cut -= 1
@@ -169,7 +173,7 @@ class Transcript(VerticalScroll):
             await w.remove()
 
     def turns(self) -> list[AssistantTurn]:
-        return list(self.query_children(AssistantTurn))
+        return list(self.query(AssistantTurn))
 
     def last_turn(self) -> AssistantTurn | None:
         turns = self.turns()
