@@ -19,6 +19,7 @@ from skillchat.text_safety import clean
 from skillchat.ui import commands, slash
 from skillchat.ui.widgets.prompt import CompletionMenu, PromptArea, PromptHistory
 from skillchat.ui.widgets.status import StatusBar
+from skillchat.ui.widgets.answer import AnswerView, draw
 from skillchat.ui.widgets.transcript import PAGE_TURNS, Transcript
 from skillchat.ui.widgets.turn import AssistantTurn, UserMessage
 
@@ -310,14 +311,19 @@ class ChatScreen(Screen):
         """A page of the log as widgets, read (and the routing of each turn with it) in a thread."""
         svc = self.sc.service
         turn_of = getattr(svc, "turn", None)
+        # Answers are drawn here too when the width they will have is known (an answer is on
+        # screen): drawing is most of the cost of a page, and the event loop stays free meanwhile.
+        width = next((v.size.width for v in self.transcript.query(AnswerView) if v.size.width), None)
+        console = self.app.console
 
-        def read() -> tuple[list[Any], dict[int, Any], bool]:
+        def read() -> tuple[list[Any], dict[int, Any], dict[int, Any], bool]:
             entries, more = svc.transcript_page(conversation_id, PAGE_TURNS, before_turn)
-            records = {e.turn_id: turn_of(e.turn_id) for e in entries
-                       if e.role == "assistant" and e.turn_id is not None and callable(turn_of)}
-            return entries, records, more
+            answers = [e for e in entries if e.role == "assistant" and e.turn_id is not None]
+            records = {e.turn_id: turn_of(e.turn_id) for e in answers if callable(turn_of)}
+            drawn = {e.turn_id: (width, draw(clean(e.content), console, width)) for e in answers if width}
+            return entries, records, drawn, more
 
-        entries, records, more = await asyncio.to_thread(read)
+        entries, records, drawn, more = await asyncio.to_thread(read)
         hb = self.sc.active_handbook()
         widgets: list[Widget] = []
         for e in entries:
@@ -329,7 +335,7 @@ class ChatScreen(Screen):
                     hb, text=e.content, turn_id=e.turn_id, agent_id=e.agent_id,
                     decision=getattr(rec, "decision", None), demo=bool(getattr(rec, "demo", False)),
                     stats=_record_stats(rec, e), status="stopped" if e.partial else "done",
-                    rating=_rating_name(e.rating)))
+                    rating=_rating_name(e.rating), drawn=drawn.get(e.turn_id)))
         return widgets, more
 
     async def note(self, content: Any, *, kind: str = "info") -> None:

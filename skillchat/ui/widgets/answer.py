@@ -70,6 +70,15 @@ def last_block_start(text: str) -> int:
     return offset
 
 
+def draw(markdown: str, console: Console, width: int) -> list[Strip]:
+    """Markdown as lines of `width` cells. Pure computation: a page of answers read back from the
+    log is drawn in the reading thread, so keys are handled meanwhile."""
+    # hyperlinks=False: a link shows its address as text, and nothing on screen opens a browser.
+    rendered = console.render_lines(_Markdown(markdown, hyperlinks=False),
+                                    console.options.update(width=width, height=None), pad=False)
+    return [Strip(line) for line in rendered]
+
+
 class Segment(Widget):
     """Some Markdown blocks, drawn by Rich once per width: laying the transcript out again (the
     streaming answer grew) reuses the lines, and code is highlighted once, not on every frame."""
@@ -80,10 +89,10 @@ class Segment(Widget):
     }
     """
 
-    def __init__(self, markdown: str, **kw) -> None:
+    def __init__(self, markdown: str, *, drawn: tuple[int, list[Strip]] | None = None, **kw) -> None:
         super().__init__(**kw)
         self.markdown = markdown
-        self._lines: tuple[int, list[Strip]] | None = None
+        self._lines = drawn  # (width, lines)
         self._styled: tuple[int, Style, list[Strip]] | None = None  # what render_line hands out
 
     def update(self, markdown: str) -> None:
@@ -92,11 +101,7 @@ class Segment(Widget):
 
     def lines(self, width: int) -> list[Strip]:
         if self._lines is None or self._lines[0] != width:
-            console = self.app.console
-            # hyperlinks=False: a link shows its address as text, and nothing on screen opens a browser.
-            rendered = console.render_lines(_Markdown(self.markdown, hyperlinks=False),
-                                            console.options.update(width=width, height=None), pad=False)
-            self._lines = (width, [Strip(line) for line in rendered])
+            self._lines = (width, draw(self.markdown, self.app.console, width))
         return self._lines[1]
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
@@ -121,13 +126,14 @@ class AnswerView(Vertical):
     }
     """
 
-    def __init__(self, text: str = "", **kw) -> None:
+    def __init__(self, text: str = "", *, drawn: tuple[int, list[Strip]] | None = None, **kw) -> None:
         super().__init__(**kw)
         self.source = text  # what is shown (already cleaned of escape sequences)
         self._frozen = 0  # characters of source drawn in segments that no longer change
+        self._drawn = drawn  # lines drawn ahead of mounting, at the width they were drawn for
 
     def compose(self) -> ComposeResult:
-        yield Segment(self.source)
+        yield Segment(self.source, drawn=self._drawn)
 
     @property
     def _tail(self) -> Segment:

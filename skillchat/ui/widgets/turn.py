@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Collapsible, Static
+from textual.strip import Strip
 from textual.timer import Timer
 
 from skillchat.core.decision import RoutingDecision
@@ -106,17 +107,18 @@ class AssistantTurn(Vertical):
         self._flush_due = 0.0
         self._names: dict[str, str] = {}
         self._stats: Text | None = None
+        self._drawn: tuple[int, list[Strip]] | None = None  # the answer's lines, if drawn before mounting
 
     @classmethod
     def restored(cls, hb: Handbook | None, *, text: str, turn_id: int | None, agent_id: str | None,
                  decision: RoutingDecision | None, demo: bool, stats: Text | None, status: str,
-                 rating: str | None) -> AssistantTurn:
-        """A finished turn read back from the log, built whole before it is mounted: its answer is
-        parsed once, on mount, and nothing about it changes until it is rated."""
+                 rating: str | None, drawn: tuple[int, list[Strip]] | None = None) -> AssistantTurn:
+        """A finished turn read back from the log, built whole before it is mounted, so a page of
+        them is mounted (and laid out) in one go."""
         turn = cls(hb=hb)
         if decision is not None:
             turn._decided(decision, demo=demo, turn_id=turn_id)
-        turn.turn_id, turn.agent_id, turn.text, turn._stats = turn_id, agent_id, text, stats
+        turn.turn_id, turn.agent_id, turn.text, turn._stats, turn._drawn = turn_id, agent_id, text, stats, drawn
         turn.set_reactive(AssistantTurn.status, status)
         turn.set_reactive(AssistantTurn.rating, rating)
         return turn
@@ -128,7 +130,7 @@ class AssistantTurn(Vertical):
         if d is not None and self.hb is not None:
             yield self._why(d, self.hb)
         yield Static("", classes="turn-notes")
-        yield AnswerView(clean(self.text), classes="answer")
+        yield AnswerView(clean(self.text), drawn=self._drawn, classes="answer")
         with Horizontal(classes="turn-footer"):
             yield Static(self._stats or "", classes="stats")
             yield RateButton("up")
@@ -179,8 +181,7 @@ class AssistantTurn(Vertical):
         the transcript back to back, and keys wait behind it; a batch every FLUSH_S leaves the
         loop idle most of the time while the answer still appears to flow.
         """
-        if self.status != "streaming":
-            self.status = "streaming"
+        self.status = "streaming"
         self.text += chunk
         shown = self._shown.feed(chunk)
         if shown:
