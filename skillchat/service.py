@@ -399,6 +399,10 @@ class ChatService:
     def transcript(self, conversation_id: int) -> list[TranscriptEntry]:
         return self.store.transcript(conversation_id)
 
+    def transcript_page(self, conversation_id: int, turns: int,
+                        before_turn: int | None = None) -> tuple[list[TranscriptEntry], bool]:
+        return self.store.transcript_page(conversation_id, turns, before_turn)
+
     # --- one turn -----------------------------------------------------------------------------
     async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncIterator[TurnEvent]:
         opened = self._open_turn(conversation_id, text)

@@ -35,7 +35,7 @@ class ScriptedService:
         self.router = Router(self.handbook)
         self.lam, self.pinned, self.demo = 0.2, None, True
         self.pool = _AllAgents(self.handbook)
-        self.demo_reason, self.cancel_reason = "", "cancelled by the user"
+        self.demo_reason, self.cancel_reason, self.policy = "", "cancelled by the user", "thompson"
         self.answer, self.chunk, self.delay, self.chunks = answer, chunk, delay, chunks
         self.load_delay = load_delay
         self.release = asyncio.Event()  # set it to let load_providers finish (when load_delay is None)
@@ -122,7 +122,14 @@ class ScriptedService:
     def transcript(self, conversation_id: int) -> list[Any]:
         return []
 
+    def transcript_page(self, conversation_id: int, turns: int,
+                        before_turn: int | None = None) -> tuple[list[Any], bool]:
+        return [], False
+
     def turn(self, turn_id: int) -> None:
+        return None
+
+    def comparison(self, turn_id: int | str) -> None:
         return None
 
     def close(self) -> None:
@@ -131,4 +138,4 @@ class ScriptedService:
     def _not_scripted(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ScriptedService is for timing tests; use the real ChatService in demo mode")
 
-    relearn = relearn_demo = activate = activate_demo = export = _not_scripted
+    relearn = relearn_demo = activate = activate_demo = export = run_compare = choose = _not_scripted
