@@ -6,8 +6,6 @@ from typing import Any
 
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
-
-
 from skillchat.money import usd  # noqa: F401  (re-exported: the CLI and UI format money from here)
 from skillchat.text_safety import clean, one_line, plain
 

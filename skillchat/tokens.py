@@ -19,8 +19,9 @@ import importlib.util
 import marshal
 import os
 import sys
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 from skillchat import atomic, paths
 from skillchat.core.ports import HeuristicCounter, Message

@@ -182,7 +182,7 @@ class FakeOpenAIServer:
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["body"] is not None]
 
-    def __enter__(self) -> "FakeOpenAIServer":
+    def __enter__(self) -> FakeOpenAIServer:
         self.thread.start()
         return self
 

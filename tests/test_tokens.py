@@ -90,7 +90,7 @@ def test_short_texts_are_counted_exactly_as_tiktoken_counts_them_without_its_enc
 
     enc = tiktoken.get_encoding(tokens.ENCODING)
     assert len(short) > 3000
-    for text, count in zip(short, counts):
+    for text, count in zip(short, counts, strict=True):
         assert count == len(enc.encode(text, disallowed_special=())), repr(text[:80])
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
 
 from skillchat.bench import frontier
 from skillchat.bench.runner import BenchResult, Point, ratings_to_reach
@@ -374,7 +376,7 @@ def _plot(series: list[tuple[str, list[tuple[float, float]]]], *, width: int, he
 
     # The router's frontier as a dotted line (mixing two policies reaches any point between them).
     h = frontier.hull(p for mark, ps in series if mark == "R" for p in ps if p[0] > 0)
-    for (c0, s0), (c1, s1) in zip(h, h[1:]):
+    for (c0, s0), (c1, s1) in pairwise(h):
         for k in range(1, 40):
             f = k / 40
             lc = math.log10(c0) + (math.log10(c1) - math.log10(c0)) * f

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from skillchat.bench import baselines
 from skillchat.bench.data import Environment, FullInformation, Query, ReplaySet, Result, TestScorer
@@ -101,7 +102,7 @@ def prompt_tokens(text: str) -> int:
 class Learner:
     """A handbook, its Router, and the skill profile of every text (inference reads text only)."""
 
-    def __init__(self, hb: Handbook, *, profiles_from: "Learner | None" = None) -> None:
+    def __init__(self, hb: Handbook, *, profiles_from: Learner | None = None) -> None:
         self._profiles: dict[str, SkillProfile] = {}
         self.use(hb)
         if profiles_from is not None and profiles_from._structure == self._structure:
@@ -192,7 +193,7 @@ def train(
             outcome = compare_core.preference(answers[0][1].score, answers[1][1].score)
             ratings = list(compare_core.outcome_ratings(outcome))
             kept = 1 if compare_core.continues_right(outcome) else 0
-        for k, ((agent, out, propensity, policy), rating) in enumerate(zip(answers, ratings)):
+        for k, ((agent, out, propensity, policy), rating) in enumerate(zip(answers, ratings, strict=True)):
             apply_rating(hb, agent, weights, rating)
             hb.record_cost(agent, d.mode, out.prompt_tokens or 0, out.completion_tokens or 0, out.cost_usd)
             log.append(

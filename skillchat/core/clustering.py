@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from skillchat.core.text import content_stems
 
@@ -296,7 +296,7 @@ def _seed_plus_plus(vecs: list[Vector], live: list[int], k: int, rng: random.Ran
         u = rng.random() * total
         acc = 0.0
         pick = live[-1]
-        for idx, d in zip(live, dist):
+        for idx, d in zip(live, dist, strict=True):
             acc += d
             if u < acc and idx not in chosen:
                 pick = idx
@@ -309,7 +309,7 @@ def _seed_plus_plus(vecs: list[Vector], live: list[int], k: int, rng: random.Ran
         chosen.add(pick)
         c = dict(vecs[pick])
         centroids.append(c)
-        dist = [min(d, max(0.0, 1.0 - dot(vecs[i], c))) for i, d in zip(live, dist)]
+        dist = [min(d, max(0.0, 1.0 - dot(vecs[i], c))) for i, d in zip(live, dist, strict=True)]
     return centroids
 
 

@@ -3,8 +3,8 @@ running aggregates per mode and per agent) and CostStat (running means of a call
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 _SLACK = 1e-9  # rounding in float counts: below this a clamp is not worth a reason
 

@@ -12,8 +12,9 @@ document, its limits and its validating reader in core/handbook_format.py.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from skillchat.core import handbook_format as fmt
 from skillchat.core.evidence import CostStat, Evidence
@@ -100,10 +101,10 @@ class Handbook:
             )
         return self._pooled[agent]
 
-    def copy(self) -> "Handbook":
+    def copy(self) -> Handbook:
         return from_dict(to_dict(self), source=self.ref)
 
-    def structure_copy(self, **changes: Any) -> "Handbook":
+    def structure_copy(self, **changes: Any) -> Handbook:
         """A handbook with the same structure and no evidence or cost statistics."""
         data = to_dict(self)
         data["competence"], data["costs"] = {}, {}

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from skillchat.core import patterns
 from skillchat.core.evidence import CostStat

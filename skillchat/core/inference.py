@@ -24,9 +24,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
 from skillchat.core.handbook import Handbook
 from skillchat.core.ports import Message
@@ -290,7 +291,7 @@ class KeywordInferrer:
             return [], 1.0
         else:
             decay, assistant_w = PREVIOUS_USER_DECAY, LAST_ASSISTANT_WEIGHT
-        digest = [(m.content, w) for m, w in zip(reversed(users[:-1]), decay)]
+        digest = [(m.content, w) for m, w in zip(reversed(users[:-1]), decay, strict=False)]
         last_assistant = next((m for m in reversed(messages) if m.role == "assistant"), None)
         if last_assistant is not None:
             digest.append((last_assistant.content, assistant_w))

@@ -23,7 +23,8 @@ import re
 from typing import Any
 
 try:  # the stdlib's own regular expression parser and compiler
-    from re import _compiler, _parser as _sre  # Python 3.11+
+    from re import _compiler  # Python 3.11+
+    from re import _parser as _sre
 except ImportError:  # pragma: no cover
     import sre_compile as _compiler  # type: ignore[no-redef]
     import sre_parse as _sre  # type: ignore[no-redef]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 # litellm provider -> env vars it reads, first one preferred.
 PROVIDER_KEYS: dict[str, tuple[str, ...]] = {

@@ -16,8 +16,9 @@ import math
 import os
 import threading
 import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from skillchat.core.ports import HeuristicCounter, Message, TokenCounter
 from skillchat.errors import ProviderError

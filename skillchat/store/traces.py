@@ -13,20 +13,21 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
 from skillchat import paths
+from skillchat.attempts import Attempt
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.learning import RatedTurn
 from skillchat.core.ports import Message
 from skillchat.core.relearn import TurnCost
 from skillchat.errors import StoreError
-from skillchat.attempts import Attempt
 from skillchat.store import clock, learning, processes, spend
 from skillchat.store.database import connect, named_rows, retry_read, transaction
 from skillchat.store.learning import CatchUp
@@ -108,7 +109,7 @@ def _locked(method: Callable[..., T]) -> Callable[..., T]:
     SQLite answers with "busy" is retried (outside a transaction: inside one we hold the lock)."""
 
     @functools.wraps(method)
-    def wrapper(self: "TraceStore", *args: Any, **kwargs: Any) -> T:
+    def wrapper(self: TraceStore, *args: Any, **kwargs: Any) -> T:
         with self._lock:
             if self.db.conn.in_transaction:
                 return method(self, *args, **kwargs)
@@ -132,7 +133,7 @@ class TraceStore:
             db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
 
     @classmethod
-    def open(cls, path: Path | str | None = None) -> "TraceStore":
+    def open(cls, path: Path | str | None = None) -> TraceStore:
         path = Path(path) if path is not None else paths.database_file()
         return cls(connect(path), path)
 
@@ -259,7 +260,7 @@ class TraceStore:
 
         A running turn is owned by this process (see process_owner) from its start.
         """
-        started = started or datetime.now(timezone.utc)
+        started = started or datetime.now(UTC)
         d = decision
         running = status == "running"
 
@@ -413,7 +414,7 @@ class TraceStore:
         has text. A turn whose process is alive and still beating is left alone. Returns how many
         were closed.
         """
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
 
         def write() -> int:
             rows = self.db.execute(
@@ -553,7 +554,7 @@ class TraceStore:
 
     # --- money ---------------------------------------------------------------------------------
     @_locked
-    def spend_report(self, by: str = "model", since: Any = None, *, demo: bool = False) -> "SpendReport":
+    def spend_report(self, by: str = "model", since: Any = None, *, demo: bool = False) -> SpendReport:
         return spend.report(self.db, by, since, demo=demo)
 
     @_locked

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from skillchat import handbooks
 from skillchat.budgets import BudgetStatus
@@ -131,4 +132,4 @@ class ScriptedService:
     def _not_scripted(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ScriptedService is for timing tests; use the real ChatService in demo mode")
 
-    relearn = relearn_demo = activate = activate_demo = export = spend = _not_scripted
+    relearn = relearn_demo = activate = activate_demo = export = _not_scripted

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from skillchat.core import clustering
 from skillchat.core.changes import Change
@@ -14,7 +15,6 @@ from skillchat.core.evolution.stats import beta_interval, interval_z
 from skillchat.core.evolution.texts import SIGNATURE_TERMS, Texts, clip_example, round_sig, spread, unit_vector
 from skillchat.core.handbook import Handbook, from_dict, to_dict
 from skillchat.core.rated_log import RatedLog, Reporter, decay
-
 
 SPLIT_SAMPLE = 300  # texts clustered to find a skill's two halves (then every turn is assigned)
 
@@ -44,7 +44,7 @@ def splits(
         return hb, []
     # Turns of each candidate: those where it holds most of the weight, and that have a text.
     members: dict[str, list[int]] = {s: [] for s in candidates}
-    for i, (t, w) in enumerate(zip(log.turns, log.weights)):
+    for i, (t, w) in enumerate(zip(log.turns, log.weights, strict=True)):
         if not t.text or t.agent_id not in hb.agents:
             continue
         tot = sum(x for x in w.values() if x > 0)

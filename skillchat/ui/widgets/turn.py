@@ -16,15 +16,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Collapsible, Markdown, Static
 from textual.timer import Timer
+from textual.widgets import Collapsible, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
 from skillchat.text_safety import StreamCleaner, clean, one_line
 from skillchat.ui import format as fmt
-
 
 # How often streamed text reaches the screen: every FLUSH_MIN_S while the app keeps up, backing
 # off towards FLUSH_MAX_S when layout of a long transcript starts to delay the event loop.
