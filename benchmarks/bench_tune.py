@@ -108,7 +108,8 @@ def main() -> None:
         lam0 = sum(o["lam0"] for o in outs) / len(outs)  # type: ignore[misc]
         secs = sum(o["seconds"] for o in outs) / len(outs)  # type: ignore[misc]
         r95 = [o["r95"] for o in outs]
-        print(f"router   {fmt(avg(outs, 'router'))}  {mean:.4f} {lam0:.3f}  {secs:5.1f}s  [{config or 'defaults'}]  ratings to 95%: {r95}")
+        print(f"router   {fmt(avg(outs, 'router'))}  {mean:.4f} {lam0:.3f}  {secs:5.1f}s  [{config or 'defaults'}]  "
+              f"ratings to 95%: {r95}")
         if "knn" in outs[0]:
             for name in ("knn", "category"):
                 m = sum(o[name + "_mean"] for o in outs) / len(outs)  # type: ignore[misc]

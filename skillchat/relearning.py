@@ -317,7 +317,7 @@ Messages:
 {examples}
 
 The handbook's modes are: {modes}.
-Answer with JSON only: {{"id": "short_snake_case", "name": "Short Title", "description": "one sentence", "mode": "one of the modes"}}"""
+Answer with JSON only: {{"id": "short_snake_case", "name": "Short Title", "description": "one sentence", "mode": "one of the modes"}}"""  # noqa: E501  (the model copies this line)
 
 
 class LLMNamer:

@@ -340,7 +340,8 @@ async def test_switching_demo_off_drops_demo_ratings_from_the_routing_handbook(t
 
 
 async def test_explore_off_routes_every_turn_greedily(tiny_path):
-    svc = ChatService.create(Config(handbook=str(tiny_path), explore=False), demo=True, environment=NOTHING_FOUND, chunk_delay_s=0)
+    svc = ChatService.create(Config(handbook=str(tiny_path), explore=False), demo=True, environment=NOTHING_FOUND,
+                             chunk_delay_s=0)
     decisions = [(await run(svc, "what is the derivative of x^2?"))[0].decision for _ in range(4)]
     assert {d.policy for d in decisions} == {"greedy"}
     assert {d.probability for d in decisions} == {1.0}

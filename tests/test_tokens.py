@@ -79,7 +79,8 @@ def corpus(repo: Path) -> list[str]:
 def test_short_texts_are_counted_exactly_as_tiktoken_counts_them_without_its_encoder(fresh_encoding, repo):
     def short_pieces(text: str) -> bool:
         try:
-            return len(text) <= tokens._LONG_TEXT and all(len(p.encode("utf-8")) <= tokens._LONG_PIECE for p in tokens._splitter().findall(text))
+            return len(text) <= tokens._LONG_TEXT and all(len(p.encode("utf-8")) <= tokens._LONG_PIECE
+                                                          for p in tokens._splitter().findall(text))
         except UnicodeEncodeError:
             return False
 

@@ -254,7 +254,8 @@ def _experienced(seen: Sequence[tuple[str, float, float]]) -> Result | None:
         counts[model] = counts.get(model, 0) + 1
     top = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
     n = len(seen)
-    return Result(sum(s for _, s, _ in seen) / n, sum(c for _, _, c in seen) / n, top[1] / n, top[0], dict(sorted(counts.items())))
+    return Result(sum(s for _, s, _ in seen) / n, sum(c for _, _, c in seen) / n, top[1] / n, top[0],
+                  dict(sorted(counts.items())))
 
 
 def _relearn_module() -> tuple[Any, str]:
@@ -375,9 +376,11 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
     base_rows.append(row(f"cheapest on train: {cheap}", scorer.single(cheap), kind="cheapest", model=cheap))
     base_rows.append(row(f"best single on train: {best}", best_single[1], kind="best_single", model=best))
     for p in cat_pts:
-        base_rows.append(row(f"per-category best (uses category labels, full info) lambda={p.lam:g}", p.result, kind="per_category", **{"lambda": p.lam}))
+        base_rows.append(row(f"per-category best (uses category labels, full info) lambda={p.lam:g}", p.result,
+                             kind="per_category", **{"lambda": p.lam}))
     for p in knn_pts:
-        base_rows.append(row(f"kNN tf-idf k={opts.knn_k} (full info) lambda={p.lam:g}", p.result, kind="knn", **{"lambda": p.lam}))
+        base_rows.append(row(f"kNN tf-idf k={opts.knn_k} (full info) lambda={p.lam:g}", p.result, kind="knn",
+                             **{"lambda": p.lam}))
     base_rows.append(row("oracle: cheapest correct model (full info on test)", oracle, kind="oracle"))
 
     # 5. Periodic relearn, when another issue's relearn is installed.

@@ -80,7 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="number of discovered task types (default: from the set's size)")
     p.add_argument("--texts-per-skill", type=_whole(1, MAX_COUNT), metavar="N",
                    help="about how many train texts make one discovered skill")
-    p.add_argument("--knn", type=_whole(1, MAX_COUNT), default=50, metavar="K", help="neighbours of the kNN baseline (default 50)")
+    p.add_argument("--knn", type=_whole(1, MAX_COUNT), default=50, metavar="K",
+                   help="neighbours of the kNN baseline (default 50)")
     p.add_argument("--no-relearn", action="store_true", help="skip the periodic-relearn variant")
     p.add_argument("--no-per-lambda", action="store_true",
                    help="skip the routers learned separately at each lambda (faster)")
@@ -90,7 +91,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "reports the learning speed and what the user paid (default 0)")
     p.add_argument("--no-plot", action="store_true", help="omit the terminal plot")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-' for stdout, instead of the tables)")
+    p.add_argument("--json", metavar="FILE",
+                   help="also write the results as JSON to FILE ('-' for stdout, instead of the tables)")
     p.add_argument("--save-handbook", metavar="FILE",
                    help="write the learned handbook (skills and evidence) to FILE (with several seeds: the first seed's)")
 
@@ -138,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
 
     def done(run: seeds_mod.SeedRun, elapsed: float) -> None:
         if not args.quiet and len(seeds) > 1:
-            print(f"bench: seed {run.seed} done ({len(finished) + 1} of {len(seeds)}, {elapsed:.1f}s)", file=sys.stderr, flush=True)
+            print(f"bench: seed {run.seed} done ({len(finished) + 1} of {len(seeds)}, {elapsed:.1f}s)",
+                  file=sys.stderr, flush=True)
         finished.append(run.seed)
 
     finished: list[int] = []

@@ -100,7 +100,8 @@ def _versions_action(args: argparse.Namespace, console) -> int:  # type: ignore[
     if parent is None:
         from skillchat.errors import HandbookError
 
-        raise HandbookError(current.ref, "$.metadata.parent_version", "it was not derived from another version; nothing to roll back to")
+        raise HandbookError(current.ref, "$.metadata.parent_version",
+                            "it was not derived from another version; nothing to roll back to")
     ref = relearning.activate(cfg, f"{name}@{parent}")
     console.print(plain(f"Rolled back {current.ref} -> {ref} (in {relearning.config_path(cfg)}). "
                         f"`skillchat handbook use {current.ref}` undoes it."))
@@ -135,9 +136,9 @@ def history_table(name, versions, active):  # type: ignore[no-untyped-def]
         else:
             what = version_note(rec)
         mark = "*" if active is not None and active.version == info.version else ""
+        through = "" if hb.evidence_through is None else f" (#{hb.evidence_through})"
         t.add_row(mark, f"v{info.version}", "" if hb.parent_version is None else f"v{hb.parent_version}",
-                  plain(hb.created), f"{hb.evidence.total():,.0f}" + ("" if hb.evidence_through is None else f" (#{hb.evidence_through})"),
-                  plain(what))
+                  plain(hb.created), f"{hb.evidence.total():,.0f}" + through, plain(what))
     return t
 
 

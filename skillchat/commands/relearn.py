@@ -53,7 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-split", type=_min_split, metavar="N", default=None,
                    help="rated turns per side an agent needs before a skill may split (default 12)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the text clustering (default 0)")
-    p.add_argument("--lambda", "-l", dest="lam", type=_lam, metavar="X", help="cost weight for the comparison, 0 to 10 (default: config)")
+    p.add_argument("--lambda", "-l", dest="lam", type=_lam, metavar="X",
+                   help="cost weight for the comparison, 0 to 10 (default: config)")
     p.add_argument("--policy", choices=("thompson", "greedy"), default="thompson",
                    help="routing policy the comparison assumes (default: thompson, as the app routes)")
     act = p.add_mutually_exclusive_group()
@@ -224,7 +225,8 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
             if math.isfinite(e.delta_cost.value):
                 t.add_row("cost per turn (doubly robust)", usd(e.current.cost_dr.value), usd(e.candidate.cost_dr.value),
                           ("+" if e.delta_cost.value > 0 else "") + usd(e.delta_cost.value))
-            t.add_row("effective sample / logged turns", f"{e.current.ess:,.0f}", f"{e.candidate.ess:,.0f}", f"of {e.candidate.n:,}")
+            t.add_row("effective sample / logged turns", f"{e.current.ess:,.0f}", f"{e.candidate.ess:,.0f}",
+                      f"of {e.candidate.n:,}")
             con.print(t)
         else:
             con.print("Estimated effect: " + relearning.evaluation_text(e))

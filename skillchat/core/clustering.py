@@ -270,7 +270,8 @@ def cluster_vectors(
                 members[j].append(worst)
                 assignments[worst] = j
                 changed += 1
-        new = [mean_vector((vecs[i] for i in ms), max_terms=centroid_terms) if ms else centroids[j] for j, ms in enumerate(members)]
+        new = [mean_vector((vecs[i] for i in ms), max_terms=centroid_terms) if ms else centroids[j]
+               for j, ms in enumerate(members)]
         centroids = new
         if it > 1 and changed == 0:
             break

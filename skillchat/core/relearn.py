@@ -222,7 +222,8 @@ def _recompute_costs(
 ) -> None:
     if costs is None:
         costs = [
-            TurnCost(t.agent_id, t.mode, float(t.prompt_tokens or 0), float(t.completion_tokens or 0), float(t.cost_usd), t.age_days)
+            TurnCost(t.agent_id, t.mode, float(t.prompt_tokens or 0), float(t.completion_tokens or 0), float(t.cost_usd),
+                     t.age_days)
             for t in log.turns
             if t.cost_usd is not None
         ]

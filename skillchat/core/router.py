@@ -201,7 +201,8 @@ class Router:
             chosen.probability = 1.0
         else:
             if pin is not None:
-                note = f"pinned {pin} cannot take this turn ({pinned.excluded if pinned else 'not in this handbook'}); routed instead"
+                why = pinned.excluded if pinned else "not in this handbook"
+                note = f"pinned {pin} cannot take this turn ({why}); routed instead"
             if policy == "greedy":
                 chosen = greedy
                 chosen.probability = 1.0
@@ -210,8 +211,9 @@ class Router:
                 # The quality share goes to whoever may be the most competent, price aside: at a high
                 # lambda the strongest model is rarely drawn, and without it its record goes stale
                 # exactly where a lower lambda (or a harder turn) would need it.
-                quality = win_probabilities([c.mean for c in eligible], [c.sd for c in eligible]) if qf > 0 else [0.0] * len(eligible)
-                for c, p, q in zip(eligible, win_probabilities([c.score for c in eligible], [c.sd for c in eligible]), quality, strict=True):
+                sds = [c.sd for c in eligible]
+                quality = win_probabilities([c.mean for c in eligible], sds) if qf > 0 else [0.0] * len(eligible)
+                for c, p, q in zip(eligible, win_probabilities([c.score for c in eligible], sds), quality, strict=True):
                     c.probability = (1.0 - eps - qf) * p + eps / len(eligible) + qf * q
                 u, acc = (rng or random.Random()).random(), 0.0
                 chosen = eligible[-1]
@@ -275,7 +277,11 @@ def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: s
         return max(eligible, key=key)
     fit = standing(hb)
     # The champion is the best proven agent: a short lucky record is not a record.
-    holder = max(eligible, key=lambda c: (fit.overall[c.agent.id][0] - z * fit.overall[c.agent.id][1] - lam * c.norm, -c.usd, c.agent.id))
+    def proven(c: _Candidate) -> tuple[float, float, str]:
+        mean, sd = fit.overall[c.agent.id]
+        return (mean - z * sd - lam * c.norm, -c.usd, c.agent.id)
+
+    holder = max(eligible, key=proven)
 
     def beats(c: _Candidate, gain: float, sd: float, incumbent: _Candidate) -> bool:
         # Taking a turn from the incumbent for a cheaper agent risks the answer, so it needs clear

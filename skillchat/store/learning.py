@@ -135,7 +135,8 @@ def turn_costs(db: Database, handbook_name: str) -> list[TurnCost]:
                      max(0.0, (now - clock.parse_iso(r[5])).total_seconds() / 86400.0)) for r in rows]
 
 
-def cost_observations(db: Database, handbook_name: str, version: int, limit: int = 5000) -> list[tuple[str, str, int, int, float]]:
+def cost_observations(db: Database, handbook_name: str, version: int,
+                      limit: int = 5000) -> list[tuple[str, str, int, int, float]]:
     """Answered turns routed with exactly this handbook version (so not yet in its cost table)."""
     rows = db.execute(
         """SELECT agent_id, mode, prompt_tokens, completion_tokens, cost_usd FROM turns

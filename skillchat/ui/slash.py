@@ -177,7 +177,9 @@ async def _lambda(chat: ChatScreen, args: tuple[str, ...]) -> None:
     svc.set_lambda(check_lambda(args[0]))
     saved = await chat.sc.save_setting("lambda", svc.lam)
     chat.sc.refresh_status()
-    await chat.note(f"λ = {svc.lam:g} {saved}: " + ("cost is ignored." if svc.lam == 0 else "cheaper agents win closer calls." if svc.lam < 0.5 else "cost weighs heavily."))
+    effect = ("cost is ignored." if svc.lam == 0 else "cheaper agents win closer calls." if svc.lam < 0.5
+              else "cost weighs heavily.")
+    await chat.note(f"λ = {svc.lam:g} {saved}: {effect}")
 
 
 @handler("explore")

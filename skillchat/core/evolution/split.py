@@ -119,7 +119,8 @@ def _try_split(
         m1, lo1, hi1 = beta_interval(s1, f1, z)
         gap = max(lo0 - hi1, lo1 - hi0)
         ok = s0 + f0 >= min_split and s1 + f1 >= min_split
-        per_agent[ag] = {"rates": [m0, m1], "n": [s0 + f0, s1 + f1], "intervals": [[lo0, hi0], [lo1, hi1]], "separated": ok and gap > 0}
+        per_agent[ag] = {"rates": [m0, m1], "n": [s0 + f0, s1 + f1], "intervals": [[lo0, hi0], [lo1, hi1]],
+                         "separated": ok and gap > 0}
         if ok and gap > 0 and (best is None or gap > best[0]):
             best = (gap, ag)
     if best is None:
@@ -156,7 +157,8 @@ def _root(hb_skills: Mapping[str, Any], sid: str) -> str:
         sid, seen = parent, seen + 1
 
 
-def _apply_splits(hb: Handbook, log: RatedLog, proposals: Sequence[_SplitProposal], texts: Texts) -> tuple[Handbook, list[Change]]:
+def _apply_splits(hb: Handbook, log: RatedLog, proposals: Sequence[_SplitProposal],
+                  texts: Texts) -> tuple[Handbook, list[Change]]:
     data = to_dict(hb)
     data["competence"] = {}
     taken = {s["id"] for s in data["skills"]}
