@@ -45,7 +45,8 @@ class Handbook:
     def __post_init__(self) -> None:
         self.evidence = Evidence({s.id: s.mode for s in self.skills.values()})
         self._pooled: dict[str, CostStat | None] = {}
-        self._prior_logit_cache: dict[str, Any] = {}
+        # agent id -> (the Agent the logits were computed for, its prior logits); see core/competence.py
+        self._prior_logit_cache: dict[str, tuple[Agent, dict[str | None, float]]] = {}
         self._by_mode: dict[str, list[str]] = {}
         for s in self.skills.values():
             self._by_mode.setdefault(s.mode, []).append(s.id)

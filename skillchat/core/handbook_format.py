@@ -8,7 +8,7 @@ import copy
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 from skillchat.core import patterns
 from skillchat.core.evidence import CostStat
@@ -111,6 +111,11 @@ class Reader:
         if problem:
             raise self.fail(path, _in_json_words(problem, value))
         return float(value)
+
+    @overload
+    def whole(self, value: Any, path: str, *, lo: int, hi: int, null: Literal[False] = False) -> int: ...
+    @overload
+    def whole(self, value: Any, path: str, *, lo: int, hi: int, null: Literal[True]) -> int | None: ...
 
     def whole(self, value: Any, path: str, *, lo: int, hi: int, null: bool = False) -> int | None:
         """An integer within [lo, hi] (or null, when `null`)."""

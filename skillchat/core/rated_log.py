@@ -81,4 +81,5 @@ def decay(age_days: float, half_life_days: float | None) -> float:
     """The weight of a rating `age_days` old: it halves every `half_life_days` (never, without one)."""
     if half_life_days is None or age_days <= 0:
         return 1.0
-    return 0.5 ** (age_days / half_life_days)
+    weight: float = 0.5 ** (age_days / half_life_days)
+    return weight

@@ -83,8 +83,8 @@ def merges(
     for i, w in enumerate(log.weights):
         if any(s in alias for s in w):
             nw: dict[str, float] = {}
-            for s, x in w.items():
-                t = alias.get(s, s)
+            for sid, x in w.items():
+                t = alias.get(sid, sid)
                 nw[t] = nw.get(t, 0.0) + x
             log.set(i, nw)
             retagged[next(alias[s] for s in w if s in alias)] += 1

@@ -110,7 +110,7 @@ def _try_split(
         cell = side_stats[k].setdefault(t.agent_id, [0.0, 0.0])
         cell[0] += d * y
         cell[1] += d * (1.0 - y)
-    per_agent = {}
+    per_agent: dict[str, dict[str, Any]] = {}
     best = None
     for ag in sorted(set(side_stats[0]) | set(side_stats[1])):
         s0, f0 = side_stats[0].get(ag, (0.0, 0.0))
