@@ -20,7 +20,7 @@ import contextlib
 import dataclasses
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 from skillchat import config as config_mod
@@ -370,7 +370,7 @@ class ChatService:
         return self.store.transcript(conversation_id)
 
     # --- one turn -----------------------------------------------------------------------------
-    async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncIterator[TurnEvent]:
+    async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncGenerator[TurnEvent, None]:
         opened = self._open_turn(conversation_id, text)
         if isinstance(opened, TurnFailed):
             yield opened
@@ -420,7 +420,7 @@ class ChatService:
         return TurnFailed(turn_id, error, conversation_id, "no_agent")
 
     async def _guarded(self, started: TurnStarted, messages: list[Message], text: str, state: _TurnState,
-                       plan: CallPlan | None = None) -> AsyncIterator[TurnEvent]:
+                       plan: CallPlan | None = None) -> AsyncGenerator[TurnEvent, None]:
         """A started turn's events (`started` first), its outcome always written: cancelled, failed by a
         bug, or answered; its budget hold released at the end, and its progress saved meanwhile."""
         turn_id, conversation_id, decision = started.turn_id, started.conversation_id, started.decision
@@ -453,7 +453,7 @@ class ChatService:
 
     async def _answer(self, turn_id: int, conversation_id: int, decision: RoutingDecision,
                       messages: list[Message], text: str, state: _TurnState, *,
-                      chain: list[str] | None = None, plan: CallPlan | None = None) -> AsyncIterator[TurnEvent]:
+                      chain: list[str] | None = None, plan: CallPlan | None = None) -> AsyncGenerator[TurnEvent, None]:
         """Call the chain's agents in turn (the chosen one, then the fallbacks) until one answers.
         `plan`: money already held for the first call (a comparison reserves both of its calls)."""
         hb = self.handbook
@@ -467,11 +467,12 @@ class ChatService:
             nxt = chain[i + 1] if i + 1 < len(chain) else None
             plan, held = held, None
             if plan is None and budget is not None and budget.hard:
-                plan = self._reserve(turn_id, decision, agent_id, ep, estimates.get(agent_id, 0.0), attempts, state)
-                if isinstance(plan, str):
-                    attempts.append(Attempt(agent_id, ep.model, False, "budget", plan))
-                    yield AgentFailed(turn_id, agent_id, plan, "budget", nxt)
+                reserved = self._reserve(turn_id, decision, agent_id, ep, estimates.get(agent_id, 0.0), attempts, state)
+                if isinstance(reserved, str):
+                    attempts.append(Attempt(agent_id, ep.model, False, "budget", reserved))
+                    yield AgentFailed(turn_id, agent_id, reserved, "budget", nxt)
                     continue
+                plan = reserved
             max_tokens = plan.max_tokens if plan is not None else None
             delay = 0.0
             if self._demo:
@@ -540,7 +541,7 @@ class ChatService:
         yield TurnFailed(turn_id, error, conversation_id, "failed")
 
     # --- side-by-side comparison ---------------------------------------------------------------
-    async def run_compare(self, conversation_id: int | None, text: str) -> AsyncIterator[TurnEvent]:
+    async def run_compare(self, conversation_id: int | None, text: str) -> AsyncGenerator[TurnEvent, None]:
         """Ask two agents at once (core/compare.py picks them): the best expected one and a challenger.
 
         Each answer is its own turn, logged with policy "compare" and the chance the comparison had
@@ -589,7 +590,7 @@ class ChatService:
         started = [TurnStarted(tid, conversation_id, d, self._demo) for tid, d in zip(c.turns, sides, strict=True)]
         queue: asyncio.Queue[TurnEvent | None] = asyncio.Queue()
 
-        async def pump(events: AsyncIterator[TurnEvent]) -> None:
+        async def pump(events: AsyncGenerator[TurnEvent, None]) -> None:
             try:
                 async with contextlib.aclosing(events) as evs:
                     async for ev in evs:

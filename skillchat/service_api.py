@@ -10,7 +10,7 @@ Types only: importing this module loads neither the service nor the store.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from skillchat.core.handbook import Handbook
     from skillchat.events import TurnEvent
     from skillchat.handbooks import HandbookInfo
+    from skillchat.store.comparisons import Comparison
     from skillchat.store.spend import SpendReport
     from skillchat.store.traces import ConversationInfo, TranscriptEntry, TurnRecord
 
@@ -32,6 +33,7 @@ class AgentPool(Protocol):
 @runtime_checkable
 class ChatServiceAPI(Protocol):
     cancel_reason: str  # what a cancelled turn is logged with (the app says which signal stopped it)
+    policy: str  # "thompson" (explore) or "greedy"; /explore switches it
 
     # Read-only to the UI: it changes them through the methods below.
     @property
@@ -61,9 +63,16 @@ class ChatServiceAPI(Protocol):
     # --- turns ----------------------------------------------------------------------------------
     async def load_providers(self) -> None: ...
 
-    def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncIterator[TurnEvent]: ...
+    def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncGenerator[TurnEvent, None]: ...
 
     def rate(self, turn_id: int | str, value: str | float | None, source: str = "user") -> int: ...
+
+    # --- side-by-side comparison ----------------------------------------------------------------
+    def run_compare(self, conversation_id: int | None, text: str) -> AsyncGenerator[TurnEvent, None]: ...
+
+    def comparison(self, turn_id: int | str) -> Comparison | None: ...
+
+    def choose(self, turn_id: int | str, outcome: str) -> Comparison: ...
 
     # --- settings -------------------------------------------------------------------------------
     def set_lambda(self, lam: float) -> None: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -118,14 +119,14 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, skills=args.skills, knn_k=args.knn, relearn=not args.no_relearn, per_lambda=not args.no_per_lambda,
         compare_share=args.compare_share,
     )
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if args.lambdas:
         changes["lambdas"] = args.lambdas
     if args.train_lambda is not None:
         changes["train_lambda"] = args.train_lambda
     if args.curve_lambda is not None:
         changes["curve_lambda"] = args.curve_lambda
-    skill_changes: dict[str, object] = {}
+    skill_changes: dict[str, Any] = {}
     if args.modes is not None:
         skill_changes["n_modes"] = args.modes
     if args.texts_per_skill is not None:

@@ -183,11 +183,11 @@ def _through(rating_id: int | None) -> str:
 
 
 def diff_renderable(d, a, b):  # type: ignore[no-untyped-def]
-    from rich.console import Group
+    from rich.console import Group, RenderableType
     from rich.table import Table
     from rich.text import Text
 
-    parts = [Text.assemble((f"{d['from']} -> {d['to']}", "bold"),
+    parts: list[RenderableType] = [Text.assemble((f"{d['from']} -> {d['to']}", "bold"),
                            f"  observations {d['observations_before']:,.1f} -> {d['observations_after']:,.1f}, "
                            f"ratings through {_through(d['evidence_through_before'])} -> "
                            f"{_through(d['evidence_through_after'])}")]

@@ -188,8 +188,8 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
         return
     con.print(f"[bold]{o.base.ref} -> {o.handbook.ref}[/]  evidence recomputed from {k.used:,} of {k.turns:,} rated turns"
               + (f", half-life {k.half_life_days:g} days ({k.observations:,.1f} effective)" if k.half_life_days else ""))
-    extra = [(n, getattr(k, n)) for n in ("replaced", "unknown_agent", "no_skill", "retagged", "pinned")]
-    extra = [f"{n.replace('_', ' ')} {v:,}" for n, v in extra if v]
+    counted = [(n, getattr(k, n)) for n in ("replaced", "unknown_agent", "no_skill", "retagged", "pinned")]
+    extra = [f"{n.replace('_', ' ')} {v:,}" for n, v in counted if v]
     if extra:
         con.print("  " + ", ".join(extra), style="dim")
     if k.costs_kept:
@@ -207,7 +207,7 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
         con.print(t)
     else:
         con.print("No skill was split, merged or discovered.", style="dim")
-    if namer is not None and getattr(namer, "calls", 0):
+    if namer is not None and getattr(namer, "calls", None):
         con.print(f"Named {namer.calls} skill(s) with a model for {usd(namer.cost_usd)}.", style="dim")
     e = o.evaluation
     if e is not None:

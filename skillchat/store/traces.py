@@ -103,6 +103,13 @@ class TurnRecord:
     rating: float | None
 
 
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just wrote (sqlite3 types it as optional: None only before any insert)."""
+    if cur.lastrowid is None:
+        raise StoreError("the database reported no id for a row it just wrote")
+    return cur.lastrowid
+
+
 def _locked(method: Callable[..., T]) -> Callable[..., T]:
     """Reads take the store's lock too: the UI reads from worker threads while the event loop
     writes, and a read must not land inside another thread's open transaction. A read that
@@ -171,7 +178,7 @@ class TraceStore:
                 "INSERT INTO conversations (title, created_at, updated_at, demo) VALUES (?, ?, ?, ?)",
                 [title, now, now, int(demo)],
             )
-            return int(cur.lastrowid)
+            return _inserted_id(cur)
 
         return self._transact(write)
 
@@ -210,7 +217,7 @@ class TraceStore:
                 "UPDATE conversations SET updated_at = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
                 [now, title, conversation_id],
             )
-            return int(cur.lastrowid)
+            return _inserted_id(cur)
 
         return self._transact(write)
 
@@ -280,7 +287,7 @@ class TraceStore:
                     process_owner() if running else None, clock.now_iso(started) if running else None,
                 ],
             )
-            return int(cur.lastrowid)
+            return _inserted_id(cur)
 
         return self._transact(write)
 
@@ -348,7 +355,7 @@ class TraceStore:
                        VALUES (?, 'assistant', ?, ?, ?, ?, ?)""",
                     [row[0], text, now, turn_id, agent_id, int(status != "answered")],
                 )
-                message_id = int(cur.lastrowid)
+                message_id = _inserted_id(cur)
             elif row[1] is not None:
                 message_id = int(row[1])  # keep what was saved rather than lose it
             self.db.execute(
@@ -429,11 +436,11 @@ class TraceStore:
                 p = _progress(progress_json)
                 text = p.get("text") or None
                 if text and answer_id is None:
-                    answer_id = int(self.db.execute(
+                    answer_id = _inserted_id(self.db.execute(
                         """INSERT INTO messages (conversation_id, role, content, created_at, turn_id, agent_id, partial)
                            VALUES (?, 'assistant', ?, ?, ?, ?, 1)""",
                         [cid, text, clock.now_iso(now), tid, p.get("agent_id")],
-                    ).lastrowid)
+                    ))
                 self.db.execute(
                     """UPDATE turns SET status = 'cancelled', finished_at = ?, error = ?, assistant_message_id = ?,
                            agent_id = ?, model = ?, prompt_tokens = ?, completion_tokens = ?, cost_usd = ?,
@@ -491,7 +498,7 @@ class TraceStore:
             "INSERT INTO ratings (turn_id, value, rated_at, source) VALUES (?, ?, ?, ?)",
             [turn_id, value, clock.now_iso(), source],
         )
-        new_id = int(cur.lastrowid)
+        new_id = _inserted_id(cur)
         if old is not None:
             self.db.execute("UPDATE ratings SET replaced_by = ? WHERE id = ?", [new_id, old[0]])
         return (old[1] if old is not None else None), new_id
@@ -568,7 +575,7 @@ class TraceStore:
                 "INSERT INTO handbook_events (at, kind, handbook, version, detail_json) VALUES (?, ?, ?, ?, ?)",
                 [clock.now_iso(), kind, handbook, version, json.dumps(dict(detail or {}))],
             )
-            return int(cur.lastrowid)
+            return _inserted_id(cur)
 
         return self._transact(write)
 

@@ -146,7 +146,7 @@ class SkillchatApp(App[int]):
         except Exception as e:
             self.call_from_thread(self._service_failed, e)
             return
-        self.call_from_thread(self._service_opened, svc)
+        self.call_from_thread(self._service_opened, svc)  # type: ignore[arg-type]  # mypy cannot solve Textual's result type for a coroutine
 
     async def _service_opened(self, svc: ChatServiceAPI) -> None:
         self.service = svc
@@ -272,7 +272,7 @@ class SkillchatApp(App[int]):
             self.notify(f"Not saved in the config: {e}", severity="warning", timeout=10)
             return "for this session only"
         attr = {"lambda": "lam"}.get(key, key)
-        self.config = dataclasses.replace(self.config, path=path, **{attr: value})
+        self.config = dataclasses.replace(self.config, path=path, **{attr: value})  # type: ignore[arg-type]  # the key names a field of this type
         return "from now on"
 
     def config_path_text(self) -> str:

@@ -139,7 +139,7 @@ async def _model(chat: ChatScreen, args: tuple[str, ...]) -> None:
     svc = chat.sc.service
     if not args:
         pinned = svc.pinned
-        name = svc.handbook.agents[pinned].name if pinned in svc.handbook.agents else pinned
+        name = svc.handbook.agents[pinned].name if pinned is not None and pinned in svc.handbook.agents else pinned
         await chat.note(f"Pinned to {name}; /model auto routes again." if pinned
                         else "Routing automatically; /model NAME answers with one model every turn.")
         return

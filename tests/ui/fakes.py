@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from skillchat import handbooks
@@ -28,13 +28,14 @@ class _AllAgents:
 
 class ScriptedService:
     """Satisfies skillchat.service_api.ChatServiceAPI (tests/test_service_api.py checks it). What the
-    timing tests never use (the log, relearn, export, spend) says so when called."""
+    timing tests never use (the log, relearn, export, comparisons) says so when called."""
 
     def __init__(self, *, answer: str = "Hello **there**.", chunk: int = 3, delay: float = 0.0,
                  chunks: list[str] | None = None, load_delay: float | None = 0.0, seed: int = 7) -> None:
         self.handbook = handbooks.load("general")
         self.router = Router(self.handbook)
         self.lam, self.pinned, self.demo = 0.2, None, True
+        self.policy = "thompson"
         self.pool = _AllAgents(self.handbook)
         self.demo_reason, self.cancel_reason = "", "cancelled by the user"
         self.answer, self.chunk, self.delay, self.chunks = answer, chunk, delay, chunks
@@ -55,7 +56,7 @@ class ScriptedService:
         self.ready = True
 
     async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None,
-                       **_: Any) -> AsyncIterator[Any]:
+                       **_: Any) -> AsyncGenerator[Any, None]:
         if conversation_id is None:
             conversation_id = len(self.conversations_) + 1
             self.conversations_[conversation_id] = []
@@ -132,4 +133,4 @@ class ScriptedService:
     def _not_scripted(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ScriptedService is for timing tests; use the real ChatService in demo mode")
 
-    relearn = relearn_demo = activate = activate_demo = export = _not_scripted
+    relearn = relearn_demo = activate = activate_demo = export = run_compare = comparison = choose = _not_scripted

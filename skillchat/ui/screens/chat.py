@@ -295,7 +295,7 @@ class ChatScreen(Screen):
     def _picked(self, event: ComparePanel.Picked) -> None:
         panel = event.panel
         try:
-            self.sc.service.choose(panel.left.turn_id, event.outcome)
+            self.sc.service.choose(panel.left.turn_id, event.outcome)  # type: ignore[arg-type]  # None fails below
         except Exception as e:
             self.notify(f"The choice was not saved: {e}", severity="error")
             return
@@ -307,7 +307,7 @@ class ChatScreen(Screen):
     @on(AssistantTurn.RatingChosen)
     def _rate(self, event: AssistantTurn.RatingChosen) -> None:
         turn = event.turn
-        if not turn.rateable:
+        if turn.turn_id is None or not turn.rateable:
             self.notify("Only a finished answer can be rated.", severity="warning")
             return
         try:
@@ -381,7 +381,7 @@ class ChatScreen(Screen):
                 rec = None
                 if e.turn_id is not None:
                     rec = svc.turn(e.turn_id)
-                if rec is not None and getattr(rec, "decision", None) is not None:
+                if rec is not None and rec.decision is not None:
                     await turn.show_decision(rec.decision, demo=bool(rec.demo), turn_id=e.turn_id)
                 turn.turn_id = e.turn_id
                 turn.agent_id = e.agent_id

@@ -124,7 +124,8 @@ class AssistantTurn(Vertical):
         self.query_one(".routing", Static).update(fmt.decision_summary(decision, self.hb, demo=demo))
         if self.hb is not None:
             why = Collapsible(Static(fmt.ranking_renderable(decision, self.hb), classes="ranking"),
-                              title=Text(fmt.why_title(decision)), collapsed=True, classes="why")
+                              title=Text(fmt.why_title(decision)),  # type: ignore[arg-type]  # a Text is shown as is, never as markup
+                              collapsed=True, classes="why")
             await self.mount(why, after=self.query_one(".routing"))
         if self.status == "routing":
             self.status = "waiting"
