@@ -86,15 +86,15 @@ def active_ref(cfg: Config, store: Any | None = None) -> str:
 
 
 def load_base(ref: str, cfg: Config) -> Handbook:
-    """The file of a handbook version, plus agents only the config defines (their ratings count)."""
-    base = handbooks.load(ref)
-    if cfg.agents:
-        from skillchat.providers.pool import with_config_agents
+    """The file of a handbook version, plus agents only the config defines and the local model
+    (their ratings count)."""
+    from skillchat.providers.pool import with_config_agents
 
-        overlay = with_config_agents(base.copy(), cfg)
-        for aid, agent in overlay.agents.items():
-            if aid not in base.agents:
-                base.agents[aid] = agent
+    base = handbooks.load(ref)
+    overlay = with_config_agents(base.copy(), cfg)
+    for aid, agent in overlay.agents.items():
+        if aid not in base.agents:
+            base.agents[aid] = agent
     return base
 
 

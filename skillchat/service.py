@@ -47,7 +47,7 @@ from skillchat.events import (
 )
 from skillchat.pricing import LitellmPriceBook
 from skillchat.providers import demo as demo_script
-from skillchat.providers import keys
+from skillchat.providers import keys, local_model
 from skillchat.providers.detect import Environment, detect
 from skillchat.providers.litellm_client import (
     CallStats,
@@ -99,8 +99,12 @@ class ChatService:
         chunk_delay_s: float | None = None,
         env: Mapping[str, str] | None = None,
         handbook_ref: str | None = None,
+        local: local_model.LocalServer | None = None,
     ) -> None:
         self.config = config
+        # The embedded local model's server: started when first needed, stopped by close(). It reads
+        # the process's environment, as with_config_agents does (`env` is for provider keys).
+        self.local = local if local is not None else (None if local_model.disabled() else local_model.LocalServer())
         self.handbook_ref = handbook_ref or handbook.ref  # what to reload it from (set_demo)
         self.store = store
         self._reservations = Reservations.of(store)
@@ -171,17 +175,47 @@ class ChatService:
                     hb.record_cost(agent, mode, pt, ct, usd)
         self.handbook = hb
         self._through = through
-        self.pool: Pool = build_pool(hb, self.config, self.environment, demo=self._demo, env=self._env)
+        self._build_pool()
         self.router = build_router(hb, token_counter=self._counter, prices=self._prices)
-        if self._pinned is not None and self._pinned not in self.pool.endpoints:
-            self._pinned = None
         self._note_unpriced()
 
+    def _build_pool(self) -> None:
+        self.pool: Pool = build_pool(self.handbook, self.config, self.environment, demo=self._demo, env=self._env,
+                                     local=self.local)
+        if self._pinned is not None and self._pinned not in self.pool.endpoints:
+            self._pinned = None
+
     async def load_providers(self) -> None:
-        """Import litellm (about four seconds) in a thread, so the event loop keeps running."""
+        """Import litellm (about four seconds) in a thread, so the event loop keeps running; start the
+        local model meanwhile, if it is in the pool (a failure leaves it out, saying why)."""
+        jobs = [self.start_local()] if self.local_wanted else []
         if not self._ready:
-            await asyncio.to_thread(self._load_and_warm)
-            self._ready = True
+            jobs.append(asyncio.to_thread(self._load_and_warm))
+        await asyncio.gather(*jobs)
+        self._ready = True
+
+    @property
+    def local_wanted(self) -> bool:
+        """The local model is in the pool and its server is not up yet."""
+        ep = self.pool.endpoints.get(local_model.AGENT_ID)
+        return ep is not None and ep.via == "local" and self.local is not None and not self.local.running()
+
+    async def start_local(self) -> None:
+        """Start the local model's server; if it cannot start, the pool says why and routes around it."""
+        assert self.local is not None
+        with contextlib.suppress(local_model.LocalModelError):
+            await asyncio.to_thread(self.local.start)
+        self._build_pool()
+
+    async def _local_endpoint(self, ep: Any) -> Any:
+        """The local agent's endpoint at its server's address, starting the server if it is not up."""
+        assert self.local is not None
+        try:
+            url = await asyncio.to_thread(self.local.start)
+        except local_model.LocalModelError as e:
+            self._build_pool()  # until the fix, routing leaves it out and says why
+            raise ProviderError(str(e), "server", ep.agent_id) from None
+        return dataclasses.replace(ep, api_base=url)
 
     def _load_and_warm(self) -> None:
         warm_up(load_litellm())
@@ -198,6 +232,8 @@ class ChatService:
     def close(self) -> None:
         self.save_unsaved()  # if the database is still locked, the next start closes those turns
         self.store.close()
+        if self.local is not None:
+            self.local.stop()
 
     def sync_ratings(self) -> None:
         """Apply ratings given since this handbook last looked (by another process, or `skillchat rate`)."""
@@ -369,6 +405,10 @@ class ChatService:
     def transcript(self, conversation_id: int) -> list[TranscriptEntry]:
         return self.store.transcript(conversation_id)
 
+    def transcript_page(self, conversation_id: int, turns: int,
+                        before_turn: int | None = None) -> tuple[list[TranscriptEntry], bool]:
+        return self.store.transcript_page(conversation_id, turns, before_turn)
+
     # --- one turn -----------------------------------------------------------------------------
     async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncGenerator[TurnEvent, None]:
         opened = self._open_turn(conversation_id, text)
@@ -482,12 +522,17 @@ class ChatService:
             stats = state.stats = CallStats()
             state.endpoint, state.attempt_started, state.prompt_tokens = ep, time.monotonic(), None
             try:
+                if ep.via == "local":
+                    ep = await self._local_endpoint(ep)
                 call = self.provider.stream(ep, messages, stats, chunk_delay_s=delay, max_tokens=max_tokens)
                 async with contextlib.aclosing(call) as pieces:
                     async for piece in pieces:
                         yield TokenChunk(turn_id, piece)
                         self._save_progress(turn_id, messages, state)
             except ProviderError as e:
+                died = self.local.death() if ep.via == "local" and self.local is not None else None
+                if died:
+                    e = ProviderError(died, e.kind, agent_id)
                 attempts.append(Attempt(agent_id, ep.model, False, e.kind, str(e), stats.latency_s,
                                         self._partial_cost(ep, messages, stats)))
                 state.endpoint = None

@@ -33,7 +33,7 @@ class AgentPool(Protocol):
 @runtime_checkable
 class ChatServiceAPI(Protocol):
     cancel_reason: str  # what a cancelled turn is logged with (the app says which signal stopped it)
-    policy: str  # "thompson" (explore) or "greedy"; /explore switches it
+    policy: str  # "thompson" explores, "greedy" does not (/explore on|off)
 
     # Read-only to the UI: it changes them through the methods below.
     @property
@@ -67,12 +67,11 @@ class ChatServiceAPI(Protocol):
 
     def rate(self, turn_id: int | str, value: str | float | None, source: str = "user") -> int: ...
 
-    # --- side-by-side comparison ----------------------------------------------------------------
     def run_compare(self, conversation_id: int | None, text: str) -> AsyncGenerator[TurnEvent, None]: ...
 
-    def comparison(self, turn_id: int | str) -> Comparison | None: ...
-
     def choose(self, turn_id: int | str, outcome: str) -> Comparison: ...
+
+    def comparison(self, turn_id: int | str) -> Comparison | None: ...
 
     # --- settings -------------------------------------------------------------------------------
     def set_lambda(self, lam: float) -> None: ...
@@ -100,6 +99,9 @@ class ChatServiceAPI(Protocol):
     def conversations(self, limit: int = 200) -> list[ConversationInfo]: ...
 
     def transcript(self, conversation_id: int) -> list[TranscriptEntry]: ...
+
+    def transcript_page(self, conversation_id: int, turns: int,
+                        before_turn: int | None = None) -> tuple[list[TranscriptEntry], bool]: ...
 
     def turn(self, turn_id: int) -> TurnRecord | None: ...
 

@@ -21,6 +21,8 @@ REPO = Path(__file__).parent.parent
 def skillchat_home(tmp_path, monkeypatch):
     home = tmp_path / "skillchat-home"
     monkeypatch.setenv("SKILLCHAT_HOME", str(home))
+    # The embedded local model starts a real server: only the tests written for it let it in.
+    monkeypatch.setenv("SKILLCHAT_LOCAL_MODEL", "off")
     for var in ("SKILLCHAT_CONFIG", "SKILLCHAT_DB", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY",
                 "LITELLM_PROXY_URL", "LITELLM_PROXY_API_KEY", "OLLAMA_HOST"):
         monkeypatch.delenv(var, raising=False)

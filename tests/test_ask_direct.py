@@ -161,8 +161,10 @@ def test_ctrl_c_mid_answer_stops_the_call_and_keeps_what_arrived_with_its_cost(o
     deadline = time.monotonic() + 60
     while b"w3 " not in term.out and time.monotonic() < deadline:
         time.sleep(0.02)
+    seen = b"w3 " in term.out
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=30)
+    assert seen, f"no answer streamed within 60 s; terminal: {term.out[-300:]!r}; stderr: {err.decode()[-500:]}"
     assert p.returncode == 130 and "interrupted" in err.decode()
     for _ in range(100):  # the server notices the closed socket at its next write
         if openai_server.hangups:

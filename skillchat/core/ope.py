@@ -237,14 +237,20 @@ def _estimate(rows: Sequence[_Row], max_weight: float | None) -> tuple[PolicyEst
     est = PolicyEstimate(
         ips=_mean(ips),
         snips=snips,
-        dr=_mean(dr),
+        # DR can land outside what it estimates on a few turns (1.008 satisfaction, a negative
+        # cost); the true value is in range, so the clipped estimate is never further from it.
+        dr=_clip(_mean(dr), 0.0, 1.0),
         cost_snips=_snips(cost_rows),
-        cost_dr=_mean(cost_dr_vals),
+        cost_dr=_clip(_mean(cost_dr_vals), 0.0, math.inf),
         ess=ess,
         n=n,
         agreement=agree / n,
     )
     return est, dr, dr_c
+
+
+def _clip(e: Estimate, lo: float, hi: float) -> Estimate:
+    return Estimate(min(max(e.value, lo), hi), e.se) if math.isfinite(e.value) else e
 
 
 def _mean(xs: Sequence[float]) -> Estimate:

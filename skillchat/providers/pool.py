@@ -19,7 +19,7 @@ from skillchat.core.handbook import Agent, Handbook, Prior
 from skillchat.core.ports import Price
 from skillchat.errors import ConfigError
 from skillchat.pricing import LitellmPriceBook
-from skillchat.providers import keys
+from skillchat.providers import keys, local_model
 from skillchat.providers.detect import Environment
 
 # An agent added only in the config has no leaderboard prior: start neutral and let ratings decide.
@@ -32,7 +32,7 @@ class Endpoint:
     agent_id: str
     model: str  # what litellm is called with (ollama/..., litellm_proxy/..., or the agent's own model)
     cost_model: str  # whose price applies: the agent's model, whatever the route to it
-    via: str  # key | ollama | proxy | config | demo
+    via: str  # key | ollama | proxy | config | local | demo
     api_base: str | None = None
     api_key_env: str | None = None  # the NAME of the variable; its value is read at call time only
     price: Price | None = None  # the configured price, used when litellm's list lacks the model
@@ -71,8 +71,13 @@ class Pool:
 
 
 def with_config_agents(hb: Handbook, cfg: Config, prices: LitellmPriceBook | None = None) -> Handbook:
-    """The handbook's agents, changed or extended by the config's [[agents]] (the handbook is modified)."""
+    """The handbook's agents, changed or extended by the config's [[agents]] (the handbook is modified).
+
+    The embedded local model joins them unless SKILLCHAT_LOCAL_MODEL=off (if it is not installed,
+    the pool says how to install it)."""
     prices = prices or LitellmPriceBook()
+    if not local_model.disabled() and local_model.AGENT_ID not in hb.agents:
+        hb.agents[local_model.AGENT_ID] = local_model.agent()
     where = str(cfg.path) if cfg.path else "config"
     for i, ac in enumerate(cfg.agents):
         price = _config_price(ac)
@@ -110,7 +115,8 @@ def _ollama_has(models: frozenset[str], name: str) -> bool:
 
 
 def build_pool(hb: Handbook, cfg: Config, environment: Environment | None, *, demo: bool = False,
-               env: Mapping[str, str] | None = None) -> Pool:
+               env: Mapping[str, str] | None = None, local: local_model.LocalServer | None = None) -> Pool:
+    """`local`: the local model's server, if this process runs one (it says whether it failed to start)."""
     prices = LitellmPriceBook()
     by_id = {a.id: a for a in cfg.agents}
     endpoints: dict[str, Endpoint] = {}
@@ -125,11 +131,27 @@ def build_pool(hb: Handbook, cfg: Config, environment: Environment | None, *, de
             endpoints[agent.id] = Endpoint(agent.id, agent.model, agent.model, "demo", price=price)
             statuses.append(AgentStatus(agent.id, agent.name, agent.model, True, "demo: scripted answers, no model called"))
             continue
-        ep, how = _route(agent, ac, environment, prices, env)
+        if agent.id == local_model.AGENT_ID and agent.model == local_model.MODEL and not (ac and ac.api_base):
+            ep, how = _route_local(agent, local)
+        else:
+            ep, how = _route(agent, ac, environment, prices, env)
         if ep is not None:
             endpoints[agent.id] = dataclasses.replace(ep, price=price)
         statuses.append(AgentStatus(agent.id, agent.name, agent.model, ep is not None, how))
     return Pool(endpoints, statuses, environment, demo)
+
+
+def _route_local(agent: Agent, local: local_model.LocalServer | None) -> tuple[Endpoint | None, str]:
+    if local_model.disabled():  # a relearned handbook keeps the agent
+        return None, f"the local model is off ({local_model.MODEL_ENV}=off)"
+    why = (local.error if local is not None else None) or local_model.problem()
+    if why:
+        return None, why if why.startswith("the local model") else f"the local model: {why}"
+    if local is not None and local.running():
+        return Endpoint(agent.id, agent.model, agent.model, "local", local.url), f"local model at {local.url}"
+    # The address is the server's once it runs: the service asks it at call time.
+    return (Endpoint(agent.id, agent.model, agent.model, "local", "http://127.0.0.1:0/v1"),
+            "local model, started by skillchat when needed")
 
 
 def _route(agent: Agent, ac: AgentConfig | None, environment: Environment | None, prices: LitellmPriceBook,

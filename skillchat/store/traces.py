@@ -235,21 +235,44 @@ class TraceStore:
         ).fetchall()
         return [Message(r[0], r[1]) for r in rows]
 
+    _TRANSCRIPT = """SELECT m.id, m.role, m.content, m.created_at, coalesce(m.turn_id, tu.id), m.agent_id, m.partial,
+                            coalesce(ta.status, tu.status), r.value, ta.cost_usd
+                     FROM messages m
+                     LEFT JOIN turns ta ON ta.id = m.turn_id
+                     LEFT JOIN turns tu ON tu.user_message_id = m.id
+                     LEFT JOIN ratings r ON r.turn_id = m.turn_id AND r.replaced_by IS NULL"""
+
     @_locked
     def transcript(self, conversation_id: int) -> list[TranscriptEntry]:
-        rows = self.db.execute(
-            """SELECT m.id, m.role, m.content, m.created_at, coalesce(m.turn_id, tu.id), m.agent_id, m.partial,
-                      coalesce(ta.status, tu.status), r.value, ta.cost_usd
-               FROM messages m
-               LEFT JOIN turns ta ON ta.id = m.turn_id
-               LEFT JOIN turns tu ON tu.user_message_id = m.id
-               LEFT JOIN ratings r ON r.turn_id = m.turn_id AND r.replaced_by IS NULL
-               WHERE m.conversation_id = ? ORDER BY m.id""",
-            [conversation_id],
-        ).fetchall()
+        rows = self.db.execute(self._TRANSCRIPT + " WHERE m.conversation_id = ? ORDER BY m.id",
+                               [conversation_id]).fetchall()
         return [
             TranscriptEntry(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], r[9]) for r in rows
         ]
+
+    @_locked
+    def transcript_page(self, conversation_id: int, turns: int,
+                        before_turn: int | None = None) -> tuple[list[TranscriptEntry], bool]:
+        """The last `turns` exchanges (each user message and what follows it) before turn
+        `before_turn`'s user message, or at the end; and whether there are earlier ones."""
+        end = None
+        if before_turn is not None:
+            row = self.db.execute("SELECT user_message_id FROM turns WHERE id = ? AND conversation_id = ?",
+                                  [before_turn, conversation_id]).fetchone()
+            end = row[0] if row is not None else None
+        end = end if end is not None else 2**62
+        row = self.db.execute(
+            "SELECT id FROM messages WHERE conversation_id = ? AND role = 'user' AND id < ? "
+            "ORDER BY id DESC LIMIT 1 OFFSET ?", [conversation_id, end, max(turns - 1, 0)],
+        ).fetchone()
+        start = row[0] if row is not None else 0
+        rows = self.db.execute(
+            self._TRANSCRIPT + " WHERE m.conversation_id = ? AND m.id >= ? AND m.id < ? ORDER BY m.id",
+            [conversation_id, start, end],
+        ).fetchall()
+        more = start > 0 and self.db.execute("SELECT 1 FROM messages WHERE conversation_id = ? AND id < ? LIMIT 1",
+                                             [conversation_id, start]).fetchone() is not None
+        return [TranscriptEntry(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], r[9]) for r in rows], more
 
     # --- turns ------------------------------------------------------------------------------
     def start_turn(

@@ -167,7 +167,7 @@ class SkillchatApp(App[int]):
     @work(group="providers", exclusive=True, exit_on_error=False, description="loading model providers")
     async def _load_providers(self) -> None:
         self._providers_done.clear()
-        self.providers = "loading"
+        self.providers = "starting" if getattr(self.service, "local_wanted", False) else "loading"
         self.refresh_status()
         try:
             await self.service.load_providers()
@@ -177,6 +177,9 @@ class SkillchatApp(App[int]):
         else:
             self.providers = "ready" if self.has_agents() else "none"
             self.providers_error = None
+            local_error = getattr(getattr(self.service, "local", None), "error", None)
+            if local_error:
+                self.notify(local_error, title="Local model", severity="warning", timeout=15)
         finally:
             self._providers_done.set()
             self.refresh_status()

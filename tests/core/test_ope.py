@@ -137,3 +137,17 @@ def test_signed_changes_never_read_minus_zero():
 
     assert [signed(x) for x in (-0.0001, -0.0, 0.0004, -0.0006, 0.01234)] == ["+0.000", "+0.000", "+0.000", "-0.001", "+0.012"]
     assert signed(-0.04, 1) == "+0.0" and signed(-0.06, 1) == "-0.1"
+
+
+def test_doubly_robust_estimates_stay_in_the_range_of_what_they_estimate():
+    from skillchat.core.ope import _estimate, _Row
+
+    # A reward model that is far off on a rare, rewarded choice pushes DR above 1 and the cost
+    # correction below 0; the true satisfaction and cost are in [0, 1] and >= 0.
+    rows = [_Row(r=1.0, c=0.0, mu=0.1, probs={"a": 1.0}, q={"a": 0.9}, qc={"a": 0.01}, agent="a")] + [
+        _Row(r=1.0, c=0.0, mu=1.0, probs={"a": 1.0}, q={"a": 0.95}, qc={"a": 0.001}, agent="a")
+    ] * 3
+    est, dr, dr_c = _estimate(rows, None)
+    assert max(dr) > 1.0 and min(dr_c) < 0.0  # the raw contributions do leave the range
+    assert est.dr.value == 1.0
+    assert est.cost_dr.value == 0.0

@@ -192,3 +192,24 @@ def test_the_wal_is_checkpointed_in_the_background_not_inside_a_turn(store, tiny
     answered_turn(store, tiny)
     store._checkpointer.join(5)
     assert calls == [store.path]
+
+
+def test_a_conversation_read_a_page_at_a_time_from_the_end(store, tiny):
+    cid = store.new_conversation()
+    ids = [answered_turn(store, tiny, f"question {i}", f"answer {i}", conversation_id=cid)[0] for i in range(7)]
+    # A turn refused by the budget: a user message and no answer.
+    mid = store.add_message(cid, "user", "question 7")
+    refused = store.start_turn(cid, mid, None, demo=False, status="refused", error="over budget")
+    pages, before = [], None
+    while True:
+        entries, more = store.transcript_page(cid, 3, before)
+        pages.append([e.content for e in entries])
+        if not more:
+            break
+        before = next(e.turn_id for e in entries)
+    assert pages == [["question 5", "answer 5", "question 6", "answer 6", "question 7"],
+                     ["question 2", "answer 2", "question 3", "answer 3", "question 4", "answer 4"],
+                     ["question 0", "answer 0", "question 1", "answer 1"]]
+    entries, more = store.transcript_page(cid, 3, ids[0])
+    assert entries == [] and not more
+    assert store.transcript_page(cid, 3, refused)[0][-1].content == "answer 6"

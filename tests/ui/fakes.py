@@ -28,16 +28,15 @@ class _AllAgents:
 
 class ScriptedService:
     """Satisfies skillchat.service_api.ChatServiceAPI (tests/test_service_api.py checks it). What the
-    timing tests never use (the log, relearn, export, comparisons) says so when called."""
+    timing tests never use (the log, relearn, export) says so when called."""
 
     def __init__(self, *, answer: str = "Hello **there**.", chunk: int = 3, delay: float = 0.0,
                  chunks: list[str] | None = None, load_delay: float | None = 0.0, seed: int = 7) -> None:
         self.handbook = handbooks.load("general")
         self.router = Router(self.handbook)
         self.lam, self.pinned, self.demo = 0.2, None, True
-        self.policy = "thompson"
         self.pool = _AllAgents(self.handbook)
-        self.demo_reason, self.cancel_reason = "", "cancelled by the user"
+        self.demo_reason, self.cancel_reason, self.policy = "", "cancelled by the user", "thompson"
         self.answer, self.chunk, self.delay, self.chunks = answer, chunk, delay, chunks
         self.load_delay = load_delay
         self.release = asyncio.Event()  # set it to let load_providers finish (when load_delay is None)
@@ -124,7 +123,14 @@ class ScriptedService:
     def transcript(self, conversation_id: int) -> list[Any]:
         return []
 
+    def transcript_page(self, conversation_id: int, turns: int,
+                        before_turn: int | None = None) -> tuple[list[Any], bool]:
+        return [], False
+
     def turn(self, turn_id: int) -> None:
+        return None
+
+    def comparison(self, turn_id: int | str) -> None:
         return None
 
     def close(self) -> None:
@@ -133,4 +139,4 @@ class ScriptedService:
     def _not_scripted(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ScriptedService is for timing tests; use the real ChatService in demo mode")
 
-    relearn = relearn_demo = activate = activate_demo = export = run_compare = comparison = choose = _not_scripted
+    relearn = relearn_demo = activate = activate_demo = export = run_compare = choose = _not_scripted

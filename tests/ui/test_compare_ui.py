@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import db_rows, make_app, plain, ready, wait_for
+from app_driver import db_rows, make_app, plain, ready, wait_for
 
 from skillchat.ui.widgets.compare import ComparePanel
 

@@ -3,7 +3,7 @@ in spend tables, the spend screen on a small terminal, and a relearn that change
 
 from __future__ import annotations
 
-from conftest import make_app, plain, ready, send, wait_for
+from app_driver import make_app, plain, ready, send, wait_for
 from textual.widgets import DataTable
 
 

@@ -3,7 +3,7 @@ runs exactly what was typed however fast the keys arrive."""
 
 from __future__ import annotations
 
-from conftest import SIZE, make_app, ready, send, wait_for
+from app_driver import SIZE, make_app, ready, send, wait_for
 from textual import events
 
 

@@ -11,16 +11,18 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 from skillchat.text_safety import clean
 from skillchat.ui import commands, slash
+from skillchat.ui.widgets.answer import AnswerView, draw
 from skillchat.ui.widgets.compare import ComparePanel, resumed_note
 from skillchat.ui.widgets.prompt import CompletionMenu, PromptArea, PromptHistory
 from skillchat.ui.widgets.status import StatusBar
-from skillchat.ui.widgets.transcript import Transcript
-from skillchat.ui.widgets.turn import AssistantTurn
+from skillchat.ui.widgets.transcript import PAGE_TURNS, Transcript
+from skillchat.ui.widgets.turn import AssistantTurn, UserMessage
 
 if TYPE_CHECKING:
     from skillchat.ui.app import SkillchatApp
@@ -50,6 +52,7 @@ class ChatScreen(Screen):
         super().__init__()
         self.conversation_id: Any = None
         self._turn_worker: Worker | None = None
+        self._loading_earlier = False
         self.last_user_text: str | None = None
 
     @property
@@ -223,7 +226,7 @@ class ChatScreen(Screen):
     async def action_new(self) -> None:
         await self.new_conversation()
 
-    def action_focus_turn(self, step: int) -> None:
+    async def action_focus_turn(self, step: int) -> None:
         turns = self.transcript.turns()
         if not turns:
             return
@@ -233,6 +236,9 @@ class ChatScreen(Screen):
             if i >= len(turns):
                 self.prompt.focus()
                 return
+            if i < 0 and await self.load_earlier():
+                turns = self.transcript.turns()
+                i = turns.index(focused) + step
             i = max(i, 0)
         else:
             i = len(turns) - 1 if step < 0 else 0
@@ -360,41 +366,72 @@ class ChatScreen(Screen):
         self.refresh_bindings()
 
     async def load_conversation(self, conversation_id: int) -> None:
-        """Show a past conversation as it was (answers, routing, ratings) and continue it."""
+        """Show a past conversation as it was (answers, routing, ratings) and continue it.
+
+        Only its last turns are mounted; earlier ones load as the view scrolls up to them."""
         if self.busy:
             self.action_cancel()
-        svc = self.sc.service
-        entries = await asyncio.to_thread(svc.transcript, conversation_id)
-        if not entries:
+        widgets, more = await self._read_page(conversation_id, None)
+        if not widgets:
             self.notify(f"Conversation {conversation_id} is empty.", severity="warning")
             return
-        await self.transcript.remove_children()
         self.conversation_id = conversation_id
-        self.last_user_text = None
-        hb = self.sc.active_handbook()
-        for e in entries:
-            if e.role == "user":
-                await self.transcript.add_user(e.content)
-                self.last_user_text = e.content
-            elif e.role == "assistant":
-                turn = await self.transcript.add_assistant(hb)
-                rec = None
-                if e.turn_id is not None:
-                    rec = svc.turn(e.turn_id)
-                if rec is not None and rec.decision is not None:
-                    await turn.show_decision(rec.decision, demo=bool(rec.demo), turn_id=e.turn_id)
-                turn.turn_id = e.turn_id
-                turn.agent_id = e.agent_id
-                await turn.load_finished(text=e.content, stats=_record_stats(rec, e))
-                if e.partial:
-                    turn.status = "stopped"
-                turn.rating = _rating_name(e.rating)
-                if e.turn_id is not None and (note := resumed_note(svc.comparison(e.turn_id), e.turn_id)):
-                    turn.note(note)
+        self.last_user_text = next((w.text for w in reversed(widgets) if isinstance(w, UserMessage)), None)
+        await self.transcript.show_window(widgets, more_before=more)
         await self.note(f"Resumed conversation {conversation_id}; new messages continue it.")
         self.transcript.scroll_end(animate=False)
         self.prompt.focus()
         self.refresh_bindings()
+
+    @on(Transcript.EarlierWanted)
+    async def _earlier_wanted(self) -> None:
+        await self.load_earlier()
+
+    async def load_earlier(self) -> bool:
+        """Mount the page of turns before the window's first; False if there is none."""
+        transcript = self.transcript
+        start = transcript.window_start()
+        if self._loading_earlier or not transcript.more_before or self.conversation_id is None or start is None:
+            return False
+        self._loading_earlier = True
+        try:
+            widgets, more = await self._read_page(self.conversation_id, start)
+            await transcript.prepend(widgets, more_before=more)
+        finally:
+            self._loading_earlier = False
+        return bool(widgets)
+
+    async def _read_page(self, conversation_id: int, before_turn: int | None) -> tuple[list[Widget], bool]:
+        """A page of the log as widgets, read (and the routing of each turn with it) in a thread."""
+        svc = self.sc.service
+        turn_of = getattr(svc, "turn", None)
+        # Answers are drawn here too when the width they will have is known (an answer is on
+        # screen): drawing is most of the cost of a page, and the event loop stays free meanwhile.
+        width = next((v.size.width for v in self.transcript.query(AnswerView) if v.size.width), None)
+        console = self.app.console
+
+        def read() -> tuple[list[Any], dict[int, Any], dict[int, Any], dict[int, Any], bool]:
+            entries, more = svc.transcript_page(conversation_id, PAGE_TURNS, before_turn)
+            answers = [(e.turn_id, e) for e in entries if e.role == "assistant" and e.turn_id is not None]
+            records = {tid: turn_of(tid) for tid, _ in answers if callable(turn_of)}
+            drawn = {tid: (width, draw(clean(e.content), console, width)) for tid, e in answers if width}
+            notes = {tid: resumed_note(svc.comparison(tid), tid) for tid, _ in answers}
+            return entries, records, drawn, notes, more
+
+        entries, records, drawn, notes, more = await asyncio.to_thread(read)
+        hb = self.sc.active_handbook()
+        widgets: list[Widget] = []
+        for e in entries:
+            if e.role == "user":
+                widgets.append(UserMessage(e.content, turn_id=e.turn_id))
+            elif e.role == "assistant":
+                rec = records.get(e.turn_id)
+                widgets.append(AssistantTurn.restored(
+                    hb, text=e.content, turn_id=e.turn_id, agent_id=e.agent_id,
+                    decision=getattr(rec, "decision", None), demo=bool(getattr(rec, "demo", False)),
+                    stats=_record_stats(rec, e), status="stopped" if e.partial else "done",
+                    rating=_rating_name(e.rating), drawn=drawn.get(e.turn_id), note=notes.get(e.turn_id)))
+        return widgets, more
 
     async def note(self, content: Any, *, kind: str = "info") -> None:
         await self.transcript.add_notice(content if not isinstance(content, str) else Text(content), kind=kind)

@@ -85,6 +85,8 @@ def welcome_markdown(app: SkillchatApp) -> str:
                   "*What is the integral of x²?*"]
     elif app.providers == "loading":
         lines.append("*Loading model providers in the background; you can type already.*")
+    elif app.providers == "starting":
+        lines.append("*Starting the local model (SmolLM2, on this machine) in the background; you can type already.*")
     elif app.providers == "none":
         lines += ["> **No model provider is configured.** Set an API key (for example `OPENAI_API_KEY`), "
                   "start Ollama, or add an `[[agents]]` entry to the config, then run `skillchat doctor` to check.",

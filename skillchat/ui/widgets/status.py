@@ -15,7 +15,7 @@ class StatusState:
     handbook: str = ""
     lam: float = 0.2
     pinned: str | None = None  # display name of the pinned agent
-    providers: str = "loading"  # loading, ready, failed, none
+    providers: str = "loading"  # loading, starting (the local model), ready, failed, none
     demo: bool = False
     spend: str = ""  # e.g. "today $0.012 of $2.00"
     spend_alert: bool = False
@@ -38,8 +38,10 @@ class StatusBar(Static):
         else:
             t.append("auto" if s.explore else "auto, not exploring")
         t.append("  models ", style="dim")
-        style = {"ready": "green", "loading": "italic", "failed": "bold red", "none": "bold yellow"}.get(s.providers, "")
-        label = {"loading": "loading…", "none": "none configured"}.get(s.providers, s.providers)
+        style = {"ready": "green", "loading": "italic", "starting": "italic", "failed": "bold red",
+                 "none": "bold yellow"}.get(s.providers, "")
+        label = {"loading": "loading…", "starting": "starting local model…",
+                 "none": "none configured"}.get(s.providers, s.providers)
         t.append(label, style=style)
         if s.spend:
             t.append("  ")

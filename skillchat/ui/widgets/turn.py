@@ -16,14 +16,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.timer import Timer
-from textual.widgets import Collapsible, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Collapsible, Static
 
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
 from skillchat.text_safety import StreamCleaner, clean, one_line
 from skillchat.ui import format as fmt
+from skillchat.ui.widgets.answer import AnswerView
 
 # How often streamed text reaches the screen: every FLUSH_MIN_S while the app keeps up, backing
 # off towards FLUSH_MAX_S when layout of a long transcript starts to delay the event loop.
@@ -32,12 +33,13 @@ BUSY_LAG_S = 0.03
 
 
 class UserMessage(Static):
-    def __init__(self, text: str, *, again: bool = False) -> None:
+    def __init__(self, text: str, *, again: bool = False, turn_id: int | None = None) -> None:
         content = Text(clean(text))
         if again:
             content = Text.assemble(("↻ asked again: ", "italic dim"), content)
         super().__init__(content, classes="user-message", markup=False)
         self.text = text
+        self.turn_id = turn_id  # known for a message read back from the log
 
 
 class Notice(Static):
@@ -97,36 +99,67 @@ class AssistantTurn(Vertical):
         self.text = ""  # the answer as the model sent it (and the store keeps it)
         self.user_text = ""
         self.agent_id: str | None = None
-        self._stream: MarkdownStream | None = None
         self._shown = StreamCleaner()  # what reaches the screen: no escape sequences
         self._pending: list[str] = []
         self._flush_timer: Timer | None = None
         self._flush_s = FLUSH_MIN_S
         self._flush_due = 0.0
         self._names: dict[str, str] = {}
+        self._stats: Text | None = None
+        self._drawn: tuple[int, list[Strip]] | None = None  # the answer's lines, if drawn before mounting
+        self._note: Text | None = None  # shown from the start (a resumed comparison says what was picked)
+
+    @classmethod
+    def restored(cls, hb: Handbook | None, *, text: str, turn_id: int | None, agent_id: str | None,
+                 decision: RoutingDecision | None, demo: bool, stats: Text | None, status: str,
+                 rating: str | None, drawn: tuple[int, list[Strip]] | None = None,
+                 note: Text | None = None) -> AssistantTurn:
+        """A finished turn read back from the log, built whole before it is mounted, so a page of
+        them is mounted (and laid out) in one go."""
+        turn = cls(hb=hb)
+        if decision is not None:
+            turn._decided(decision, demo=demo, turn_id=turn_id)
+        turn.turn_id, turn.agent_id, turn.text, turn._stats, turn._drawn = turn_id, agent_id, text, stats, drawn
+        turn._note = note
+        turn.set_reactive(AssistantTurn.status, status)
+        turn.set_reactive(AssistantTurn.rating, rating)
+        return turn
 
     def compose(self):
-        yield Static(Text("routing…", style="dim"), classes="routing")
-        yield Static("", classes="turn-notes")
-        yield Markdown("", classes="answer")
+        d = self.decision
+        yield Static(fmt.decision_summary(d, self.hb, demo=self.demo) if d is not None
+                     else Text("routing…", style="dim"), classes="routing")
+        if d is not None and self.hb is not None:
+            yield self._why(d, self.hb)
+        notes = Static(self._note or "", classes="turn-notes")
+        if self._note:
+            notes.display = True
+        yield notes
+        yield AnswerView(clean(self.text), drawn=self._drawn, classes="answer")
         with Horizontal(classes="turn-footer"):
-            yield Static("", classes="stats")
+            yield Static(self._stats or "", classes="stats")
             yield RateButton("up")
             yield RateButton("down")
 
     # --- routing and streaming ----------------------------------------------------------------
-    async def show_decision(self, decision: RoutingDecision, *, demo: bool, turn_id: int | None = None) -> None:
+    def _decided(self, decision: RoutingDecision, *, demo: bool, turn_id: int | None) -> None:
         self.decision, self.demo, self.turn_id = decision, demo, turn_id
         self.agent_id = decision.chosen
         self._names = {a.agent_id: clean(a.name) for a in decision.ranking}
         self.set_class(demo, "demo")
+
+    @staticmethod
+    def _why(decision: RoutingDecision, hb: Handbook) -> Collapsible:
+        return Collapsible(Static(fmt.ranking_renderable(decision, hb), classes="ranking"),
+                           title=Text(fmt.why_title(decision)),  # type: ignore[arg-type]  # a Text is shown as is, never as markup
+                           collapsed=True, classes="why")
+
+    async def show_decision(self, decision: RoutingDecision, *, demo: bool, turn_id: int | None = None) -> None:
+        self._decided(decision, demo=demo, turn_id=turn_id)
         self.note("")
         self.query_one(".routing", Static).update(fmt.decision_summary(decision, self.hb, demo=demo))
         if self.hb is not None:
-            why = Collapsible(Static(fmt.ranking_renderable(decision, self.hb), classes="ranking"),
-                              title=Text(fmt.why_title(decision)),  # type: ignore[arg-type]  # a Text is shown as is, never as markup
-                              collapsed=True, classes="why")
-            await self.mount(why, after=self.query_one(".routing"))
+            await self.mount(self._why(decision, self.hb), after=self.query_one(".routing"))
         if self.status == "routing":
             self.status = "waiting"
 
@@ -148,15 +181,13 @@ class AssistantTurn(Vertical):
         await self._reset_body()
 
     async def append(self, chunk: str) -> None:
-        """Take a chunk at once, but hand it to the Markdown widget in batches.
+        """Take a chunk at once, but hand it to the answer's view in batches.
 
         Writing each token (hundreds a second) keeps the event loop re-parsing and re-laying out
         the transcript back to back, and keys wait behind it; a batch every FLUSH_S leaves the
         loop idle most of the time while the answer still appears to flow.
         """
-        if self._stream is None:
-            self._stream = Markdown.get_stream(self.query_one(".answer", Markdown))
-            self.status = "streaming"
+        self.status = "streaming"
         self.text += chunk
         shown = self._shown.feed(chunk)
         if shown:
@@ -174,9 +205,9 @@ class AssistantTurn(Vertical):
             self._flush_s = min(self._flush_s * 1.6, FLUSH_MAX_S)
         else:
             self._flush_s = max(self._flush_s * 0.85, FLUSH_MIN_S)
-        if self._pending and self._stream is not None:
+        if self._pending:
             text, self._pending = "".join(self._pending), []
-            await self._stream.write(text)
+            await self.query_one(".answer", AnswerView).write(text)
 
     async def _stop_stream(self) -> None:
         if self._flush_timer is not None:
@@ -187,14 +218,11 @@ class AssistantTurn(Vertical):
             self._pending.append(tail)
         await self._flush()
         self._pending = []
-        if self._stream is not None:
-            stream, self._stream = self._stream, None
-            await stream.stop()
 
     async def _reset_body(self) -> None:
         await self._stop_stream()
         self.text = ""
-        await self.query_one(".answer", Markdown).update("")
+        await self.query_one(".answer", AnswerView).set_text("")
 
     async def finish(self, ev: Any) -> None:
         await self._stop_stream()
@@ -203,7 +231,7 @@ class AssistantTurn(Vertical):
             # The service's final text is the truth (a provider may resend or trim); re-render only
             # then, since a full re-parse of a long answer costs a visible pause.
             self.text = ev.text
-            await self.query_one(".answer", Markdown).update(clean(self.text))
+            await self.query_one(".answer", AnswerView).set_text(clean(self.text))
         self.query_one(".stats", Static).update(fmt.finished_stats(ev, self._names))
         self.status = "done"
 
@@ -227,14 +255,6 @@ class AssistantTurn(Vertical):
     async def waiting_for_providers(self) -> None:
         self.note(Text("Model providers are still loading; your message will be sent as soon as they are ready…", style="italic"))
 
-    async def load_finished(self, *, text: str, stats: Text | None = None) -> None:
-        """Show a turn read back from history: no streaming, just the final state."""
-        self.text = text
-        await self.query_one(".answer", Markdown).update(clean(text))
-        if stats is not None:
-            self.query_one(".stats", Static).update(stats)
-        self.status = "done"
-
     # --- ratings and actions ------------------------------------------------------------------
     def watch_status(self, status: str) -> None:
         # Classes go on the few small widgets that change, never on the turn itself: a class change
@@ -248,6 +268,7 @@ class AssistantTurn(Vertical):
 
     def on_mount(self) -> None:
         self.watch_status(self.status)
+        self.watch_rating(self.rating)
 
     def watch_rating(self, rating: str | None) -> None:
         up, down = self.query_one(".rate-up", RateButton), self.query_one(".rate-down", RateButton)

@@ -1,0 +1,261 @@
+"""A long conversation in the app: opening it, scrolling it, streaming into it, and memory.
+
+A real trace database (SQLite, under a temporary SKILLCHAT_HOME) is seeded with one conversation
+of N turns through the store's own write functions (message, routed turn start with a real core
+decision, finish with the answer and usage, a rating on every third turn). Answers mix prose,
+lists, code blocks and tables, 1-4 KB each. The real app then runs headless (App.run_test, which
+lays out and renders every frame but discards the output) over the real ChatService in demo mode:
+
+* open: `/history` → resume, timed from the call until the app is idle with the last turn laid
+  out, `--opens` times;
+* scroll: page-up from the bottom `--pages` times (earlier turns load as the top is reached),
+  each step timed until the app is idle again, with a 20 ms timer's lag recorded throughout;
+* stream: one more turn whose demo answer (through litellm's mock_response, the real streaming
+  path) is a long Markdown answer, while a 20 ms timer records its lag and a keystroke is queued
+  every 250 ms the way the terminal driver queues one (time until the character is in the prompt);
+* memory: `--add` more turns sent one after another, the process's resident memory and the
+  number of widgets on the chat screen sampled every 10 turns.
+
+Usage:  python benchmarks/bench_long_conversation.py [--turns 500] [--opens 5] [--pages 120]
+                                                      [--tokens 3000] [--add 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "ui")]
+
+PROSE = ("The trade-off here is between latency and throughput: batching amortises the fixed cost of each call, "
+         "but every item then waits for the slowest one in its batch. ")
+CODE = ("```python\ndef merge(a, b):\n    out, i, j = [], 0, 0\n    while i < len(a) and j < len(b):\n"
+        "        if a[i] <= b[j]:\n            out.append(a[i]); i += 1\n        else:\n"
+        "            out.append(b[j]); j += 1\n    return out + a[i:] + b[j:]\n```\n\n")
+TABLE = ("| option | latency | cost | notes |\n|---|---|---|---|\n| batch of 1 | 40 ms | $0.010 | simplest |\n"
+         "| batch of 8 | 95 ms | $0.004 | good default |\n| batch of 64 | 610 ms | $0.002 | only offline |\n\n")
+QUESTIONS = ["How should I batch these requests?", "Write a merge function for sorted lists",
+             "Compare the three options in a table", "Explain the result in plain words",
+             "What is the derivative of x^2 sin x?", "Fix this KeyError in my script"]
+
+
+def long_answer(i: int, size: int) -> str:
+    """About `size` characters of Markdown, varied by i: headings, prose, lists, code and tables."""
+    parts = [f"## Part {i}\n\n"]
+    k = i
+    while sum(map(len, parts)) < size:
+        k += 1
+        choice = k % 4
+        if choice == 0:
+            parts.append(PROSE * (1 + k % 3) + "\n\n")
+        elif choice == 1:
+            parts.append(CODE)
+        elif choice == 2:
+            parts.append(TABLE)
+        else:
+            parts.append("- first, measure where the time goes\n- then change one thing\n- and measure again\n\n")
+    return "".join(parts).rstrip() + "\n"
+
+
+def seed(store, n_turns: int) -> int:  # noqa: ANN001
+    """One demo conversation of n_turns, written as the service writes a turn."""
+    from skillchat import handbooks
+    from skillchat.core import Message, Router
+    from skillchat.events import Attempt
+
+    router = Router(handbooks.load("general"))
+    rng = random.Random(3)
+    cid = store.new_conversation(demo=True)
+    for i in range(n_turns):
+        q = QUESTIONS[i % len(QUESTIONS)] + f" (#{i + 1})"
+        d = router.route([Message("user", q)], rng=rng)
+        mid = store.add_message(cid, "user", q)
+        tid = store.start_turn(cid, mid, d, demo=True)
+        store.finish_turn(tid, "answered", attempts=[Attempt(d.chosen, d.winner.model, True, latency_s=1.2)],
+                          agent_id=d.chosen, model=d.winner.model, text=long_answer(i, 1000 + (i * 337) % 3000),
+                          prompt_tokens=300 + i, completion_tokens=600, cost_usd=0.002, cost_known=True,
+                          latency_s=1.2, ttft_s=0.3)
+        if i % 3 == 0:
+            store.rate(tid, 1.0 if i % 2 else 0.0)
+    return cid
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def summary(label: str, ms: list[float]) -> str:
+    if not ms:
+        return f"{label}: no samples"
+    return (f"{label} (n={len(ms)}): median {statistics.median(ms):.1f} ms, p95 {pct(ms, 95):.1f} ms, "
+            f"p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class LagMeter:
+    """A 20 ms interval timer on the app's loop, recording how late each tick fires."""
+
+    def __init__(self, app, interval: float = 0.02) -> None:  # noqa: ANN001
+        self.app, self.interval, self.lags = app, interval, []
+        self._expected = 0.0
+        self._timer = None
+
+    def __enter__(self) -> LagMeter:
+        self._expected = time.perf_counter() + self.interval
+        self._timer = self.app.set_interval(self.interval, self._tick)
+        return self
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.lags.append(max(0.0, now - self._expected) * 1000)
+        self._expected = now + self.interval
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.stop()
+
+
+async def run(args: argparse.Namespace) -> None:
+    from conftest import demo_factory
+    from textual import events
+
+    from skillchat.config import Config
+    from skillchat.providers import demo as demo_script
+    from skillchat.store import TraceStore
+    from skillchat.ui.app import SkillchatApp
+
+    store = TraceStore.open()
+    t0 = time.perf_counter()
+    cid = seed(store, args.turns)
+    store.close()
+    print(f"seeded a conversation of {args.turns} turns through the store in {time.perf_counter() - t0:.1f} s")
+
+    # The streamed answers: long Markdown instead of the demo's few lines (still through litellm).
+    streamed = long_answer(10_001, args.tokens * 4)
+    demo_script.answer = lambda hb, decision, agent_id, question: streamed
+    chunk_delay = 1.0 / (args.rate / 0.75)  # litellm's mock chunks are 3 characters, ~0.75 tokens
+
+    app = SkillchatApp(Config(), demo=True, service_factory=demo_factory(chunk_delay_s=chunk_delay))
+    async with app.run_test(size=(100, 30)) as pilot:
+        while app.service is None or app.providers == "loading":
+            await pilot.pause(0.05)
+        chat = app.chat
+        gc.collect()
+        rss_before = rss_mb()
+
+        # --- open ---------------------------------------------------------------------------
+        opens: list[float] = []
+        for _ in range(args.opens):
+            await chat.new_conversation()
+            await pilot.pause()
+            t0 = time.perf_counter()
+            await app.resume(cid)
+            # Each answer's Markdown is parsed in a thread after it mounts: wait for every block.
+            while any(t.text and not t.query_one(".answer").children for t in chat.transcript.turns()):
+                await pilot.pause(0.001)
+            await pilot.pause()
+            last = chat.transcript.last_turn()
+            assert last is not None and last.region.height > 0, "the last turn is not on screen"
+            opens.append((time.perf_counter() - t0) * 1000)
+        widgets = len(list(chat.walk_children()))
+        print(summary(f"open the {args.turns}-turn conversation", opens) + f"; {widgets:,} widgets mounted, "
+              f"{len(chat.transcript.turns())} answers")
+
+        # --- scroll -------------------------------------------------------------------------
+        steps: list[float] = []
+        transcript = chat.transcript
+        with LagMeter(app) as lag:
+            for _ in range(args.pages):
+                t0 = time.perf_counter()
+                transcript.scroll_page_up(animate=False)
+                await pilot.pause()
+                steps.append((time.perf_counter() - t0) * 1000)
+                await asyncio.sleep(0.03)
+        reached = len(transcript.turns())
+        print(summary(f"page up x{args.pages}", steps) + f"; {reached} answers mounted after it")
+        print(summary("  timer lag while scrolling", lag.lags))
+
+        # --- stream -------------------------------------------------------------------------
+        transcript.scroll_end(animate=False)
+        await pilot.pause()
+        prompt = chat.prompt
+        prompt.focus()
+        prompt.insert("Write me something long")
+        previous = transcript.last_turn()
+        await pilot.press("enter")
+        while transcript.last_turn() is previous or transcript.last_turn().status != "streaming":
+            await pilot.pause(0.005)
+        turn = transcript.last_turn()
+        keys: list[float] = []
+        t0 = time.perf_counter()
+        with LagMeter(app) as lag:
+            while turn.status == "streaming":
+                await asyncio.sleep(0.25)
+                before = prompt.text
+                k0 = time.perf_counter()
+                key = events.Key("x", "x")
+                key.set_sender(app)
+                app._driver.send_message(key)
+                while prompt.text == before:
+                    await asyncio.sleep(0.001)
+                keys.append((time.perf_counter() - k0) * 1000)
+            stream_s = time.perf_counter() - t0
+            await asyncio.sleep(0.5)  # the end of the turn: last flush, stats, rating buttons
+        await pilot.pause()
+        complete = turn.text == streamed and turn.status == "done"
+        print(f"streamed {len(streamed):,} characters (~{args.tokens:,} tokens, {len(streamed) / stream_s:.0f} chars/s) "
+              f"in {stream_s:.1f} s; final text complete: {complete}")
+        print(summary("  timer lag while streaming", lag.lags))
+        print(summary("  key to prompt while streaming", keys))
+
+        # --- memory -------------------------------------------------------------------------
+        prompt.clear()
+        app.service.chunk_delay_s = 0.0
+        gc.collect()
+        samples = [(0, rss_mb(), len(list(chat.walk_children())))]
+        for i in range(1, args.add + 1):
+            prompt.insert(f"One more question #{i}")
+            previous = transcript.last_turn()
+            await pilot.press("enter")
+            while transcript.last_turn() is previous or chat.busy:
+                await pilot.pause(0.01)
+            if i % 10 == 0:
+                await pilot.pause()
+                gc.collect()
+                samples.append((i, rss_mb(), len(list(chat.walk_children()))))
+        print(f"memory as turns are added (RSS at start-up, before opening: {rss_before:.0f} MB):")
+        for i, mb, w in samples:
+            print(f"  +{i:>3} turns: RSS {mb:6.1f} MB, {w:,} widgets on the chat screen")
+
+
+def main() -> None:
+    sys.stdout.reconfigure(line_buffering=True)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--turns", type=int, default=500)
+    ap.add_argument("--opens", type=int, default=5)
+    ap.add_argument("--pages", type=int, default=120, help="page-ups from the bottom")
+    ap.add_argument("--tokens", type=int, default=3000, help="length of the streamed answer")
+    ap.add_argument("--rate", type=float, default=200.0, help="tokens per second while streaming")
+    ap.add_argument("--add", type=int, default=40, help="turns added one by one for the memory figure")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["SKILLCHAT_HOME"] = home
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

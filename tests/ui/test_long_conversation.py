@@ -1,0 +1,152 @@
+"""A long conversation: only a window of it is mounted, the rest comes from the log on demand.
+
+Conversations are written through the real store's functions (the ones the service uses for a
+turn), then resumed in the real app.
+"""
+
+from __future__ import annotations
+
+import random
+
+from app_driver import SIZE, db_rows, make_app, ready, send, wait_for
+
+from skillchat.core import Message, Router
+from skillchat.events import Attempt
+from skillchat.ui.widgets import transcript as transcript_mod
+from skillchat.ui.widgets.answer import AnswerView, last_block_start
+from skillchat.ui.widgets.transcript import PAGE_TURNS, EarlierTurns
+from skillchat.ui.widgets.turn import AssistantTurn, UserMessage
+
+
+def write_conversation(app, n: int) -> tuple[int, list[int]]:
+    """n logged turns ("question i" / an answer with a table and code); returns the turn ids."""
+    store = app.service.store
+    router = Router(app.service.handbook)
+    rng = random.Random(2)
+    cid = store.new_conversation(demo=True)
+    ids = []
+    for i in range(n):
+        d = router.route([Message("user", f"question {i}")], rng=rng)
+        mid = store.add_message(cid, "user", f"question {i}")
+        tid = store.start_turn(cid, mid, d, demo=True)
+        store.finish_turn(tid, "answered", attempts=[Attempt(d.chosen, d.winner.model, True)], agent_id=d.chosen,
+                          model=d.winner.model, text=f"answer {i}\n\n| a | b |\n|---|---|\n| {i} | x |\n\n```py\nx = {i}\n```",
+                          prompt_tokens=10, completion_tokens=20, cost_usd=0.001, cost_known=True, latency_s=1.0)
+        ids.append(tid)
+    return cid, ids
+
+
+def shown(app) -> list[tuple[str, object]]:
+    """The transcript's exchanges, top to bottom, as (kind, text or turn id)."""
+    out = []
+    for w in app.chat.transcript.children:
+        if isinstance(w, UserMessage):
+            out.append(("user", w.text))
+        elif isinstance(w, AssistantTurn):
+            out.append(("answer", w.turn_id))
+    return out
+
+
+async def test_a_long_conversation_opens_at_its_last_turns(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        cid, ids = write_conversation(app, 40)
+        await app.resume(cid)
+        await pilot.pause()
+        turns = app.chat.transcript.turns()
+        assert [t.turn_id for t in turns] == ids[-PAGE_TURNS:]
+        assert shown(app)[0] == ("user", f"question {40 - PAGE_TURNS}")
+        assert app.chat.transcript.query(EarlierTurns), "the window says earlier turns exist"
+        assert turns[-1].text.startswith("answer 39") and turns[-1].rateable
+        assert app.chat.last_user_text == "question 39"
+
+
+async def test_scrolling_to_the_top_loads_earlier_turns_in_order(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        cid, ids = write_conversation(app, 2 * PAGE_TURNS + 3)
+        await app.resume(cid)
+        await pilot.pause()
+        transcript = app.chat.transcript
+        first = transcript.turns()[0]
+        transcript.scroll_home(animate=False)
+        await wait_for(pilot, lambda: len(transcript.turns()) == 2 * PAGE_TURNS, what="a page of earlier turns")
+        await pilot.pause()
+        # What was at the top stays in view: the page appeared above it.
+        assert transcript.scroll_y > 0 and first.virtual_region.y >= transcript.scroll_y - 1
+        transcript.scroll_home(animate=False)
+        await wait_for(pilot, lambda: len(transcript.turns()) == len(ids), what="the first turns")
+        await pilot.pause()
+        assert [t.turn_id for t in transcript.turns()] == ids
+        assert [x for kind, x in shown(app) if kind == "user"] == [f"question {i}" for i in range(len(ids))]
+        assert not transcript.query(EarlierTurns) and not transcript.more_before
+
+
+async def test_alt_up_past_the_window_loads_earlier_turns_and_rates_one(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        cid, ids = write_conversation(app, PAGE_TURNS + 4)
+        await app.resume(cid)
+        await pilot.pause()
+        for _ in range(PAGE_TURNS + 2):
+            await pilot.press("alt+up")
+        await pilot.pause()
+        focused = app.focused
+        assert isinstance(focused, AssistantTurn)
+        assert focused.turn_id == ids[-(PAGE_TURNS + 2)]
+        await pilot.press("plus")
+        await wait_for(pilot, lambda: focused.rating == "up", what="the rating")
+        rows = db_rows(app, "SELECT value FROM ratings WHERE turn_id = ? AND replaced_by IS NULL", (focused.turn_id,))
+        assert rows == [(1.0,)]
+
+
+async def test_new_turns_unload_the_oldest_and_they_come_back_from_the_log(tmp_path, monkeypatch):
+    monkeypatch.setattr(transcript_mod, "MAX_TURNS", 3)
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        for i in range(5):
+            previous = app.chat.transcript.last_turn()
+            await pilot.click("#prompt")
+            app.chat.prompt.insert(f"message {i}")
+            await pilot.press("enter")
+            await wait_for(pilot, lambda previous=previous: app.chat.transcript.last_turn() is not previous and not app.chat.busy,
+                           what="the answer")
+        transcript = app.chat.transcript
+        assert [x for kind, x in shown(app) if kind == "user"] == ["message 2", "message 3", "message 4"]
+        assert transcript.more_before
+        transcript.scroll_home(animate=False)
+        await wait_for(pilot, lambda: len(transcript.turns()) == 5, what="the unloaded turns")
+        await pilot.pause()
+        assert [x for kind, x in shown(app) if kind == "user"] == [f"message {i}" for i in range(5)]
+        assert all(t.rateable for t in transcript.turns())
+
+
+async def test_a_streamed_answer_is_shown_whole(tmp_path, monkeypatch):
+    from skillchat.providers import demo as demo_script
+
+    blocks = [f"## Step {i}\n\nSome prose for step {i}, long enough to wrap over a line or two of the terminal.\n\n"
+              f"| step | value |\n|---|---|\n| {i} | {i * i} |\n\n```python\nprint({i})\n```\n\n" for i in range(12)]
+    answer = "".join(blocks) + "The very last sentence."
+    monkeypatch.setattr(demo_script, "answer", lambda *a: answer)
+    app = make_app(tmp_path, chunk_delay_s=0.0005)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        turn = await send(pilot, "Write a long one")
+        view = turn.query_one(AnswerView)
+        assert turn.text == answer and view.source == answer
+        segments = list(view.children)
+        assert len(segments) > 1, "complete blocks were frozen while the answer streamed"
+        assert "".join(s.markdown for s in segments) == answer
+        drawn = [strip.text for s in segments for strip in s.lines(80)]
+        assert any("The very last sentence." in line for line in drawn)
+        assert sum("print(" in line for line in drawn) == 12
+
+
+def test_the_last_block_of_streamed_markdown():
+    text = "para one\n\n```py\nx = 1\n\n```\n\n| a |\n|---|\n| 1 |\n\nthe tail is still"
+    assert text[last_block_start(text):] == "the tail is still"
+    assert last_block_start("```py\nstill open\n\nmore") == 0
