@@ -119,7 +119,7 @@ def cffi_child(model: str, runs: int) -> None:
         batch = lib.llama_batch_get_one(toks, n)
         first = None
         one = ffi.new("llama_token[]", 1)
-        for i in range(MAX_TOKENS):
+        for i in range(MAX_TOKENS):  # noqa: B007  (i, after the loop, is the number of tokens decoded)
             if lib.llama_decode(ctx, batch) != 0:
                 break
             tok = lib.llama_sampler_sample(sampler, ctx, -1)

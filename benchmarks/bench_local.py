@@ -26,9 +26,9 @@ import asyncio
 import http.client
 import json
 import os
-import subprocess
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time

@@ -114,7 +114,7 @@ class LagMeter:
         self._expected = 0.0
         self._timer = None
 
-    def __enter__(self) -> "LagMeter":
+    def __enter__(self) -> LagMeter:
         self._expected = time.perf_counter() + self.interval
         self._timer = self.app.set_interval(self.interval, self._tick)
         return self

@@ -38,7 +38,7 @@ def make_log(hb, n: int, seed: int = 0) -> list[RatedTurn]:
     skills = list(hb.skills)
     agents = list(hb.agents)
     topics = []
-    for k in range(40):
+    for _ in range(40):
         vocab = rng.sample(WORDS, 12)
         sk = rng.sample(skills, 2)
         rates = {a: rng.uniform(0.3, 0.95) for a in agents}

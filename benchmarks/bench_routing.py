@@ -48,7 +48,8 @@ def synthetic_handbook(n_skills: int, n_agents: int, seed: int = 0) -> tuple[dic
         agents.append({
             "id": f"a{j}", "model": f"vendor/model-{j}", "name": f"Agent {j}", "context_window": 100_000,
             "price": {"input_per_mtok": rng.uniform(0, 15), "output_per_mtok": rng.uniform(0, 60)},
-            "prior": {"mean": rng.uniform(0.45, 0.85), "source": "synthetic", "modes": {m: rng.uniform(0.4, 0.9) for m in rng.sample(modes, 3)}},
+            "prior": {"mean": rng.uniform(0.45, 0.85), "source": "synthetic",
+                      "modes": {m: rng.uniform(0.4, 0.9) for m in rng.sample(modes, 3)}},
         })
     doc = {
         "schema_version": 1,
@@ -85,7 +86,8 @@ def main() -> None:
 
     conversations = []
     for _ in range(args.turns):
-        turns = [Message("user" if k % 2 == 0 else "assistant", " ".join(rng.sample(vocab, rng.randint(8, 60)))) for k in range(5)]
+        turns = [Message("user" if k % 2 == 0 else "assistant", " ".join(rng.sample(vocab, rng.randint(8, 60))))
+                 for k in range(5)]
         conversations.append(turns)
 
     print(f"handbook: {len(hb.skills)} skills, {len(hb.agents)} agents, {len(hb.modes)} modes; index built in {build_ms:.1f} ms")
@@ -132,7 +134,8 @@ def main() -> None:
         t = time.perf_counter()
         subprocess.run([sys.executable, "-m", "skillchat", "--help"], check=True, capture_output=True)
         runs.append(time.perf_counter() - t)
-    print(f"skillchat --help: median {statistics.median(runs) * 1000:.0f} ms, max {max(runs) * 1000:.0f} ms over {len(runs)} runs")
+    print(f"skillchat --help: median {statistics.median(runs) * 1000:.0f} ms, max {max(runs) * 1000:.0f} ms "
+          f"over {len(runs)} runs")
 
 
 if __name__ == "__main__":

@@ -71,7 +71,7 @@ def fill(store: TraceStore, n: int, seed: int = 0) -> float:
                 mode = modes[rng.randrange(len(modes))]
                 picked = rng.sample(skills_by_mode[mode], min(len(skills_by_mode[mode]), rng.randint(1, 3)))
                 w = [rng.random() + 0.1 for _ in picked]
-                skills = json.dumps({s: round(x / sum(w), 4) for s, x in zip(picked, w)})
+                skills = json.dumps({s: round(x / sum(w), 4) for s, x in zip(picked, w, strict=True)})
                 pt, ct = rng.randint(50, 4000), rng.randint(20, 1500)
                 cost = (pt * 1e-6 + ct * 4e-6) * rng.choice((0.1, 1.0, 5.0))
                 status = "answered" if rng.random() > 0.03 else "failed"

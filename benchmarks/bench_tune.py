@@ -82,6 +82,12 @@ def fmt(xs: list[float | None]) -> str:
     return " ".join("  -  " if x is None else f"{x:.3f}" for x in xs)
 
 
+def avg(outs: list[dict[str, object]], key: str) -> list[float | None]:
+    """Each cost share's mean over the folds (None where any fold has no point there)."""
+    cols = list(zip(*(o[key] for o in outs), strict=True))  # type: ignore[call-overload]
+    return [None if any(x is None for x in c) else sum(c) / len(c) for c in cols]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("path")
@@ -98,19 +104,16 @@ def main() -> None:
         by.setdefault(config, []).append(out)
     print(f"cost shares: {' '.join(f'{s:5g}' for s in SHARES)}   mean   lam0  time   (mean over {a.folds} folds)")
     for config, outs in by.items():
-        def avg(key: str) -> list[float | None]:
-            cols = list(zip(*(o[key] for o in outs)))  # type: ignore[call-overload]
-            return [None if any(x is None for x in c) else sum(c) / len(c) for c in cols]
-
         mean = sum(o["router_mean"] for o in outs) / len(outs)  # type: ignore[misc]
         lam0 = sum(o["lam0"] for o in outs) / len(outs)  # type: ignore[misc]
         secs = sum(o["seconds"] for o in outs) / len(outs)  # type: ignore[misc]
         r95 = [o["r95"] for o in outs]
-        print(f"router   {fmt(avg('router'))}  {mean:.4f} {lam0:.3f}  {secs:5.1f}s  [{config or 'defaults'}]  ratings to 95%: {r95}")
+        print(f"router   {fmt(avg(outs, 'router'))}  {mean:.4f} {lam0:.3f}  {secs:5.1f}s  [{config or 'defaults'}]  "
+              f"ratings to 95%: {r95}")
         if "knn" in outs[0]:
             for name in ("knn", "category"):
                 m = sum(o[name + "_mean"] for o in outs) / len(outs)  # type: ignore[misc]
-                print(f"{name:8s} {fmt(avg(name))}  {m:.4f}")
+                print(f"{name:8s} {fmt(avg(outs, name))}  {m:.4f}")
             best = sum(o["best_single"] for o in outs) / len(outs)  # type: ignore[misc]
             print(f"best single {best:.3f}; curves: {[o['curve'] for o in outs]}")
 

@@ -27,6 +27,6 @@ class Attempt:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Attempt":
-        return cls(**{k: d.get(k) for k in ("agent_id", "model", "ok", "kind", "error", "latency_s")},
-                   cost_usd=float(d.get("cost_usd") or 0.0))
+    def from_dict(cls, d: dict[str, Any]) -> Attempt:
+        logged: dict[str, Any] = {k: d.get(k) for k in ("agent_id", "model", "ok", "kind", "error", "latency_s")}
+        return cls(**logged, cost_usd=float(d.get("cost_usd") or 0.0))

@@ -39,7 +39,7 @@ class BudgetStatus:
     reserved_usd: float = 0.0
 
     @classmethod
-    def of(cls, budget: Budget, today_usd: float, month_usd: float, reserved_usd: float = 0.0) -> "BudgetStatus":
+    def of(cls, budget: Budget, today_usd: float, month_usd: float, reserved_usd: float = 0.0) -> BudgetStatus:
         return cls(today_usd, month_usd, budget.daily_usd, budget.monthly_usd, budget.soft_daily_usd,
                    budget.soft_monthly_usd, reserved_usd)
 
@@ -112,7 +112,7 @@ def plan_call(
     headroom: float,
     *,
     prompt_tokens: int,
-    price: "Price | None",
+    price: Price | None,
     estimate_usd: float,
     output_limit: int | None,
     context_window: int | None = None,

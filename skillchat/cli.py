@@ -10,7 +10,8 @@ import argparse
 import importlib
 import os
 import sys
-from typing import NoReturn, Sequence
+from collections.abc import Sequence
+from typing import NoReturn
 
 from skillchat import __version__
 from skillchat.errors import SkillchatError

@@ -273,7 +273,8 @@ def parse(data: dict[str, Any], where: str) -> Config:
     keymap = data.get("keymap", {})
     if not isinstance(keymap, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in keymap.items()):
         raise ConfigError(f"{where}: keymap: expected a table of binding id = \"keys\"")
-    return Config(handbook=handbook, lam=lam, demo=demo, timeout_s=timeout_s, explore=explore, budget=budget, agents=tuple(agents), keymap=dict(keymap))
+    return Config(handbook=handbook, lam=lam, demo=demo, timeout_s=timeout_s, explore=explore, budget=budget,
+                  agents=tuple(agents), keymap=dict(keymap))
 
 
 def _toml(text: str, where: str) -> dict[str, Any]:

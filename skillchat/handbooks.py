@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ def _user_versions(name: str) -> dict[int, Path]:
 
 def _written_at(path: Path) -> str:
     try:
-        when = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     except (OSError, ValueError, OverflowError):  # gone since the folder was listed, or a clock gone wrong
         return ""
     return when.isoformat(timespec="seconds").replace("+00:00", "Z")

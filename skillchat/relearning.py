@@ -20,10 +20,11 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from skillchat import config as config_mod
 from skillchat import handbooks
@@ -151,7 +152,7 @@ def run(
     turns: list[RatedTurn] = store.rated_turns(handbook_name=base.name)
     costs = turn_costs(store, base.name)
     version = max(handbooks.next_version(base.name), base.version + 1)
-    created = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    created = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     res = relearn(
         base, turns, half_life_days=half_life_days, evolve=evolve, min_split=min_split, seed=seed,
         progress=progress, cancel=cancel, costs=costs, namer=namer, version=version, created=created,
@@ -316,7 +317,7 @@ Messages:
 {examples}
 
 The handbook's modes are: {modes}.
-Answer with JSON only: {{"id": "short_snake_case", "name": "Short Title", "description": "one sentence", "mode": "one of the modes"}}"""
+Answer with JSON only: {{"id": "short_snake_case", "name": "Short Title", "description": "one sentence", "mode": "one of the modes"}}"""  # noqa: E501  (the model copies this line)
 
 
 class LLMNamer:

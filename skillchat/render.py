@@ -6,8 +6,6 @@ from typing import Any
 
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
-
-
 from skillchat.money import usd  # noqa: F401  (re-exported: the CLI and UI format money from here)
 from skillchat.text_safety import clean, one_line, plain
 
@@ -23,7 +21,8 @@ def skills_text(d: RoutingDecision, hb: Handbook | None = None, limit: int = 4) 
 def decision_line(d: RoutingDecision, hb: Handbook | None = None) -> str:
     """One line: mode, skills, chosen agent, estimated cost, why."""
     w = d.winner
-    return one_line(f"[{d.mode}] {skills_text(d, hb)} -> {w.name} ~{usd(w.cost_usd)} ({d.policy}, p={d.probability:.2f}): {d.reason}")
+    return one_line(f"[{d.mode}] {skills_text(d, hb)} -> {w.name} ~{usd(w.cost_usd)} "
+                    f"({d.policy}, p={d.probability:.2f}): {d.reason}")
 
 
 def _batch_widths(hb: Handbook) -> tuple[int, int]:
@@ -44,7 +43,8 @@ def batch_row(line: int, d: RoutingDecision, hb: Handbook) -> str:
     w = d.winner
     mode_name = hb.modes[d.mode].name if d.mode in hb.modes else d.mode
     cost = usd(w.cost_usd) + ("" if w.cost_known else "?")
-    return one_line(f"{line:>5}  {mode_name:<{mode}}  {w.name:<{agent}}  {d.probability:>4.2f}  {cost:>9}  {skills_text(d, hb, limit=3)}")
+    return one_line(f"{line:>5}  {mode_name:<{mode}}  {w.name:<{agent}}  {d.probability:>4.2f}  {cost:>9}  "
+                    f"{skills_text(d, hb, limit=3)}")
 
 
 def decision_table(d: RoutingDecision, hb: Handbook) -> Any:
@@ -55,7 +55,8 @@ def decision_table(d: RoutingDecision, hb: Handbook) -> Any:
     head = Text()
     head.append("mode ", style="dim")
     head.append(clean(hb.modes[d.mode].name if d.mode in hb.modes else d.mode), style="bold")
-    head.append(f"   handbook {d.handbook}@{d.handbook_version}   lambda {d.lam:g}   prompt ~{d.prompt_tokens:,} tokens", style="dim")
+    head.append(f"   handbook {d.handbook}@{d.handbook_version}   lambda {d.lam:g}   prompt ~{d.prompt_tokens:,} tokens",
+                style="dim")
 
     skills = Table(title="active skills", title_justify="left", box=None, pad_edge=False)
     skills.add_column("skill")

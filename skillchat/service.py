@@ -20,10 +20,11 @@ import contextlib
 import dataclasses
 import random
 import time
-from typing import Any, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
 
 from skillchat import config as config_mod
-from skillchat import handbooks
+from skillchat import handbooks, money
 from skillchat.budgets import BudgetStatus, CallPlan, plan_call
 from skillchat.config import Config
 from skillchat.core import compare as compare_core
@@ -33,11 +34,16 @@ from skillchat.core.handbook import Handbook
 from skillchat.core.learning import apply_rating_changes, rating_score
 from skillchat.core.ports import Message, Price
 from skillchat.core.router import NoEligibleAgent
-from skillchat.routing import build_router
 from skillchat.errors import ProviderError, SkillchatError, StoreError
-from skillchat import money
 from skillchat.events import (
-    AgentFailed, Attempt, CompareStarted, TokenChunk, TurnEvent, TurnFailed, TurnFinished, TurnStarted,
+    AgentFailed,
+    Attempt,
+    CompareStarted,
+    TokenChunk,
+    TurnEvent,
+    TurnFailed,
+    TurnFinished,
+    TurnStarted,
 )
 from skillchat.pricing import LitellmPriceBook
 from skillchat.providers import demo as demo_script
@@ -53,8 +59,8 @@ from skillchat.providers.litellm_client import (
     warm_up,
 )
 from skillchat.providers.pool import Pool, build_pool, with_config_agents
-from skillchat.store import TraceStore
-from skillchat.store import clock
+from skillchat.routing import build_router
+from skillchat.store import TraceStore, clock
 from skillchat.store.budget import Reservations
 from skillchat.store.comparisons import Comparison, Comparisons
 from skillchat.store.spend import SpendReport
@@ -139,7 +145,7 @@ class ChatService:
         probe: bool = True,
         env: Mapping[str, str] | None = None,
         **kwargs: Any,
-    ) -> "ChatService":
+    ) -> ChatService:
         """Open the store, load the active handbook, detect the pool.
 
         demo=None: the config's `demo`, or demo agents when no real agent is usable (say so via
@@ -404,7 +410,7 @@ class ChatService:
         return self.store.transcript_page(conversation_id, turns, before_turn)
 
     # --- one turn -----------------------------------------------------------------------------
-    async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncIterator[TurnEvent]:
+    async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncGenerator[TurnEvent, None]:
         opened = self._open_turn(conversation_id, text)
         if isinstance(opened, TurnFailed):
             yield opened
@@ -453,8 +459,8 @@ class ChatService:
                                         status="failed", error=error)
         return TurnFailed(turn_id, error, conversation_id, "no_agent")
 
-    async def _guarded(self, started: TurnStarted, messages: list[Message], text: str, state: "_TurnState",
-                       plan: CallPlan | None = None) -> AsyncIterator[TurnEvent]:
+    async def _guarded(self, started: TurnStarted, messages: list[Message], text: str, state: _TurnState,
+                       plan: CallPlan | None = None) -> AsyncGenerator[TurnEvent, None]:
         """A started turn's events (`started` first), its outcome always written: cancelled, failed by a
         bug, or answered; its budget hold released at the end, and its progress saved meanwhile."""
         turn_id, conversation_id, decision = started.turn_id, started.conversation_id, started.decision
@@ -486,8 +492,8 @@ class ChatService:
                 self._settle(turn_id)
 
     async def _answer(self, turn_id: int, conversation_id: int, decision: RoutingDecision,
-                      messages: list[Message], text: str, state: "_TurnState", *,
-                      chain: list[str] | None = None, plan: CallPlan | None = None) -> AsyncIterator[TurnEvent]:
+                      messages: list[Message], text: str, state: _TurnState, *,
+                      chain: list[str] | None = None, plan: CallPlan | None = None) -> AsyncGenerator[TurnEvent, None]:
         """Call the chain's agents in turn (the chosen one, then the fallbacks) until one answers.
         `plan`: money already held for the first call (a comparison reserves both of its calls)."""
         hb = self.handbook
@@ -501,11 +507,12 @@ class ChatService:
             nxt = chain[i + 1] if i + 1 < len(chain) else None
             plan, held = held, None
             if plan is None and budget is not None and budget.hard:
-                plan = self._reserve(turn_id, decision, agent_id, ep, estimates.get(agent_id, 0.0), attempts, state)
-                if isinstance(plan, str):
-                    attempts.append(Attempt(agent_id, ep.model, False, "budget", plan))
-                    yield AgentFailed(turn_id, agent_id, plan, "budget", nxt)
+                reserved = self._reserve(turn_id, decision, agent_id, ep, estimates.get(agent_id, 0.0), attempts, state)
+                if isinstance(reserved, str):
+                    attempts.append(Attempt(agent_id, ep.model, False, "budget", reserved))
+                    yield AgentFailed(turn_id, agent_id, reserved, "budget", nxt)
                     continue
+                plan = reserved
             max_tokens = plan.max_tokens if plan is not None else None
             delay = 0.0
             if self._demo:
@@ -579,7 +586,7 @@ class ChatService:
         yield TurnFailed(turn_id, error, conversation_id, "failed")
 
     # --- side-by-side comparison ---------------------------------------------------------------
-    async def run_compare(self, conversation_id: int | None, text: str) -> AsyncIterator[TurnEvent]:
+    async def run_compare(self, conversation_id: int | None, text: str) -> AsyncGenerator[TurnEvent, None]:
         """Ask two agents at once (core/compare.py picks them): the best expected one and a challenger.
 
         Each answer is its own turn, logged with policy "compare" and the chance the comparison had
@@ -619,16 +626,16 @@ class ChatService:
         if budget is not None and budget.hard:
             held = self._reserve_both(c, sides, states)
             if isinstance(held, str):
-                for tid, side in zip(c.turns, sides):
+                for tid, side in zip(c.turns, sides, strict=True):
                     attempt = Attempt(side.chosen, self.pool.endpoints[side.chosen].model, False, "budget", held)
                     self._finish(tid, "refused", attempts=[attempt], error=held)
                 yield TurnFailed(c.left_turn, held, conversation_id, "refused")
                 return
             plans = list(held)
-        started = [TurnStarted(tid, conversation_id, d, self._demo) for tid, d in zip(c.turns, sides)]
+        started = [TurnStarted(tid, conversation_id, d, self._demo) for tid, d in zip(c.turns, sides, strict=True)]
         queue: asyncio.Queue[TurnEvent | None] = asyncio.Queue()
 
-        async def pump(events: AsyncIterator[TurnEvent]) -> None:
+        async def pump(events: AsyncGenerator[TurnEvent, None]) -> None:
             try:
                 async with contextlib.aclosing(events) as evs:
                     async for ev in evs:
@@ -638,7 +645,7 @@ class ChatService:
 
         # Each side's own TurnStarted is folded into CompareStarted: the consumer sees that one.
         tasks = [asyncio.ensure_future(pump(self._guarded(st, messages, text, state, plan)))
-                 for st, state, plan in zip(started, states, plans)]
+                 for st, state, plan in zip(started, states, plans, strict=True)]
         try:
             yield CompareStarted(started[0], started[1], pair.beats[pair.challenger])
             ended = 0
@@ -652,14 +659,14 @@ class ChatService:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            for tid, state in zip(c.turns, states):  # a side cancelled before it ever ran
+            for tid, state in zip(c.turns, states, strict=True):  # a side cancelled before it ever ran
                 if not state.done:
                     self._record_cancelled(tid, messages, state)
                 if state.reserved:
                     self._settle(tid)
 
     def _reserve_both(self, c: Comparison, sides: list[RoutingDecision],
-                      states: list["_TurnState"]) -> tuple[CallPlan, CallPlan] | str:
+                      states: list[_TurnState]) -> tuple[CallPlan, CallPlan] | str:
         """Hold the most both calls can cost, in one transaction, or say why they must not be made.
 
         Each side may take half of what the hard limits leave; what the first does not need goes
@@ -714,7 +721,7 @@ class ChatService:
             if t is None or t.status != "answered":
                 raise SkillchatError(f"turn {side} has no answer to compare (it {t.status if t else 'is missing'})")
         chosen = self.comparisons.decide(tid, outcome)
-        for side, value in zip(found.turns, ratings):
+        for side, value in zip(found.turns, ratings, strict=True):
             self.rate(side, value, source="compare")
         return chosen
 
@@ -734,7 +741,7 @@ class ChatService:
         return (f"{self._unsaved_error or 'the database is busy'}. It is written again before the next "
                 "turn; if skillchat stops first, the turn is closed as interrupted on the next start")
 
-    def _save_progress(self, turn_id: int, messages: list[Message], state: "_TurnState", *, beat: bool = False) -> None:
+    def _save_progress(self, turn_id: int, messages: list[Message], state: _TurnState, *, beat: bool = False) -> None:
         """Save the text streamed so far every SAVE_EVERY_S or SAVE_EVERY_CHARS, whichever first
         (a cheap write, skipped when another process holds the lock); on `beat`, at least say
         the turn is alive every HEARTBEAT_S."""
@@ -753,13 +760,13 @@ class ChatService:
             if self.store.save_progress(turn_id):
                 state.saved_at = now
 
-    async def _keep_alive(self, turn_id: int, messages: list[Message], state: "_TurnState") -> None:
+    async def _keep_alive(self, turn_id: int, messages: list[Message], state: _TurnState) -> None:
         """Saves text that stopped arriving (a stalled stream) and keeps the heartbeat going."""
         while not state.done:
             await asyncio.sleep(SAVE_EVERY_S)
             self._save_progress(turn_id, messages, state, beat=True)
 
-    def _progress(self, messages: list[Message], state: "_TurnState") -> dict[str, Any]:
+    def _progress(self, messages: list[Message], state: _TurnState) -> dict[str, Any]:
         """What a killed turn is closed with: the text of the call in flight, its estimated cost
         and the attempts so far (that call last, as cancelled)."""
         ep, stats = state.endpoint, state.stats
@@ -776,7 +783,7 @@ class ChatService:
         doc["attempts"] = [a.to_dict() for a in attempts]
         return doc
 
-    def _estimate(self, ep: Any, messages: list[Message], state: "_TurnState") -> tuple[int | None, int | None, float]:
+    def _estimate(self, ep: Any, messages: list[Message], state: _TurnState) -> tuple[int | None, int | None, float]:
         """Tokens and cost of the call in flight so far (as _partial_cost, without touching its stats)."""
         text = state.stats.text
         if not text:
@@ -788,7 +795,7 @@ class ChatService:
 
     # --- hard budgets: reserve before a call, settle after ------------------------------------
     def _reserve(self, turn_id: int, decision: RoutingDecision, agent_id: str, ep: Any, estimate: float,
-                 attempts: list[Attempt], state: "_TurnState") -> CallPlan | str:
+                 attempts: list[Attempt], state: _TurnState) -> CallPlan | str:
         """Hold the most this call can cost, or say why it must not be made (a refusal sentence).
 
         Taken in one write transaction with the check against what is spent and what other calls
@@ -852,7 +859,7 @@ class ChatService:
         stats.prompt_tokens, stats.completion_tokens = pt, ct
         return cost_so_far(ep, pt, ct)  # this path cannot wait for litellm's import
 
-    def _record_cancelled(self, turn_id: int, messages: list[Message], state: "_TurnState") -> None:
+    def _record_cancelled(self, turn_id: int, messages: list[Message], state: _TurnState) -> None:
         """Keep what arrived of the answer, and what it probably cost, on a turn the user stopped."""
         ep, stats = state.endpoint, state.stats
         attempts = list(state.attempts)

@@ -10,7 +10,8 @@ Types only: importing this module loads neither the service nor the store.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, AsyncIterator, Protocol, Sequence, runtime_checkable
+from collections.abc import AsyncGenerator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from skillchat.budgets import BudgetStatus
@@ -62,11 +63,11 @@ class ChatServiceAPI(Protocol):
     # --- turns ----------------------------------------------------------------------------------
     async def load_providers(self) -> None: ...
 
-    def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncIterator[TurnEvent]: ...
+    def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncGenerator[TurnEvent, None]: ...
 
     def rate(self, turn_id: int | str, value: str | float | None, source: str = "user") -> int: ...
 
-    def run_compare(self, conversation_id: int | None, text: str) -> AsyncIterator[TurnEvent]: ...
+    def run_compare(self, conversation_id: int | None, text: str) -> AsyncGenerator[TurnEvent, None]: ...
 
     def choose(self, turn_id: int | str, outcome: str) -> Comparison: ...
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from typing import Callable
+from collections.abc import Callable
 
 # SIGHUP: the terminal went away (the window was closed, the ssh session dropped).
 SIGNALS: tuple[signal.Signals, ...] = tuple(
@@ -39,7 +39,7 @@ class Stopper:
         self.signum: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def install(self) -> "Stopper":
+    def install(self) -> Stopper:
         loop = asyncio.get_running_loop()
         for sig in SIGNALS:
             try:

@@ -19,8 +19,9 @@ import importlib.util
 import marshal
 import os
 import sys
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 from skillchat import atomic, paths
 from skillchat.core.ports import HeuristicCounter, Message
@@ -71,7 +72,9 @@ def _encoding():  # type: ignore[no-untyped-def]
 def _splitter():  # type: ignore[no-untyped-def]
     import regex  # tiktoken's own dependency, and its pattern's dialect
 
-    return regex.compile(_args()["pat_str"])
+    args = _args()
+    assert args is not None, "counting checks _args() before it splits"
+    return regex.compile(args["pat_str"])
 
 
 def _encoding_args(tiktoken_version: str) -> dict[str, Any]:
@@ -126,7 +129,9 @@ def _count_text(text: str) -> int:
             pass
     if pieces is None or any(len(p) > _LONG_PIECE for p in pieces):
         return len(_encoding().encode(text, disallowed_special=()))
-    ranks = _args()["mergeable_ranks"]
+    args = _args()
+    assert args is not None, "count() checks _args() first"
+    ranks = args["mergeable_ranks"]
     return sum(1 if p in ranks else _merged_length(p, ranks) for p in pieces)
 
 

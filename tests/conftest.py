@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from openai_server import openai_server  # noqa: F401  (the loopback server fixture, for every test that names it)
 
 # Before anything imports litellm: never fetch its price list.
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"

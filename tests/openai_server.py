@@ -67,7 +67,8 @@ class FakeOpenAIServer:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:
-                server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": None})
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                server.requests.append({"path": self.path, "headers": headers, "body": None})
                 if self.path.endswith("/models"):
                     self._json(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in server.models]})
                 elif self.path == "/api/tags":
@@ -77,7 +78,8 @@ class FakeOpenAIServer:
 
             def do_POST(self) -> None:
                 req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": req})
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                server.requests.append({"path": self.path, "headers": headers, "body": req})
                 model = req["model"].rsplit("/", 1)[-1]
                 how = server.behaviour.get(model, "ok")
                 if how in ("500", "429", "401"):
@@ -97,7 +99,8 @@ class FakeOpenAIServer:
                     self.end_headers()
                     self.wfile.write(body)
                     return
-                reply = "".join(server.chunks[model]) if model in server.chunks else f"Echo from {model}: " + req["messages"][-1]["content"]
+                echo = f"Echo from {model}: " + req["messages"][-1]["content"]
+                reply = "".join(server.chunks[model]) if model in server.chunks else echo
                 usage, finish = USAGE, "stop"
                 if server.answer_words:
                     reply = " ".join(f"w{i}" for i in range(server.answer_words))
@@ -182,7 +185,7 @@ class FakeOpenAIServer:
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["body"] is not None]
 
-    def __enter__(self) -> "FakeOpenAIServer":
+    def __enter__(self) -> FakeOpenAIServer:
         self.thread.start()
         return self
 

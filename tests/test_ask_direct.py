@@ -14,8 +14,9 @@ import sys
 import time
 
 import pytest
+from openai_server import closed_port
+from terminal import Terminal
 
-from openai_server import closed_port, openai_server  # noqa: F401  (fixture)
 from skillchat import paths
 from skillchat.core.ports import Message
 from skillchat.providers import unpriced
@@ -23,7 +24,6 @@ from skillchat.providers.litellm_client import actual_cost, load_litellm
 from skillchat.providers.pool import Endpoint
 from skillchat.store import TraceStore
 from skillchat.tokens import TiktokenCounter
-from terminal import Terminal
 
 MODELS = {"big": "alpha", "mid": "beta", "small": "gamma"}
 BIG_PRICE = (10e-6, 30e-6)  # tests/data/tiny.json: per token, in and out

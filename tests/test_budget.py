@@ -12,7 +12,6 @@ import random
 
 import pytest
 
-from openai_server import openai_server  # noqa: F401  (fixture)
 from skillchat.budgets import MIN_ANSWER_TOKENS, BudgetStatus, CallPlan, plan_call
 from skillchat.config import AgentConfig, Budget, Config
 from skillchat.core.ports import Price

@@ -6,8 +6,8 @@ import io
 import json
 
 import pytest
+from openai_server import closed_port
 
-from openai_server import closed_port, openai_server  # noqa: F401  (fixture)
 from skillchat import paths
 from skillchat.cli import main
 from skillchat.store import TraceStore

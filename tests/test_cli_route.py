@@ -50,7 +50,8 @@ def test_validate_ok(capsys, tiny_path):
     "content, message",
     [
         ("{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1, column 2"),
-        ('{"schema_version": 1, "metadata": {"name": "x", "version": 1}, "modes": []}', "$.modes: a handbook needs at least one mode"),
+        ('{"schema_version": 1, "metadata": {"name": "x", "version": 1}, "modes": []}',
+         "$.modes: a handbook needs at least one mode"),
     ],
 )
 def test_malformed_handbook_exits_2_with_one_line_and_no_traceback(tmp_path, content, message):

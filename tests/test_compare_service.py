@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from test_budget import make, spent
 
-from openai_server import openai_server  # noqa: F401  (fixture)
 from skillchat.config import Budget
 from skillchat.core.compare import POLICY
 from skillchat.errors import SkillchatError
 from skillchat.events import CompareStarted, TokenChunk, TurnFailed, TurnFinished
 from skillchat.providers.litellm_client import load_litellm
 from skillchat.store.budget import Reservations
-from test_budget import make, spent
 
 ANSWERS = {"alpha": "Big says A.", "beta": "Mid says B.", "gamma": "Small says C."}
 

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from openai_server import FakeOpenAIServer, closed_port
 
 pytestmark = pytest.mark.slow  # about fifty short processes, and one `ask` that imports litellm

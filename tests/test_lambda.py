@@ -77,7 +77,8 @@ def test_the_bench_lambda_options_are_checked_the_same_way(capsys, tmp_path, opt
 def test_a_bad_lambda_exits_2_without_a_traceback():
     r = subprocess.run([sys.executable, "-m", "skillchat", "route", "hi", "-l", "inf"], capture_output=True, text=True)
     assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.splitlines()[-1] == "skillchat route: error: argument --lambda/-l: lambda must be a finite number between 0 and 10, got inf"
+    assert r.stderr.splitlines()[-1] == ("skillchat route: error: argument --lambda/-l: "
+                                         "lambda must be a finite number between 0 and 10, got inf")
 
 
 def test_route_uses_a_good_lambda(capsys):

@@ -45,7 +45,8 @@ def test_a_wrong_number_is_described_not_just_refused(value, kw, message):
     assert "got a number" not in message
 
 
-@pytest.mark.parametrize("value, kw", [(0, dict(lo=0)), (1e9, dict(lo=0, hi=1e9)), (INT64_MAX, dict(lo=1, hi=INT64_MAX, whole=True)),
+@pytest.mark.parametrize("value, kw", [(0, dict(lo=0)), (1e9, dict(lo=0, hi=1e9)),
+                                       (INT64_MAX, dict(lo=1, hi=INT64_MAX, whole=True)),
                                        (0.5, dict(lo=0, hi=1, lo_open=True, hi_open=True))])
 def test_numbers_within_bounds_pass(value, kw):
     assert number_problem(value, **kw) is None

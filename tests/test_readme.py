@@ -21,3 +21,11 @@ def test_ci_runs_the_readme_test_command(repo):
     ci = (repo / ".ci" / "run").read_text()
     test_cmd = setup_commands(repo)[1].replace("python3 -m venv", "$PY -m venv")
     assert test_cmd in ci
+
+
+def test_ci_runs_the_readme_lint_commands(repo):
+    section = (repo / "README.md").read_text().split("## Development", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"^- `(\.venv/bin/[^`]+)`", section, re.M)
+    ci = (repo / ".ci" / "run").read_text().splitlines()
+    assert commands == [".venv/bin/ruff check .", ".venv/bin/mypy"]
+    assert all(c in ci for c in commands)

@@ -11,8 +11,8 @@ import json
 import logging
 
 import pytest
+from openai_server import closed_port
 
-from openai_server import closed_port, openai_server  # noqa: F401  (fixture)
 from skillchat import paths
 from skillchat.cli import main
 from skillchat.service import ChatService

@@ -9,7 +9,6 @@ import random
 
 import pytest
 
-from openai_server import openai_server  # noqa: F401  (fixture)
 from skillchat import handbooks
 from skillchat.config import AgentConfig, Budget, Config
 from skillchat.errors import SkillchatError
@@ -29,12 +28,12 @@ def litellm():
     return load_litellm()
 
 
-def make(tiny_path, server=None, *, demo=False, budget=Budget(), timeout_s=5.0, **kw):
+def make(tiny_path, server=None, *, demo=False, budget=None, timeout_s=5.0, **kw):
     agents = ()
     if server is not None:
         agents = tuple(AgentConfig(id=a, model=f"openai/{m}", api_base=server.api_base, api_key_env="FAKE_SERVER_KEY")
                        for a, m in MODELS.items())
-    cfg = Config(handbook=str(tiny_path), agents=agents, budget=budget, timeout_s=timeout_s)
+    cfg = Config(handbook=str(tiny_path), agents=agents, budget=Budget() if budget is None else budget, timeout_s=timeout_s)
     return ChatService.create(cfg, demo=demo, environment=NOTHING_FOUND, env={"FAKE_SERVER_KEY": KEY},
                               rng=random.Random(0), chunk_delay_s=kw.pop("chunk_delay_s", 0.0), **kw)
 
@@ -341,7 +340,8 @@ async def test_switching_demo_off_drops_demo_ratings_from_the_routing_handbook(t
 
 
 async def test_explore_off_routes_every_turn_greedily(tiny_path):
-    svc = ChatService.create(Config(handbook=str(tiny_path), explore=False), demo=True, environment=NOTHING_FOUND, chunk_delay_s=0)
+    svc = ChatService.create(Config(handbook=str(tiny_path), explore=False), demo=True, environment=NOTHING_FOUND,
+                             chunk_delay_s=0)
     decisions = [(await run(svc, "what is the derivative of x^2?"))[0].decision for _ in range(4)]
     assert {d.policy for d in decisions} == {"greedy"}
     assert {d.probability for d in decisions} == {1.0}

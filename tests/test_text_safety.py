@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+from itertools import pairwise
 
 import pytest
 
@@ -63,7 +64,7 @@ def test_stream_cleaner_gives_the_same_text_however_the_stream_is_cut():
     rng = random.Random(1)
     for _ in range(300):
         cuts = sorted(rng.sample(range(1, len(HOSTILE)), rng.randint(1, 40)))
-        pieces = [HOSTILE[a:b] for a, b in zip([0, *cuts], [*cuts, len(HOSTILE)])]
+        pieces = [HOSTILE[a:b] for a, b in pairwise([0, *cuts, len(HOSTILE)])]
         sc = StreamCleaner()
         shown_parts = [sc.feed(p) for p in pieces] + [sc.end()]
         for part in shown_parts:

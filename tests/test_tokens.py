@@ -79,7 +79,8 @@ def corpus(repo: Path) -> list[str]:
 def test_short_texts_are_counted_exactly_as_tiktoken_counts_them_without_its_encoder(fresh_encoding, repo):
     def short_pieces(text: str) -> bool:
         try:
-            return len(text) <= tokens._LONG_TEXT and all(len(p.encode("utf-8")) <= tokens._LONG_PIECE for p in tokens._splitter().findall(text))
+            return len(text) <= tokens._LONG_TEXT and all(len(p.encode("utf-8")) <= tokens._LONG_PIECE
+                                                          for p in tokens._splitter().findall(text))
         except UnicodeEncodeError:
             return False
 
@@ -90,7 +91,7 @@ def test_short_texts_are_counted_exactly_as_tiktoken_counts_them_without_its_enc
 
     enc = tiktoken.get_encoding(tokens.ENCODING)
     assert len(short) > 3000
-    for text, count in zip(short, counts):
+    for text, count in zip(short, counts, strict=True):
         assert count == len(enc.encode(text, disallowed_special=())), repr(text[:80])
 
 

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from skillchat.bench.data import FullInformation, Query
 from skillchat.core.clustering import Idf, fit_idf, terms, vectorize

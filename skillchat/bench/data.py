@@ -18,9 +18,10 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from skillchat.errors import SkillchatError
 from skillchat.text_safety import os_reason, shown
@@ -71,7 +72,7 @@ class ReplaySet:
     def test(self) -> list[Query]:
         return [q for q in self.queries if q.split == "test"]
 
-    def holdout(self, fraction: float = 0.25, seed: int = 0) -> "ReplaySet":
+    def holdout(self, fraction: float = 0.25, seed: int = 0) -> ReplaySet:
         """A validation copy for tuning: a seeded `fraction` of the TRAIN queries play the test
         split, and the real test split is dropped before anything can see it."""
         import random
@@ -83,7 +84,7 @@ class ReplaySet:
         qs = tuple(replace(q, split="test" if q.qid in val else "train") for q in train)
         return ReplaySet(self.name + "-validation", self.path, qs, self.models, {q.qid: self._outcomes[q.qid] for q in qs})
 
-    def shuffled(self, seed: int = 0) -> "ReplaySet":
+    def shuffled(self, seed: int = 0) -> ReplaySet:
         """The honesty check's copy: within each split, the texts (with their categories) are
         permuted among the queries with a seeded RNG while every qid keeps its outcome row.
 
@@ -100,13 +101,13 @@ class ReplaySet:
             qs = [q for q in self.queries if q.split == split]
             donors = qs[:]
             rng.shuffle(donors)
-            for q, d in zip(qs, donors):
+            for q, d in zip(qs, donors, strict=True):
                 moved[q.qid] = replace(q, text=d.text, category=d.category)
         return ReplaySet(
             self.name + "-shuffled", self.path, tuple(moved[q.qid] for q in self.queries), self.models, self._outcomes
         )
 
-    def restrict(self, models: Sequence[str]) -> "ReplaySet":
+    def restrict(self, models: Sequence[str]) -> ReplaySet:
         """The same set with only some models (in the given order)."""
         unknown = [m for m in models if m not in self.models]
         if unknown:
@@ -342,7 +343,7 @@ class TestScorer:
             raise ValueError(f"expected {len(self._rows)} choices, got {len(choices)}")
         s = c = 0.0
         counts: dict[str, int] = {}
-        for row, m in zip(self._rows, choices):
+        for row, m in zip(self._rows, choices, strict=True):
             o = row[self._index[m]]
             s += o.score
             c += o.cost_usd

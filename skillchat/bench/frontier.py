@@ -8,7 +8,8 @@ the dearest point: its score).
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from itertools import pairwise
 
 
 def hull(points: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -37,7 +38,7 @@ def score_at(points: Sequence[tuple[float, float]], cost: float) -> float | None
         return None
     if cost <= h[0][0]:
         return h[0][1]
-    for (c0, s0), (c1, s1) in zip(h, h[1:]):
+    for (c0, s0), (c1, s1) in pairwise(h):
         if cost <= c1:
             return s0 + (s1 - s0) * (cost - c0) / (c1 - c0) if c1 > c0 else max(s0, s1)
     return h[-1][1]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
 
 from skillchat.bench import frontier
 from skillchat.bench.runner import BenchResult, Point, ratings_to_reach
@@ -198,7 +200,8 @@ def render_summary(doc: dict[str, Any], intervals: dict[str, Any] | None = None)
     lines = [
         "Summary (test split; costs as shares of the best single model's test cost"
         + (f"; mean ± 95% interval over {of} seeds)" if of > 1 else ")"),
-        f"  best single model: {b['model']}: {f(b['score'], '.3f', 'best_single', 'score')} at {_usd_k(b['cost'])} per 1k queries (= 100% cost)",
+        f"  best single model: {b['model']}: {f(b['score'], '.3f', 'best_single', 'score')} "
+        f"at {_usd_k(b['cost'])} per 1k queries (= 100% cost)",
         f"  router, best at <= 100% cost: {f(sm['router_at_100pct'], '.3f', 'router_at_100pct')} "
         f"(vs best single: {f(sm['gain_at_100pct'], '+.3f', 'gain_at_100pct')})",
     ]
@@ -227,7 +230,8 @@ def render_summary(doc: dict[str, Any], intervals: dict[str, Any] | None = None)
         lines.append("  best single model on the same train queries: -")
     else:
         lines.append(
-            f"  best single model on the same train queries ({bt['model']}): {f(bt['score'], '.3f', 'best_single_on_train', 'score')}; "
+            f"  best single model on the same train queries ({bt['model']}): "
+            f"{f(bt['score'], '.3f', 'best_single_on_train', 'score')}; "
             f"teaching vs it: {f(sm['experienced_gain'], '+.3f', 'experienced_gain')}"
         )
     lines.append(f"  ratings to 95% of the final score: {f(sm['ratings_to_95pct'], '.0f', 'ratings_to_95pct')}")
@@ -257,7 +261,8 @@ def render(res: BenchResult, *, plot: bool = True, width: int = 72, height: int 
     o = res.options
     hb = res.handbook
     lines = [
-        f"skillchat bench: {res.dataset}: {len(res.models)} models, {res.n_train} train / {res.n_test} test queries, seed {o.seed}",
+        f"skillchat bench: {res.dataset}: {len(res.models)} models, {res.n_train} train / {res.n_test} test queries, "
+        f"seed {o.seed}",
         "",
         *render_summary({"summary": summary(res)}),
         *notes,
@@ -283,7 +288,8 @@ def render(res: BenchResult, *, plot: bool = True, width: int = 72, height: int 
     rows = []
     for p in res.router:
         r = p.result
-        row = [f"{p.lam:g}", f"{r.score:.3f}", _usd_k(r.cost), _pct(_share(r.cost, ref)), f"{r.top_model} ({r.top_share:.0%})", f"{p.seconds:.2f}s"]
+        row = [f"{p.lam:g}", f"{r.score:.3f}", _usd_k(r.cost), _pct(_share(r.cost, ref)), f"{r.top_model} ({r.top_share:.0%})",
+               f"{p.seconds:.2f}s"]
         if relearn:
             q = relearn[p.lam].result
             row += [f"{q.score:.3f}", _pct(_share(q.cost, ref))]
@@ -322,7 +328,8 @@ def render(res: BenchResult, *, plot: bool = True, width: int = 72, height: int 
     t = res.timings
     lines += [
         "",
-        "time: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f}s" for k, v in t.items() if k != "total") + f"; total {t['total']:.1f}s",
+        "time: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f}s" for k, v in t.items() if k != "total")
+        + f"; total {t['total']:.1f}s",
     ]
     return "\n".join(lines)
 
@@ -374,7 +381,7 @@ def _plot(series: list[tuple[str, list[tuple[float, float]]]], *, width: int, he
 
     # The router's frontier as a dotted line (mixing two policies reaches any point between them).
     h = frontier.hull(p for mark, ps in series if mark == "R" for p in ps if p[0] > 0)
-    for (c0, s0), (c1, s1) in zip(h, h[1:]):
+    for (c0, s0), (c1, s1) in pairwise(h):
         for k in range(1, 40):
             f = k / 40
             lc = math.log10(c0) + (math.log10(c1) - math.log10(c0)) * f
@@ -500,7 +507,8 @@ def render_seeds(doc: dict[str, Any], *, plot: bool = True, width: int = 72, hei
 
     hb = doc["handbook"]
     best = doc["best_single"]
-    span = f"seeds {seeds[0]}..{seeds[-1]}" if seeds == list(range(seeds[0], seeds[0] + of)) else "seeds " + ",".join(map(str, seeds))
+    consecutive = seeds == list(range(seeds[0], seeds[0] + of))
+    span = f"seeds {seeds[0]}..{seeds[-1]}" if consecutive else "seeds " + ",".join(map(str, seeds))
     lines = [
         f"skillchat bench: {doc['dataset']}: {len(doc['models'])} models, {doc['n_train']} train / {doc['n_test']} test queries, "
         f"{span} ({of} runs; mean ± 95% t-interval half-width over seeds)",
@@ -511,7 +519,8 @@ def render_seeds(doc: dict[str, Any], *, plot: bool = True, width: int = 72, hei
         f"handbook: {f(hb['modes'], '.3g', 'handbook', 'modes')} modes, {f(hb['skills'], '.3g', 'handbook', 'skills')} skills "
         f"({doc['skills']}), discovered per seed; every model starts from the same prior",
         f"training: {doc['ratings_used']:g} bandit ratings per seed, Thompson sampling at lambda={doc['train_lambda']:g}",
-        f"best single model on train: {best['model']}: test score {best['score']:.3f} at {_usd_k(best['cost'])} per 1k queries (= 100% cost)",
+        f"best single model on train: {best['model']}: test score {best['score']:.3f} "
+        f"at {_usd_k(best['cost'])} per 1k queries (= 100% cost)",
         "",
         "Learned router on the test split (greedy, no learning on test; mean over seeds)",
     ]
@@ -526,18 +535,21 @@ def render_seeds(doc: dict[str, Any], *, plot: bool = True, width: int = 72, hei
         align += "rr"
     rows = []
     for i, p in enumerate(doc["router"]):
-        row = [f"{p['lambda']:g}", f(p["score"], ".3f", "router", i, "score"), f(p["cost_share"], ".1%", "router", i, "cost_share"),
-               f"{p['top_model']} ({p['top_share']:.0%})"]
+        row = [f"{p['lambda']:g}", f(p["score"], ".3f", "router", i, "score"),
+               f(p["cost_share"], ".1%", "router", i, "cost_share"), f"{p['top_model']} ({p['top_share']:.0%})"]
         if relearn:
             q = relearn[i]
-            row += [f(q["score"], ".3f", "router_relearn", i, "score"), f(q["cost_share"], ".1%", "router_relearn", i, "cost_share")]
+            row += [f(q["score"], ".3f", "router_relearn", i, "score"),
+                    f(q["cost_share"], ".1%", "router_relearn", i, "cost_share")]
         if matched:
             q = matched[i]
-            row += [f(q["score"], ".3f", "router_per_lambda", i, "score"), f(q["cost_share"], ".1%", "router_per_lambda", i, "cost_share")]
+            row += [f(q["score"], ".3f", "router_per_lambda", i, "score"),
+                    f(q["cost_share"], ".1%", "router_per_lambda", i, "cost_share")]
         rows.append(row)
     lines += _table(headers, rows, align)
     lines.append(f"  one router per seed learned at lambda={doc['train_lambda']:g}, routing at each lambda; {doc['relearn']}")
-    lines += ["", "Baselines on the test split ('(full info)' = sees every model's train outcomes; they do not depend on the seed)"]
+    lines += ["", "Baselines on the test split ('(full info)' = sees every model's train outcomes; "
+                  "they do not depend on the seed)"]
     rows = [[b["name"], f(b["score"], ".3f", "baselines", i, "score"), _usd_k(b["cost"]), _pct(b["cost_share"])]
             for i, b in enumerate(doc["baselines"])]
     lines += _table(["baseline", "score", "$/1k q", "cost vs best"], rows, "lrrr")
@@ -560,12 +572,13 @@ def render_seeds(doc: dict[str, Any], *, plot: bool = True, width: int = 72, hei
         at = {r["cost_share"]: r["router"] for r in sm["score_at_cost"]}
         exp = sm["experienced"]
         rows.append([
-            str(d["seed"]), _opt(sm["router_at_100pct"], ".3f"), _opt(sm["gain_at_100pct"], "+.3f"), _opt(sm["cheapest_cost_share"], ".1%"),
+            str(d["seed"]), _opt(sm["router_at_100pct"], ".3f"), _opt(sm["gain_at_100pct"], "+.3f"),
+            _opt(sm["cheapest_cost_share"], ".1%"),
             *(_opt(at.get(c), ".3f") for c in SUMMARY_COSTS), _opt(None if exp is None else exp["score"], ".3f"),
             _opt(sm["ratings_to_95pct"], "d"),
         ])
-    lines += _table(["seed", "at <=100%", "vs best", "cheapest", *(f"at {c:.0%}" for c in SUMMARY_COSTS), "teaching", "ratings to 95%"],
-                    rows, "r" * (6 + len(SUMMARY_COSTS)))
+    lines += _table(["seed", "at <=100%", "vs best", "cheapest", *(f"at {c:.0%}" for c in SUMMARY_COSTS), "teaching",
+                     "ratings to 95%"], rows, "r" * (6 + len(SUMMARY_COSTS)))
     if plot:
         series: list[tuple[str, list[tuple[float, float]]]] = [
             ("o", _doc_points([b for b in doc["baselines"] if b.get("kind") == "single"])),

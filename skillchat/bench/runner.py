@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from skillchat.bench import baselines
 from skillchat.bench.data import Environment, FullInformation, Query, ReplaySet, Result, TestScorer
@@ -101,7 +102,7 @@ def prompt_tokens(text: str) -> int:
 class Learner:
     """A handbook, its Router, and the skill profile of every text (inference reads text only)."""
 
-    def __init__(self, hb: Handbook, *, profiles_from: "Learner | None" = None) -> None:
+    def __init__(self, hb: Handbook, *, profiles_from: Learner | None = None) -> None:
         self._profiles: dict[str, SkillProfile] = {}
         self.use(hb)
         if profiles_from is not None and profiles_from._structure == self._structure:
@@ -192,7 +193,7 @@ def train(
             outcome = compare_core.preference(answers[0][1].score, answers[1][1].score)
             ratings = list(compare_core.outcome_ratings(outcome))
             kept = 1 if compare_core.continues_right(outcome) else 0
-        for k, ((agent, out, propensity, policy), rating) in enumerate(zip(answers, ratings)):
+        for k, ((agent, out, propensity, policy), rating) in enumerate(zip(answers, ratings, strict=True)):
             apply_rating(hb, agent, weights, rating)
             hb.record_cost(agent, d.mode, out.prompt_tokens or 0, out.completion_tokens or 0, out.cost_usd)
             log.append(
@@ -253,7 +254,8 @@ def _experienced(seen: Sequence[tuple[str, float, float]]) -> Result | None:
         counts[model] = counts.get(model, 0) + 1
     top = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
     n = len(seen)
-    return Result(sum(s for _, s, _ in seen) / n, sum(c for _, _, c in seen) / n, top[1] / n, top[0], dict(sorted(counts.items())))
+    return Result(sum(s for _, s, _ in seen) / n, sum(c for _, _, c in seen) / n, top[1] / n, top[0],
+                  dict(sorted(counts.items())))
 
 
 def _relearn_module() -> tuple[Any, str]:
@@ -374,9 +376,11 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
     base_rows.append(row(f"cheapest on train: {cheap}", scorer.single(cheap), kind="cheapest", model=cheap))
     base_rows.append(row(f"best single on train: {best}", best_single[1], kind="best_single", model=best))
     for p in cat_pts:
-        base_rows.append(row(f"per-category best (uses category labels, full info) lambda={p.lam:g}", p.result, kind="per_category", **{"lambda": p.lam}))
+        base_rows.append(row(f"per-category best (uses category labels, full info) lambda={p.lam:g}", p.result,
+                             kind="per_category", **{"lambda": p.lam}))
     for p in knn_pts:
-        base_rows.append(row(f"kNN tf-idf k={opts.knn_k} (full info) lambda={p.lam:g}", p.result, kind="knn", **{"lambda": p.lam}))
+        base_rows.append(row(f"kNN tf-idf k={opts.knn_k} (full info) lambda={p.lam:g}", p.result, kind="knn",
+                             **{"lambda": p.lam}))
     base_rows.append(row("oracle: cheapest correct model (full info on test)", oracle, kind="oracle"))
 
     # 5. Periodic relearn, when another issue's relearn is installed.

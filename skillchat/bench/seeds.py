@@ -17,8 +17,9 @@ import multiprocessing
 import os
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from skillchat.bench.data import ReplaySet
 

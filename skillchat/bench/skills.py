@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from skillchat.core.clustering import Hierarchy, cluster_hierarchy
 from skillchat.core.handbook import Handbook, from_dict

@@ -19,7 +19,6 @@ import sys
 
 from skillchat.commands import row_id
 
-
 # What ask prints on stderr about a turn: a provider's error (an HTML page, say) is cut to
 # MAX_ERROR characters, any whole line to MAX_LINE.
 MAX_ERROR, MAX_LINE = 500, 1000

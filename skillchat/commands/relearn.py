@@ -53,7 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-split", type=_min_split, metavar="N", default=None,
                    help="rated turns per side an agent needs before a skill may split (default 12)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the text clustering (default 0)")
-    p.add_argument("--lambda", "-l", dest="lam", type=_lam, metavar="X", help="cost weight for the comparison, 0 to 10 (default: config)")
+    p.add_argument("--lambda", "-l", dest="lam", type=_lam, metavar="X",
+                   help="cost weight for the comparison, 0 to 10 (default: config)")
     p.add_argument("--policy", choices=("thompson", "greedy"), default="thompson",
                    help="routing policy the comparison assumes (default: thompson, as the app routes)")
     act = p.add_mutually_exclusive_group()
@@ -187,8 +188,8 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
         return
     con.print(f"[bold]{o.base.ref} -> {o.handbook.ref}[/]  evidence recomputed from {k.used:,} of {k.turns:,} rated turns"
               + (f", half-life {k.half_life_days:g} days ({k.observations:,.1f} effective)" if k.half_life_days else ""))
-    extra = [(n, getattr(k, n)) for n in ("replaced", "unknown_agent", "no_skill", "retagged", "pinned")]
-    extra = [f"{n.replace('_', ' ')} {v:,}" for n, v in extra if v]
+    counted = [(n, getattr(k, n)) for n in ("replaced", "unknown_agent", "no_skill", "retagged", "pinned")]
+    extra = [f"{n.replace('_', ' ')} {v:,}" for n, v in counted if v]
     if extra:
         con.print("  " + ", ".join(extra), style="dim")
     if k.costs_kept:
@@ -206,7 +207,7 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
         con.print(t)
     else:
         con.print("No skill was split, merged or discovered.", style="dim")
-    if namer is not None and getattr(namer, "calls", 0):
+    if namer is not None and getattr(namer, "calls", None):
         con.print(f"Named {namer.calls} skill(s) with a model for {usd(namer.cost_usd)}.", style="dim")
     e = o.evaluation
     if e is not None:
@@ -224,7 +225,8 @@ def _print_human(o: Any, namer: Any, activated: bool | None, reason: str) -> Non
             if math.isfinite(e.delta_cost.value):
                 t.add_row("cost per turn (doubly robust)", usd(e.current.cost_dr.value), usd(e.candidate.cost_dr.value),
                           ("+" if e.delta_cost.value > 0 else "") + usd(e.delta_cost.value))
-            t.add_row("effective sample / logged turns", f"{e.current.ess:,.0f}", f"{e.candidate.ess:,.0f}", f"of {e.candidate.n:,}")
+            t.add_row("effective sample / logged turns", f"{e.current.ess:,.0f}", f"{e.candidate.ess:,.0f}",
+                      f"of {e.candidate.n:,}")
             con.print(t)
         else:
             con.print("Estimated effect: " + relearning.evaluation_text(e))

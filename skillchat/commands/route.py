@@ -18,8 +18,9 @@ import argparse
 import json
 import random
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from skillchat.errors import SkillchatError
 
@@ -57,11 +58,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            "or a bare list of messages ('-' reads stdin)")
     what.add_argument("--batch", "-b", metavar="FILE",
                       help="route one conversation per line of a JSONL file ('-' reads stdin): one decision a line, in order")
-    p.add_argument("--handbook", "-H", metavar="NAME", help="handbook name, NAME@VERSION or a JSON file (default: the active one)")
+    p.add_argument("--handbook", "-H", metavar="NAME",
+                   help="handbook name, NAME@VERSION or a JSON file (default: the active one)")
     p.add_argument("--lambda", "-l", dest="lam", type=_lam, metavar="X",
                    help="cost weight, 0 to 10: 0 ignores cost, 1 weighs it heavily")
     p.add_argument("--greedy", action="store_true", help="pick the best expected score instead of sampling")
-    p.add_argument("--seed", type=_seed, help="seed the exploration draw (one generator for a whole batch), for reproducible choices")
+    p.add_argument("--seed", type=_seed,
+                   help="seed the exploration draw (one generator for a whole batch), for reproducible choices")
     p.add_argument("--json", action="store_true", help="print the decision as JSON (with --batch: one compact line each)")
     p.add_argument("--demo", action="store_true",
                    help="route as the app in demo mode: with the demo's ratings too, and every agent eligible")

@@ -110,7 +110,8 @@ def render(report, budget, limit: int = 30, names: dict[str, str] | None = None)
         top = max((r.cost_usd for r in rows), default=0.0)
         names = names or {}
         width = max(len(_key(r.key, names)) for r in shown)
-        out += ["", f"By {report.by}" + ("  (a turn's cost is shared among its skills by weight)" if report.by == "skill" else "")]
+        shared = "  (a turn's cost is shared among its skills by weight)" if report.by == "skill" else ""
+        out += ["", f"By {report.by}{shared}"]
         out.append(f"  {'':<{width}} {'turns':>8} {'actual':>10} {'estimated':>10}")
         for r in shown:
             out.append(f"  {_key(r.key, names):<{width}} {r.turns:>8,.{0 if report.by != 'skill' else 1}f} "

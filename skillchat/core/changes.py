@@ -3,8 +3,9 @@ handbook version's history keeps it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class Change:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Change":
+    def from_dict(cls, d: Mapping[str, Any]) -> Change:
         return cls(
             kind=str(d.get("kind", "")),
             skills=tuple(d.get("skills", ())),

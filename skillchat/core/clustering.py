@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 from skillchat.core.text import content_stems
 
@@ -270,7 +270,8 @@ def cluster_vectors(
                 members[j].append(worst)
                 assignments[worst] = j
                 changed += 1
-        new = [mean_vector((vecs[i] for i in ms), max_terms=centroid_terms) if ms else centroids[j] for j, ms in enumerate(members)]
+        new = [mean_vector((vecs[i] for i in ms), max_terms=centroid_terms) if ms else centroids[j]
+               for j, ms in enumerate(members)]
         centroids = new
         if it > 1 and changed == 0:
             break
@@ -296,7 +297,7 @@ def _seed_plus_plus(vecs: list[Vector], live: list[int], k: int, rng: random.Ran
         u = rng.random() * total
         acc = 0.0
         pick = live[-1]
-        for idx, d in zip(live, dist):
+        for idx, d in zip(live, dist, strict=True):
             acc += d
             if u < acc and idx not in chosen:
                 pick = idx
@@ -309,7 +310,7 @@ def _seed_plus_plus(vecs: list[Vector], live: list[int], k: int, rng: random.Ran
         chosen.add(pick)
         c = dict(vecs[pick])
         centroids.append(c)
-        dist = [min(d, max(0.0, 1.0 - dot(vecs[i], c))) for i, d in zip(live, dist)]
+        dist = [min(d, max(0.0, 1.0 - dot(vecs[i], c))) for i, d in zip(live, dist, strict=True)]
     return centroids
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Mapping
 
 from skillchat.core.decision import RoutingDecision
 

@@ -16,8 +16,8 @@ one tier is excluded from the tier above it, so nothing is counted twice.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from skillchat.core.handbook import Handbook
 

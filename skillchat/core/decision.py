@@ -84,9 +84,10 @@ class RoutingDecision:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RoutingDecision":
+    def from_dict(cls, d: dict[str, Any]) -> RoutingDecision:
         return cls(
-            **{k: d[k] for k in ("handbook", "handbook_version", "mode", "confident", "chosen", "probability", "policy", "lam", "prompt_tokens", "reason")},
+            **{k: d[k] for k in ("handbook", "handbook_version", "mode", "confident", "chosen", "probability", "policy", "lam",
+                                 "prompt_tokens", "reason")},
             skills=tuple(ActiveSkill(s["id"], s["weight"], tuple(s.get("evidence", ()))) for s in d["skills"]),
             ranking=tuple(AgentScore(**a) for a in d["ranking"]),
             best_expected=d.get("best_expected") or "",

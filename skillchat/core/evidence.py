@@ -3,10 +3,21 @@ running aggregates per mode and per agent) and CostStat (running means of a call
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import TypeVar
 
 _SLACK = 1e-9  # rounding in float counts: below this a clamp is not worth a reason
+_K = TypeVar("_K", bound=Hashable)
+
+
+def _add(table: dict[_K, list[float]], key: _K, successes: float, failures: float) -> None:
+    c = table.get(key)
+    if c is None:
+        table[key] = [max(successes, 0.0), max(failures, 0.0)]
+    else:  # sums of non-negative cells: only rounding could take them below zero
+        c[0] = max(c[0] + successes, 0.0)
+        c[1] = max(c[1] + failures, 0.0)
 
 
 @dataclass(slots=True)
@@ -57,13 +68,9 @@ class Evidence:
                     f"{-min(failures, 0):.3g} failures from {have[0]:.3g} and {have[1]:.3g} would go below zero; "
                     "kept at zero (a rating was taken back that this handbook never had)"]
             successes, failures = max(successes, -have[0]), max(failures, -have[1])
-        for table, key in ((self._cells, (agent, skill)), (self._by_mode, (agent, mode)), (self._by_agent, agent)):
-            c = table.get(key)
-            if c is None:
-                table[key] = [max(successes, 0.0), max(failures, 0.0)]
-            else:  # sums of non-negative cells: only rounding could take them below zero
-                c[0] = max(c[0] + successes, 0.0)
-                c[1] = max(c[1] + failures, 0.0)
+        _add(self._cells, (agent, skill), successes, failures)
+        _add(self._by_mode, (agent, mode), successes, failures)
+        _add(self._by_agent, agent, successes, failures)
 
     def skill(self, agent: str, skill: str) -> tuple[float, float]:
         c = self._cells.get((agent, skill))

@@ -12,8 +12,9 @@ document, its limits and its validating reader in core/handbook_format.py.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from skillchat.core import handbook_format as fmt
 from skillchat.core.evidence import CostStat, Evidence
@@ -44,7 +45,8 @@ class Handbook:
     def __post_init__(self) -> None:
         self.evidence = Evidence({s.id: s.mode for s in self.skills.values()})
         self._pooled: dict[str, CostStat | None] = {}
-        self._prior_logit_cache: dict[str, Any] = {}
+        # agent id -> (the Agent the logits were computed for, its prior logits); see core/competence.py
+        self._prior_logit_cache: dict[str, tuple[Agent, dict[str | None, float]]] = {}
         self._by_mode: dict[str, list[str]] = {}
         for s in self.skills.values():
             self._by_mode.setdefault(s.mode, []).append(s.id)
@@ -100,10 +102,10 @@ class Handbook:
             )
         return self._pooled[agent]
 
-    def copy(self) -> "Handbook":
+    def copy(self) -> Handbook:
         return from_dict(to_dict(self), source=self.ref)
 
-    def structure_copy(self, **changes: Any) -> "Handbook":
+    def structure_copy(self, **changes: Any) -> Handbook:
         """A handbook with the same structure and no evidence or cost statistics."""
         data = to_dict(self)
         data["competence"], data["costs"] = {}, {}

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Literal, overload
 
 from skillchat.core import patterns
 from skillchat.core.evidence import CostStat
@@ -110,6 +111,11 @@ class Reader:
         if problem:
             raise self.fail(path, _in_json_words(problem, value))
         return float(value)
+
+    @overload
+    def whole(self, value: Any, path: str, *, lo: int, hi: int, null: Literal[False] = False) -> int: ...
+    @overload
+    def whole(self, value: Any, path: str, *, lo: int, hi: int, null: Literal[True]) -> int | None: ...
 
     def whole(self, value: Any, path: str, *, lo: int, hi: int, null: bool = False) -> int | None:
         """An integer within [lo, hi] (or null, when `null`)."""
@@ -278,18 +284,23 @@ def _check_lineage(r: Reader, skills: Mapping[str, Skill]) -> None:
 def read_settings(r: Reader, root: dict[str, Any], skills: Mapping[str, Skill]) -> Settings:
     settings_d = r.obj(root.get("settings", {}), "$.settings")
     defaults = Settings()
+
+    def num(key: str, hi: float, open_: bool = False) -> float:
+        return r.num(settings_d.get(key, getattr(defaults, key)), f"$.settings.{key}", lo=0, hi=hi, open_=open_)
+
     settings = Settings(
         fallback_skill=r.str_(settings_d, "fallback_skill", "$.settings", required=False, default=defaults.fallback_skill,
                               limit=MAX_NAME_CHARS),
-        prior_strength=r.num(settings_d.get("prior_strength", defaults.prior_strength), "$.settings.prior_strength", lo=0, hi=MAX_STRENGTH, open_=True),
-        mode_strength=r.num(settings_d.get("mode_strength", defaults.mode_strength), "$.settings.mode_strength", lo=0, hi=MAX_STRENGTH, open_=True),
-        skill_strength=r.num(settings_d.get("skill_strength", defaults.skill_strength), "$.settings.skill_strength", lo=0, hi=MAX_STRENGTH, open_=True),
-        exploration_floor=r.num(settings_d.get("exploration_floor", defaults.exploration_floor), "$.settings.exploration_floor", lo=0, hi=1),
-        quality_floor=r.num(settings_d.get("quality_floor", defaults.quality_floor), "$.settings.quality_floor", lo=0, hi=1),
-        challenge_z=r.num(settings_d.get("challenge_z", defaults.challenge_z), "$.settings.challenge_z", lo=0, hi=10),
+        prior_strength=num("prior_strength", MAX_STRENGTH, open_=True),
+        mode_strength=num("mode_strength", MAX_STRENGTH, open_=True),
+        skill_strength=num("skill_strength", MAX_STRENGTH, open_=True),
+        exploration_floor=num("exploration_floor", 1),
+        quality_floor=num("quality_floor", 1),
+        challenge_z=num("challenge_z", 10),
     )
-    if settings.exploration_floor + settings.quality_floor > 1:
-        raise r.fail("$.settings", f"exploration_floor + quality_floor must be at most 1, got {settings.exploration_floor + settings.quality_floor:g}")
+    floors = settings.exploration_floor + settings.quality_floor
+    if floors > 1:
+        raise r.fail("$.settings", f"exploration_floor + quality_floor must be at most 1, got {floors:g}")
     if settings.fallback_skill not in skills:
         raise r.fail("$.settings.fallback_skill", f"unknown skill {settings.fallback_skill!r}")
     return settings

@@ -24,9 +24,10 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
 from skillchat.core.handbook import Handbook
 from skillchat.core.ports import Message
@@ -201,9 +202,9 @@ class KeywordInferrer:
                         full.add(sid)
         scores = {sid: math.log2(1.0 + h) for sid, h in hits.items()}
 
-        tf: Counter[str] = Counter(content_stems(request))
+        tf: dict[str, float] = dict(Counter(content_stems(request)))
         for t in content_stems(quoted):
-            tf[t] += QUOTED_WEIGHT
+            tf[t] = tf.get(t, 0.0) + QUOTED_WEIGHT
         if tf:
             q = {t: (1.0 + math.log(max(c, 1.0)) if c >= 1 else c) * self._idf.get(t, self._default_idf) for t, c in tf.items()}
             qn = math.sqrt(sum(v * v for v in q.values())) or 1.0
@@ -282,6 +283,7 @@ class KeywordInferrer:
             return [], 1.0
         strength = max(latest.values(), default=0.0)
         latest_w = 1.0
+        decay: tuple[float, ...]
         if kind == "follow-up" and strength < self.strong_topic:
             # A follow-up continues the previous task; what it names is that task's new object:
             # "now one about the sun" after a haiku is more poetry, not astronomy.
@@ -290,7 +292,7 @@ class KeywordInferrer:
             return [], 1.0
         else:
             decay, assistant_w = PREVIOUS_USER_DECAY, LAST_ASSISTANT_WEIGHT
-        digest = [(m.content, w) for m, w in zip(reversed(users[:-1]), decay)]
+        digest = [(m.content, w) for m, w in zip(reversed(users[:-1]), decay, strict=False)]
         last_assistant = next((m for m in reversed(messages) if m.role == "assistant"), None)
         if last_assistant is not None:
             digest.append((last_assistant.content, assistant_w))

@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from skillchat.core.compare import POLICY as COMPARE, slot_propensity
+from skillchat.core.compare import POLICY as COMPARE
+from skillchat.core.compare import slot_propensity
 from skillchat.core.handbook import Handbook
 from skillchat.core.inference import profile_from_weights
 from skillchat.core.learning import RatedTurn
@@ -230,7 +232,7 @@ def _estimate(rows: Sequence[_Row], max_weight: float | None) -> tuple[PolicyEst
     sw = sum(ws)
     sw2 = sum(w * w for w in ws)
     ess = sw * sw / sw2 if sw2 > 0 else 0.0
-    snips = _snips(list(zip(ws, (row.r for row in rows))))
+    snips = _snips(list(zip(ws, (row.r for row in rows), strict=True)))
     cost_dr_vals = [x for x in dr_c if not math.isnan(x)]
     est = PolicyEstimate(
         ips=_mean(ips),
@@ -348,7 +350,7 @@ def compare(
         else:
             skipped[why] = skipped.get(why, 0) + 1
     if max_turns is not None and len(use) > max_turns:
-        skipped["older than the newest {:,}".format(max_turns)] = len(use) - max_turns
+        skipped[f"older than the newest {max_turns:,}"] = len(use) - max_turns
         use = use[-max_turns:]
     halves = half_pairs(use)  # after the cut, which may part a pair
     if halves:
@@ -385,8 +387,8 @@ def compare(
         rows_new.append(_Row(t.score, t.cost_usd, mu, p_new, q, qc, t.agent_id))
     est_cur, dr_cur, c_cur = _estimate(rows_cur, max_weight)
     est_new, dr_new, c_new = _estimate(rows_new, max_weight)
-    delta = _mean([b - a for a, b in zip(dr_cur, dr_new)])
-    delta_cost = _mean([b - a for a, b in zip(c_cur, c_new) if not (math.isnan(a) or math.isnan(b))])
+    delta = _mean([b - a for a, b in zip(dr_cur, dr_new, strict=True)])
+    delta_cost = _mean([b - a for a, b in zip(c_cur, c_new, strict=True) if not (math.isnan(a) or math.isnan(b))])
     if progress is not None:
         progress("evaluate", total, total)
     return Comparison(est_cur, est_new, delta, delta_cost, len(log), skipped, policy, lam)

@@ -20,13 +20,11 @@ characters.
 from __future__ import annotations
 
 import re
-from typing import Any
 
-try:  # the stdlib's own regular expression parser and compiler
-    from re import _compiler, _parser as _sre  # Python 3.11+
-except ImportError:  # pragma: no cover
-    import sre_compile as _compiler  # type: ignore[no-redef]
-    import sre_parse as _sre  # type: ignore[no-redef]
+# The stdlib's own regular expression parser and compiler (private, so typeshed leaves them out).
+from re import _compiler  # type: ignore[attr-defined]
+from re import _parser as _sre  # type: ignore[attr-defined]
+from typing import Any
 
 MAX_PATTERN = 2_000
 

@@ -6,8 +6,9 @@ protocols, so the core stays fast to import and trivial to test.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,7 @@ class Price:
     output: float
 
     @classmethod
-    def per_million(cls, input_per_mtok: float, output_per_mtok: float) -> "Price":
+    def per_million(cls, input_per_mtok: float, output_per_mtok: float) -> Price:
         return cls(input_per_mtok / 1e6, output_per_mtok / 1e6)
 
 

@@ -4,7 +4,8 @@ of the long passes over it (Reporter)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from skillchat.core.learning import RatedTurn
 
@@ -63,7 +64,7 @@ class RatedLog:
 
     def retagged_count(self) -> int:
         """Turns now credited to other skills than the logged ones (not those left with none)."""
-        return sum(1 for r, w in zip(self.retagged, self.weights) if r and w)
+        return sum(1 for r, w in zip(self.retagged, self.weights, strict=True) if r and w)
 
     def map(self, mapper: Any, report: Reporter) -> None:
         """Bring every turn's weights onto the handbook's current skills (see evolution.Retagger)."""
@@ -80,4 +81,5 @@ def decay(age_days: float, half_life_days: float | None) -> float:
     """The weight of a rating `age_days` old: it halves every `half_life_days` (never, without one)."""
     if half_life_days is None or age_days <= 0:
         return 1.0
-    return 0.5 ** (age_days / half_life_days)
+    weight: float = 0.5 ** (age_days / half_life_days)
+    return weight

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from skillchat.core import evolution
 from skillchat.core.changes import Change, plain
@@ -63,7 +64,7 @@ class RelearnCounts:
     half_life_days: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: plain(getattr(self, k)) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: plain(getattr(self, k)) for k in self.__slots__}
 
 
 @dataclass(slots=True)
@@ -221,7 +222,8 @@ def _recompute_costs(
 ) -> None:
     if costs is None:
         costs = [
-            TurnCost(t.agent_id, t.mode, float(t.prompt_tokens or 0), float(t.completion_tokens or 0), float(t.cost_usd), t.age_days)
+            TurnCost(t.agent_id, t.mode, float(t.prompt_tokens or 0), float(t.completion_tokens or 0), float(t.cost_usd),
+                     t.age_days)
             for t in log.turns
             if t.cost_usd is not None
         ]
@@ -274,13 +276,13 @@ def handbook_diff(old: Handbook, new: Handbook, *, limit: int | None = None) -> 
         if s in old.skills and _skill_key(old.skills[s]) != _skill_key(new.skills[s])
     ]
     o_obs, n_obs = _obs(old), _obs(new)
-    per_skill = []
+    per_skill: list[dict[str, Any]] = []
     for s in sorted(set(o_obs) | set(n_obs)):
         a, b = o_obs.get(s, 0.0), n_obs.get(s, 0.0)
         if abs(a - b) > 1e-9:
             per_skill.append({"skill": s, "before": round(a, 3), "after": round(b, 3)})
     per_skill.sort(key=lambda d: (-abs(d["after"] - d["before"]), d["skill"]))
-    moves = []
+    moves: list[dict[str, Any]] = []
     for aid in new.agents:
         if aid not in old.agents:
             continue
@@ -297,11 +299,11 @@ def handbook_diff(old: Handbook, new: Handbook, *, limit: int | None = None) -> 
     moves.sort(key=lambda d: (-abs(d["after"] - d["before"]), d["agent"], d["skill"]))
     costs = []
     for key in sorted(set(old.costs) | set(new.costs)):
-        a, b = old.costs.get(key), new.costs.get(key)
-        ua, ub = (a.usd if a else None), (b.usd if b else None)
+        ca, cb = old.costs.get(key), new.costs.get(key)
+        ua, ub = (ca.usd if ca else None), (cb.usd if cb else None)
         if ua != ub:
             costs.append({"agent": key[0], "mode": key[1], "usd_before": ua, "usd_after": ub,
-                          "n_before": round(a.n, 3) if a else 0, "n_after": round(b.n, 3) if b else 0})
+                          "n_before": round(ca.n, 3) if ca else 0, "n_after": round(cb.n, 3) if cb else 0})
     if limit is not None:
         per_skill, moves, costs = per_skill[:limit], moves[:limit], costs[:limit]
     return {

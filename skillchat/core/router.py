@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Collection, Mapping, Sequence
 
 from skillchat.core.competence import posteriors
 from skillchat.core.decision import AgentScore, RoutingDecision
@@ -77,7 +77,7 @@ def win_probabilities(means: Sequence[float], sds: Sequence[float]) -> list[floa
         return []
     sds = [max(s, _MIN_SD) for s in sds]
     # Beyond 3.5 sd on both sides the chance of overtaking is below 1e-7: not worth integrating.
-    floor = max(m - 3.5 * s for m, s in zip(means, sds))
+    floor = max(m - 3.5 * s for m, s in zip(means, sds, strict=True))
     live = [i for i in range(n) if means[i] + 3.5 * sds[i] >= floor]
     probs = [0.0] * n
     if len(live) == 1:
@@ -94,7 +94,7 @@ def win_probabilities(means: Sequence[float], sds: Sequence[float]) -> list[floa
         zs = [(x - m) * inv for x in xs]
         cdfs.append([0.5 * erfc(-z / _SQRT2) for z in zs])
         dens.append([exp(-0.5 * z * z) * inv if -7.0 < z < 7.0 else 0.0 for z in zs])
-    total_prod = [math.prod(col) for col in zip(*cdfs)]
+    total_prod = [math.prod(col) for col in zip(*cdfs, strict=True)]
     # P(i wins) = integral of f_i(x) * prod_{j != i} F_j(x) dx on the shared grid.
     for k, i in enumerate(live):
         ck, dk = cdfs[k], dens[k]
@@ -173,7 +173,7 @@ class Router:
             elif prompt_tokens > agent.context_window:
                 why_not = f"conversation ({prompt_tokens:,} tokens) exceeds its context window ({agent.context_window:,})"
             mean = var = 0.0
-            for share, post in zip(shares, posts[agent.id]):
+            for share, post in zip(shares, posts[agent.id], strict=True):
                 mean += share * post.mean
                 var += share * share * post.variance
             cost = estimate_cost(hb, agent, profile.mode, prompt_tokens, self.prices)
@@ -201,7 +201,8 @@ class Router:
             chosen.probability = 1.0
         else:
             if pin is not None:
-                note = f"pinned {pin} cannot take this turn ({pinned.excluded if pinned else 'not in this handbook'}); routed instead"
+                why = pinned.excluded if pinned else "not in this handbook"
+                note = f"pinned {pin} cannot take this turn ({why}); routed instead"
             if policy == "greedy":
                 chosen = greedy
                 chosen.probability = 1.0
@@ -210,8 +211,9 @@ class Router:
                 # The quality share goes to whoever may be the most competent, price aside: at a high
                 # lambda the strongest model is rarely drawn, and without it its record goes stale
                 # exactly where a lower lambda (or a harder turn) would need it.
-                quality = win_probabilities([c.mean for c in eligible], [c.sd for c in eligible]) if qf > 0 else [0.0] * len(eligible)
-                for c, p, q in zip(eligible, win_probabilities([c.score for c in eligible], [c.sd for c in eligible]), quality):
+                sds = [c.sd for c in eligible]
+                quality = win_probabilities([c.mean for c in eligible], sds) if qf > 0 else [0.0] * len(eligible)
+                for c, p, q in zip(eligible, win_probabilities([c.score for c in eligible], sds), quality, strict=True):
                     c.probability = (1.0 - eps - qf) * p + eps / len(eligible) + qf * q
                 u, acc = (rng or random.Random()).random(), 0.0
                 chosen = eligible[-1]
@@ -258,7 +260,7 @@ class Router:
         return _with_reason(decision, hb, greedy.agent.id, note)
 
 
-def _best_expected(hb: Handbook, eligible: list["_Candidate"], lam: float, mode: str) -> "_Candidate":
+def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: str) -> _Candidate:
     """The agent to take when not exploring: the proven one unless the evidence says otherwise.
 
     Per-skill estimates are noisy, and the agent with the highest estimate on a thin skill is often
@@ -275,7 +277,11 @@ def _best_expected(hb: Handbook, eligible: list["_Candidate"], lam: float, mode:
         return max(eligible, key=key)
     fit = standing(hb)
     # The champion is the best proven agent: a short lucky record is not a record.
-    holder = max(eligible, key=lambda c: (fit.overall[c.agent.id][0] - z * fit.overall[c.agent.id][1] - lam * c.norm, -c.usd, c.agent.id))
+    def proven(c: _Candidate) -> tuple[float, float, str]:
+        mean, sd = fit.overall[c.agent.id]
+        return (mean - z * sd - lam * c.norm, -c.usd, c.agent.id)
+
+    holder = max(eligible, key=proven)
 
     def beats(c: _Candidate, gain: float, sd: float, incumbent: _Candidate) -> bool:
         # Taking a turn from the incumbent for a cheaper agent risks the answer, so it needs clear

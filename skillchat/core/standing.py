@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from skillchat.core.competence import mode_center
 from skillchat.core.handbook import Handbook
+from skillchat.core.taxonomy import Settings
 
 _ROUNDS = 6
 _MAX_LOGIT = 8.0
@@ -51,7 +52,7 @@ def standing(hb: Handbook) -> Standing:
     """
     ev = hb.evidence
     total = ev.total()
-    hit = getattr(hb, "_standing_cache", None)
+    hit: tuple[int, float, Settings, Standing] | None = getattr(hb, "_standing_cache", None)
     if hit is not None:
         version, at_total, settings, cached = hit
         unchanged = version == ev.version

@@ -3,8 +3,9 @@ All immutable once read; core/handbook.py holds them together with what is learn
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from skillchat.core.ports import Price
 

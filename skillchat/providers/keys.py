@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import overload
 
 # litellm provider -> env vars it reads, first one preferred.
 PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
@@ -56,6 +57,12 @@ def secret_values(env: Mapping[str, str] | None = None, extra_names: Iterable[st
     names |= {n for n in env if _SECRET_NAME.search(n)}
     values = {env[n] for n in names if n in env and len(env[n]) >= _MIN_SECRET_LEN}
     return sorted(values, key=len, reverse=True)
+
+
+@overload
+def redact(text: str, env: Mapping[str, str] | None = None, extra_names: Iterable[str] = ()) -> str: ...
+@overload
+def redact(text: None, env: Mapping[str, str] | None = None, extra_names: Iterable[str] = ()) -> None: ...
 
 
 def redact(text: str | None, env: Mapping[str, str] | None = None, extra_names: Iterable[str] = ()) -> str | None:

@@ -16,8 +16,9 @@ import math
 import os
 import threading
 import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from skillchat.core.ports import HeuristicCounter, Message, TokenCounter
 from skillchat.errors import ProviderError
@@ -129,7 +130,7 @@ class LitellmProvider:
         return None
 
     async def stream(self, ep: Endpoint, messages: Sequence[Message], stats: CallStats,
-                     *, chunk_delay_s: float = 0.0, max_tokens: int | None = None) -> AsyncIterator[str]:
+                     *, chunk_delay_s: float = 0.0, max_tokens: int | None = None) -> AsyncGenerator[str, None]:
         if self.direct and openai_compat.handles(ep):
             call: Any = openai_compat.DirectCall(ep.api_base or "", ep.model, messages, self._api_key(ep),
                                                  self.timeout_s, max_tokens=max_tokens)

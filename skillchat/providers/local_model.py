@@ -28,8 +28,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
+from typing import IO
 
 from skillchat.core.handbook import Agent, Prior
 from skillchat.core.ports import Price
@@ -155,7 +156,7 @@ class LocalServer:
         self._env = dict(os.environ if env is None else env)
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log: tempfile._TemporaryFileWrapper[bytes] | None = None  # the server's stderr
+        self._log: IO[bytes] | None = None  # the server's stderr
         self.port: int | None = None
         self.error: str | None = None  # why the last start failed
         self.started_s: float | None = None  # how long the last start took

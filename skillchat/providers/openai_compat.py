@@ -17,7 +17,8 @@ import ipaddress
 import json
 import re
 import urllib.request
-from typing import Any, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from skillchat.core.ports import Message

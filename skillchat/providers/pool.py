@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from skillchat.config import AgentConfig, Config
 from skillchat.core.handbook import Agent, Handbook, Prior
@@ -182,7 +183,7 @@ def _route(agent: Agent, ac: AgentConfig | None, environment: Environment | None
     if found:
         return Endpoint(agent.id, model, model, "key", api_key_env=found), f"key in {found}"
     proxy = environment.proxy if environment else None
-    if proxy is not None:
+    if environment is not None and proxy is not None:
         bare = model.partition("/")[2] if "/" in model else model
         served = next((m for m in (model, bare) if m in proxy.models), None)
         if proxy.up and served:

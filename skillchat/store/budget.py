@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import os
 import threading
-from datetime import datetime, timedelta, timezone
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlite_utils import Database
 
@@ -62,14 +63,14 @@ class Reservations:
         self._file = os.path.realpath(row[2]) if row and row[2] else f"memory:{id(db)}"
 
     @classmethod
-    def of(cls, store: object) -> "Reservations":
+    def of(cls, store: object) -> Reservations:
         """The reservations of a TraceStore, sharing its connection and its lock."""
         return cls(store.db, getattr(store, "_lock", None))  # type: ignore[attr-defined]
 
     # --- reading -----------------------------------------------------------------------------
     def _live_rows(self, exclude: tuple[int | None, ...] = ()) -> tuple[float, list[int]]:
         """(money held by live reservations, turn ids of stale ones)."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         oldest, orphaned = clock.now_iso(now - MAX_AGE), clock.now_iso(now - ORPHAN_GRACE)
         held, stale = 0.0, []
         for turn_id, amount, pid, host, start, updated, status, started in self.db.execute(
@@ -148,7 +149,7 @@ class Reservations:
                        VALUES (?, ?, ?, ?, ?, ?, ?)
                        ON CONFLICT (turn_id) DO UPDATE SET amount_usd = excluded.amount_usd, pid = excluded.pid,
                            host = excluded.host, proc_start = excluded.proc_start, updated_at = excluded.updated_at""",
-                    [[t, float(a), pid, processes.HOST, start, now, now] for t, a in zip(turn_ids, amounts)],
+                    [[t, float(a), pid, processes.HOST, start, now, now] for t, a in zip(turn_ids, amounts, strict=True)],
                 )
             return result
 

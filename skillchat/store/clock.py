@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 
 def now_iso(at: datetime | None = None) -> str:
-    at = at or datetime.now(timezone.utc)
-    return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    at = at or datetime.now(UTC)
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def local_day(at: datetime | None = None) -> str:
     # Budgets are "today" as the user sees the calendar, not UTC.
-    return (at or datetime.now(timezone.utc)).astimezone().date().isoformat()
+    return (at or datetime.now(UTC)).astimezone().date().isoformat()
 
 
 def parse_iso(s: str) -> datetime:

@@ -8,12 +8,16 @@ the user's pick, which also says which answer the conversation goes on from (Tra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from skillchat.core.compare import OUTCOMES
 from skillchat.core.decision import RoutingDecision
 from skillchat.errors import StoreError
 from skillchat.store import clock
 from skillchat.store.locking import retry_read
+
+if TYPE_CHECKING:
+    from skillchat.store.traces import TraceStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +34,7 @@ class Comparison:
 class Comparisons:
     """The comparisons table of one TraceStore, written under its lock and in its transactions."""
 
-    def __init__(self, store: object) -> None:
+    def __init__(self, store: TraceStore) -> None:
         self.store = store
 
     def start(self, conversation_id: int, user_message_id: int, left: RoutingDecision, right: RoutingDecision,

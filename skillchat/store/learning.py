@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlite_utils import Database
@@ -91,7 +91,7 @@ def rated_turns(
             WHERE {' AND '.join(where)} ORDER BY r.id""",
         params,
     )
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     out = []
     for r in rows:
         answered_by_choice = r["agent_id"] == r["chosen_agent"]
@@ -130,12 +130,13 @@ def turn_costs(db: Database, handbook_name: str) -> list[TurnCost]:
              AND cost_usd IS NOT NULL ORDER BY id""",
         [handbook_name],
     ).fetchall()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return [TurnCost(r[0], r[1] or "", float(r[2] or 0), float(r[3] or 0), float(r[4]),
                      max(0.0, (now - clock.parse_iso(r[5])).total_seconds() / 86400.0)) for r in rows]
 
 
-def cost_observations(db: Database, handbook_name: str, version: int, limit: int = 5000) -> list[tuple[str, str, int, int, float]]:
+def cost_observations(db: Database, handbook_name: str, version: int,
+                      limit: int = 5000) -> list[tuple[str, str, int, int, float]]:
     """Answered turns routed with exactly this handbook version (so not yet in its cost table)."""
     rows = db.execute(
         """SELECT agent_id, mode, prompt_tokens, completion_tokens, cost_usd FROM turns

@@ -13,20 +13,21 @@ import json
 import os
 import sqlite3
 import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
 from skillchat import paths
+from skillchat.attempts import Attempt
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.learning import RatedTurn
 from skillchat.core.ports import Message
 from skillchat.core.relearn import TurnCost
 from skillchat.errors import StoreError
-from skillchat.attempts import Attempt
 from skillchat.store import clock, learning, processes, spend
 from skillchat.store.database import connect, named_rows, retry_read, transaction
 from skillchat.store.learning import CatchUp
@@ -102,13 +103,20 @@ class TurnRecord:
     rating: float | None
 
 
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just wrote (sqlite3 types it as optional: None only before any insert)."""
+    if cur.lastrowid is None:
+        raise StoreError("the database reported no id for a row it just wrote")
+    return cur.lastrowid
+
+
 def _locked(method: Callable[..., T]) -> Callable[..., T]:
     """Reads take the store's lock too: the UI reads from worker threads while the event loop
     writes, and a read must not land inside another thread's open transaction. A read that
     SQLite answers with "busy" is retried (outside a transaction: inside one we hold the lock)."""
 
     @functools.wraps(method)
-    def wrapper(self: "TraceStore", *args: Any, **kwargs: Any) -> T:
+    def wrapper(self: TraceStore, *args: Any, **kwargs: Any) -> T:
         with self._lock:
             if self.db.conn.in_transaction:
                 return method(self, *args, **kwargs)
@@ -132,7 +140,7 @@ class TraceStore:
             db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
 
     @classmethod
-    def open(cls, path: Path | str | None = None) -> "TraceStore":
+    def open(cls, path: Path | str | None = None) -> TraceStore:
         path = Path(path) if path is not None else paths.database_file()
         return cls(connect(path), path)
 
@@ -170,7 +178,7 @@ class TraceStore:
                 "INSERT INTO conversations (title, created_at, updated_at, demo) VALUES (?, ?, ?, ?)",
                 [title, now, now, int(demo)],
             )
-            return int(cur.lastrowid)
+            return _inserted_id(cur)
 
         return self._transact(write)
 
@@ -209,7 +217,7 @@ class TraceStore:
                 "UPDATE conversations SET updated_at = ?, title = CASE WHEN title = '' THEN ? ELSE title END WHERE id = ?",
                 [now, title, conversation_id],
             )
-            return int(cur.lastrowid)
+            return _inserted_id(cur)
 
         return self._transact(write)
 
@@ -282,7 +290,7 @@ class TraceStore:
 
         A running turn is owned by this process (see process_owner) from its start.
         """
-        started = started or datetime.now(timezone.utc)
+        started = started or datetime.now(UTC)
         d = decision
         running = status == "running"
 
@@ -302,7 +310,7 @@ class TraceStore:
                     process_owner() if running else None, clock.now_iso(started) if running else None,
                 ],
             )
-            return int(cur.lastrowid)
+            return _inserted_id(cur)
 
         return self._transact(write)
 
@@ -370,7 +378,7 @@ class TraceStore:
                        VALUES (?, 'assistant', ?, ?, ?, ?, ?)""",
                     [row[0], text, now, turn_id, agent_id, int(status != "answered")],
                 )
-                message_id = int(cur.lastrowid)
+                message_id = _inserted_id(cur)
             elif row[1] is not None:
                 message_id = int(row[1])  # keep what was saved rather than lose it
             self.db.execute(
@@ -436,7 +444,7 @@ class TraceStore:
         has text. A turn whose process is alive and still beating is left alone. Returns how many
         were closed.
         """
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
 
         def write() -> int:
             rows = self.db.execute(
@@ -451,11 +459,11 @@ class TraceStore:
                 p = _progress(progress_json)
                 text = p.get("text") or None
                 if text and answer_id is None:
-                    answer_id = int(self.db.execute(
+                    answer_id = _inserted_id(self.db.execute(
                         """INSERT INTO messages (conversation_id, role, content, created_at, turn_id, agent_id, partial)
                            VALUES (?, 'assistant', ?, ?, ?, ?, 1)""",
                         [cid, text, clock.now_iso(now), tid, p.get("agent_id")],
-                    ).lastrowid)
+                    ))
                 self.db.execute(
                     """UPDATE turns SET status = 'cancelled', finished_at = ?, error = ?, assistant_message_id = ?,
                            agent_id = ?, model = ?, prompt_tokens = ?, completion_tokens = ?, cost_usd = ?,
@@ -513,7 +521,7 @@ class TraceStore:
             "INSERT INTO ratings (turn_id, value, rated_at, source) VALUES (?, ?, ?, ?)",
             [turn_id, value, clock.now_iso(), source],
         )
-        new_id = int(cur.lastrowid)
+        new_id = _inserted_id(cur)
         if old is not None:
             self.db.execute("UPDATE ratings SET replaced_by = ? WHERE id = ?", [new_id, old[0]])
         return (old[1] if old is not None else None), new_id
@@ -576,7 +584,7 @@ class TraceStore:
 
     # --- money ---------------------------------------------------------------------------------
     @_locked
-    def spend_report(self, by: str = "model", since: Any = None, *, demo: bool = False) -> "SpendReport":
+    def spend_report(self, by: str = "model", since: Any = None, *, demo: bool = False) -> SpendReport:
         return spend.report(self.db, by, since, demo=demo)
 
     @_locked
@@ -590,7 +598,7 @@ class TraceStore:
                 "INSERT INTO handbook_events (at, kind, handbook, version, detail_json) VALUES (?, ?, ?, ?, ?)",
                 [clock.now_iso(), kind, handbook, version, json.dumps(dict(detail or {}))],
             )
-            return int(cur.lastrowid)
+            return _inserted_id(cur)
 
         return self._transact(write)
 

@@ -11,22 +11,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
-from skillchat.errors import SkillchatError
-from skillchat.service_api import ChatServiceAPI
 from skillchat import stopping
 from skillchat.config import Config
+from skillchat.errors import SkillchatError
+from skillchat.service_api import ChatServiceAPI
 from skillchat.text_safety import clean, cut
 from skillchat.ui.commands import SkillchatCommands
 from skillchat.ui.screens.chat import ChatScreen
-from skillchat.ui.widgets.status import StatusState, StatusBar
+from skillchat.ui.widgets.status import StatusBar, StatusState
 from skillchat.ui.widgets.turn import AssistantTurn
 
 ServiceFactory = Callable[[Config, bool | None], ChatServiceAPI]
@@ -145,7 +146,7 @@ class SkillchatApp(App[int]):
         except Exception as e:
             self.call_from_thread(self._service_failed, e)
             return
-        self.call_from_thread(self._service_opened, svc)
+        self.call_from_thread(self._service_opened, svc)  # type: ignore[arg-type]  # mypy cannot solve Textual's result type for a coroutine
 
     async def _service_opened(self, svc: ChatServiceAPI) -> None:
         self.service = svc
@@ -274,7 +275,7 @@ class SkillchatApp(App[int]):
             self.notify(f"Not saved in the config: {e}", severity="warning", timeout=10)
             return "for this session only"
         attr = {"lambda": "lam"}.get(key, key)
-        self.config = dataclasses.replace(self.config, path=path, **{attr: value})
+        self.config = dataclasses.replace(self.config, path=path, **{attr: value})  # type: ignore[arg-type]  # the key names a field of this type
         return "from now on"
 
     def config_path_text(self) -> str:
@@ -345,8 +346,8 @@ class SkillchatApp(App[int]):
         self.run_command_line(line)
 
     def binding_ids(self) -> set[str]:
-        from skillchat.ui.widgets.prompt import PromptArea
         from skillchat.ui.screens import all_screen_classes
+        from skillchat.ui.widgets.prompt import PromptArea
 
         ids: set[str] = set()
         for cls in (type(self), ChatScreen, AssistantTurn, PromptArea, *all_screen_classes()):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -138,7 +139,7 @@ async def _model(chat: ChatScreen, args: tuple[str, ...]) -> None:
     svc = chat.sc.service
     if not args:
         pinned = svc.pinned
-        name = svc.handbook.agents[pinned].name if pinned in svc.handbook.agents else pinned
+        name = svc.handbook.agents[pinned].name if pinned is not None and pinned in svc.handbook.agents else pinned
         await chat.note(f"Pinned to {name}; /model auto routes again." if pinned
                         else "Routing automatically; /model NAME answers with one model every turn.")
         return
@@ -176,7 +177,9 @@ async def _lambda(chat: ChatScreen, args: tuple[str, ...]) -> None:
     svc.set_lambda(check_lambda(args[0]))
     saved = await chat.sc.save_setting("lambda", svc.lam)
     chat.sc.refresh_status()
-    await chat.note(f"λ = {svc.lam:g} {saved}: " + ("cost is ignored." if svc.lam == 0 else "cheaper agents win closer calls." if svc.lam < 0.5 else "cost weighs heavily."))
+    effect = ("cost is ignored." if svc.lam == 0 else "cheaper agents win closer calls." if svc.lam < 0.5
+              else "cost weighs heavily.")
+    await chat.note(f"λ = {svc.lam:g} {saved}: {effect}")
 
 
 @handler("explore")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 VOCAB = {
     "math": "integral derivative matrix equation polynomial theorem algebra calculus vector eigenvalue limit proof".split(),
@@ -71,7 +71,7 @@ def shuffle_test_outcomes(src: Path, dst: Path, seed: int = 0) -> Path:
         rows = list(rd)
     perm = test[:]
     random.Random(seed).shuffle(perm)
-    mapping = dict(zip(test, perm))
+    mapping = dict(zip(test, perm, strict=True))
     by_q: dict[str, list[list[str]]] = {}
     for r in rows:
         by_q.setdefault(r[0], []).append(r)

@@ -68,7 +68,8 @@ def _bad_utf8(path: Path) -> None:
         ("queries.csv", _cell("split", "", 2), "line 4: unknown split ''"),
         ("outcomes.csv", _bad_utf8, "line 5: not valid UTF-8"),
         ("queries.csv", _bad_utf8, "line 5: not valid UTF-8"),
-        ("queries.csv", lambda h, r: ([c for c in h if c != "text"], [x[:1] + x[2:] for x in r]), "line 1: missing column(s) text"),
+        ("queries.csv", lambda h, r: ([c for c in h if c != "text"], [x[:1] + x[2:] for x in r]),
+         "line 1: missing column(s) text"),
     ],
 )
 def test_bad_replay_set_is_one_line_naming_file_and_line(good_set, tmp_path, capsys, file, edit, expected):

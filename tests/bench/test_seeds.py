@@ -6,8 +6,9 @@ import dataclasses
 import json
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -187,7 +188,9 @@ def test_summary_figures_by_hand():
     res = _bench_result(
         best_single=("big", _result(0.8, ref, "big")),
         # shares 10%, 30%, 80%, 120%: a concave frontier
-        router=[Point(lam, _result(s, c)) for lam, (s, c) in zip((1.0, 0.3, 0.1, 0.0), ((0.5, 0.001), (0.7, 0.003), (0.85, 0.008), (0.9, 0.012)))],
+        router=[Point(lam, _result(s, c)) for lam, (s, c) in zip((1.0, 0.3, 0.1, 0.0),
+                                                                 ((0.5, 0.001), (0.7, 0.003), (0.85, 0.008), (0.9, 0.012)),
+                                                                 strict=True)],
         knn=[Point(0.1, _result(0.75, 0.004))],  # 40%: nothing to read at 30%
         per_category=[Point(0.5, _result(0.6, 0.002)), Point(0.0, _result(0.8, 0.006))],  # 20%, 60%
         experienced=_result(0.7, 0.005),
@@ -253,7 +256,7 @@ def test_shuffled_keeps_outcomes_and_moves_texts_within_each_split(mixed_set):
         before = [q for q in rs.queries if q.split == split]
         after = [q for q in sh.queries if q.split == split]
         assert sorted((q.text, q.category) for q in before) == sorted((q.text, q.category) for q in after)
-        moved = sum(a.text != b.text for a, b in zip(before, after))
+        moved = sum(a.text != b.text for a, b in zip(before, after, strict=True))
         assert moved > 0.8 * len(before)
     assert [q.text for q in rs.shuffled(3).queries] == [q.text for q in sh.queries]
     assert [q.text for q in rs.shuffled(4).queries] != [q.text for q in sh.queries]
@@ -286,13 +289,15 @@ def test_shuffle_test_removes_the_routers_gain(sharp_set, tmp_path, capsys):
 
 
 def test_shuffle_verdict_warns_beyond_noise():
-    doc = {"n_test": 1000, "seeds": [0], "summary": {"best_single": {"score": 0.7}, "router_at_100pct": 0.76, "gain_at_100pct": 0.06}}
+    doc = {"n_test": 1000, "seeds": [0],
+           "summary": {"best_single": {"score": 0.7}, "router_at_100pct": 0.76, "gain_at_100pct": 0.06}}
     v = report.shuffle_verdict(doc)
     assert not v["passed"] and v["verdict"].startswith("WARNING")
     assert v["tolerance"] == pytest.approx(2 * math.sqrt(0.21 / 1000))
     doc["summary"].update(router_at_100pct=0.71, gain_at_100pct=0.01)
     assert report.shuffle_verdict(doc)["passed"]
     # With several seeds, a gain inside the seeds' interval is noise too.
-    doc.update(seeds=[0, 1, 2], intervals={"summary": {"gain_at_100pct": {"mean": 0.04, "lo": -0.01, "hi": 0.09, "half_width": 0.05, "n": 3}}})
+    interval = {"mean": 0.04, "lo": -0.01, "hi": 0.09, "half_width": 0.05, "n": 3}
+    doc.update(seeds=[0, 1, 2], intervals={"summary": {"gain_at_100pct": interval}})
     doc["summary"].update(router_at_100pct=0.74, gain_at_100pct=0.04)
     assert report.shuffle_verdict(doc)["passed"]

@@ -26,8 +26,8 @@ def _texts(n: int = 90, seed: int = 0) -> tuple[list[str], list[str]]:
 
 def _purity(assign: list[int], labels: list[str]) -> float:
     by: dict[int, Counter[str]] = {}
-    for a, l in zip(assign, labels):
-        by.setdefault(a, Counter())[l] += 1
+    for a, label in zip(assign, labels, strict=True):
+        by.setdefault(a, Counter())[label] += 1
     return sum(c.most_common(1)[0][1] for c in by.values()) / len(labels)
 
 

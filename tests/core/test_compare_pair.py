@@ -4,13 +4,20 @@ import random
 from collections import Counter
 
 import pytest
+from ratings import rate  # tests/core/ratings.py
 
 from skillchat.core import Message, Router
 from skillchat.core.compare import (
-    CHALLENGER_FLOOR, POLICY, beat_probability, challenger_odds, continues_right, outcome_ratings, pick_pair,
-    side_decision, slot_propensity,
+    CHALLENGER_FLOOR,
+    POLICY,
+    beat_probability,
+    challenger_odds,
+    continues_right,
+    outcome_ratings,
+    pick_pair,
+    side_decision,
+    slot_propensity,
 )
-from ratings import rate  # tests/core/ratings.py
 
 
 def decide(hb, text="Why does this raise TypeError?", **kw):
@@ -124,7 +131,7 @@ def _logged_pair(hb, pair_id, left_score, right_score, rng):
     d = decide(hb)
     pair = pick_pair(d, rng)
     out = []
-    for k, (agent, score) in enumerate(zip(pair.agents, (left_score, right_score))):
+    for k, (agent, score) in enumerate(zip(pair.agents, (left_score, right_score), strict=True)):
         side = side_decision(d, pair, agent)
         out.append(RatedTurn(turn_id=f"{pair_id}-{k}", agent_id=agent, mode=side.mode, skills=side.skill_weights(),
                              score=score, propensity=side.probability, policy=side.policy, text="Why does this raise TypeError?",

@@ -1,7 +1,7 @@
 import pytest
+from ratings import rate  # tests/core/ratings.py
 
 from skillchat.core import posterior
-from ratings import rate  # tests/core/ratings.py
 
 
 def test_unseen_skill_scores_its_prior_not_zero(tiny):

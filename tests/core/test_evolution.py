@@ -151,7 +151,8 @@ def test_discovery_from_down_rated_unexplained_turns(tiny):
     sid = found[0].created[0]
     sk = res.handbook.skills[sid]
     assert sk.mode == "chat" and sk.signature and sk.provenance["discovered_from"] == "chat.general"
-    assert any(t in sk.provenance["top_terms"] for t in ("recipe", "bake", "oven", "flour", "sugar", "cake", "bread", "dough", "butter"))
+    baking = ("recipe", "bake", "oven", "flour", "sugar", "cake", "bread", "dough", "butter")
+    assert any(t in sk.provenance["top_terms"] for t in baking)
     assert found[0].retagged >= 60
     assert res.handbook.evidence.skill("small", sid)[1] > 10  # small's failures moved there
     # The same turns map to it again next time; nothing new is discovered.

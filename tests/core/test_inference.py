@@ -96,7 +96,8 @@ CODE_REVIEW = (
 CALCULUS = ("What's the integral of x*e^x?", "Integrate by parts with u = x: the result is x e^x - e^x + C.")
 CODE_WRITE = (
     "Write a python function that parses a CSV file and sums the second column",
-    "```python\nimport csv\ndef total(path):\n    with open(path) as f:\n        return sum(float(r[1]) for r in csv.reader(f))\n```",
+    "```python\nimport csv\ndef total(path):\n    with open(path) as f:\n"
+    "        return sum(float(r[1]) for r in csv.reader(f))\n```",
 )
 WORD_PROBLEM = (
     "A train travels 120 km in 1.5 hours. What is its average speed?",
@@ -114,7 +115,8 @@ WORD_PROBLEM = (
         (WORD_PROBLEM, "and if it were 3x?", "math"),
         (CALCULUS, "why?", "math"),
         (CODE_WRITE, "shorter please", "code"),
-        (("Write an email to my manager asking to work from home on Fridays", "Subject: Request ..."), "shorter please", "writing"),
+        (("Write an email to my manager asking to work from home on Fridays", "Subject: Request ..."), "shorter please",
+         "writing"),
     ],
 )
 def test_latest_message_decides_unless_it_is_a_follow_up(context, latest, mode):

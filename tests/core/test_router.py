@@ -4,10 +4,10 @@ import random
 from collections import Counter
 
 import pytest
+from ratings import rate  # tests/core/ratings.py
 
 from skillchat.core import Message, NoEligibleAgent, Router, RoutingDecision, win_probabilities
 from skillchat.core.ports import Price
-from ratings import rate  # tests/core/ratings.py
 
 
 class FixedCounter:

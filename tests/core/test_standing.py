@@ -1,8 +1,7 @@
 import pytest
-
-from skillchat.core.standing import standing
 from ratings import rate  # tests/core/ratings.py
 
+from skillchat.core.standing import standing
 
 
 def test_an_agent_sent_the_hard_turns_is_not_judged_by_its_rawrate(tiny):

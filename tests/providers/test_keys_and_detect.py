@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from openai_server import closed_port
 
-from openai_server import closed_port, openai_server  # noqa: F401  (fixture)
 from skillchat.providers import keys
 from skillchat.providers.detect import detect, ollama_url, probe_ollama, probe_proxy
 

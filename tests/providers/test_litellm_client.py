@@ -7,8 +7,8 @@ OpenAI-compatible servers (openai_compat); both must give the same text, usage, 
 from __future__ import annotations
 
 import pytest
+from openai_server import closed_port
 
-from openai_server import closed_port, openai_server  # noqa: F401  (fixture)
 from skillchat.core.ports import Message, Price
 from skillchat.errors import ProviderError
 from skillchat.providers.litellm_client import CallStats, LitellmProvider, classify, load_litellm

@@ -17,7 +17,6 @@ import time
 
 import pytest
 
-from openai_server import openai_server  # noqa: F401  (fixture)
 from skillchat.cli import main
 from skillchat.config import AgentConfig, Config
 from skillchat.events import AgentFailed, TokenChunk, TurnFinished

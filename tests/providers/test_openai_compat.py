@@ -11,7 +11,6 @@ import json
 
 import pytest
 
-from openai_server import openai_server  # noqa: F401  (fixture)
 from skillchat.core.ports import Message, Price
 from skillchat.errors import ProviderError
 from skillchat.providers import litellm_client, openai_compat, unpriced

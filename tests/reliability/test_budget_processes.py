@@ -13,16 +13,16 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from openai_server import FakeOpenAIServer
+from test_budget import KEY, litellm, make, run  # noqa: F401  (litellm: fixture)
 
-from openai_server import FakeOpenAIServer, openai_server  # noqa: F401  (fixture)
 from skillchat.config import Budget
 from skillchat.events import TurnFinished
 from skillchat.store import TraceStore, clock
 from skillchat.store.budget import MAX_AGE, Reservations
-from test_budget import KEY, litellm, make, run  # noqa: F401  (litellm: fixture)
 
 pytestmark = pytest.mark.reliability
 
@@ -75,7 +75,7 @@ async def test_a_dead_processs_hold_counts_until_its_interrupted_turn_is_closed(
     cid = svc.store.new_conversation()
     mid = svc.store.add_message(cid, "user", "killed mid-answer")
     young = svc.store.start_turn(cid, mid, None, demo=False)
-    old = svc.store.start_turn(cid, mid, None, demo=False, started=datetime.now(timezone.utc) - timedelta(minutes=11))
+    old = svc.store.start_turn(cid, mid, None, demo=False, started=datetime.now(UTC) - timedelta(minutes=11))
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     _fake_hold(svc, turn_id=young, amount=0.3, pid=dead.pid)
@@ -93,7 +93,7 @@ async def test_stale_holds_expire_by_pid_reuse_and_by_age(tiny_path, openai_serv
     # Another machine: cannot be checked, so it counts until MAX_AGE has passed.
     _fake_hold(svc, turn_id=902, amount=0.2, pid=1, host="elsewhere")
     _fake_hold(svc, turn_id=903, amount=0.7, pid=1, host="elsewhere",
-               updated=datetime.now(timezone.utc) - MAX_AGE - timedelta(minutes=1))
+               updated=datetime.now(UTC) - MAX_AGE - timedelta(minutes=1))
     assert res.held() == pytest.approx(0.2)
     assert isinstance((await run(svc, "hello"))[-1], TurnFinished)
     assert set(res.turns()) == {902}

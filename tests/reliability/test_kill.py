@@ -14,12 +14,13 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from openai_server import closed_port
+from terminal import Terminal
 
-from openai_server import closed_port, openai_server  # noqa: F401  (fixture)
 from skillchat import paths
 from skillchat.cli import main
 from skillchat.config import Config
@@ -27,9 +28,7 @@ from skillchat.errors import StoreError
 from skillchat.events import TokenChunk, TurnFailed, TurnFinished
 from skillchat.providers.detect import Environment
 from skillchat.service import ChatService
-from skillchat.store import TraceStore
-from skillchat.store import traces
-from terminal import Terminal
+from skillchat.store import TraceStore, traces
 
 pytestmark = pytest.mark.reliability
 
@@ -181,7 +180,7 @@ def _running_turn(store: TraceStore, *, owner: str | None, heartbeat: datetime |
 
 def test_only_turns_whose_process_is_gone_or_silent_are_closed(tmp_path):
     store = TraceStore.open(tmp_path / "t.db")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     host = socket.gethostname()
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

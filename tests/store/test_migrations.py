@@ -44,9 +44,12 @@ def _old_schema(path, stop_before: str) -> Database:
 
 def _fill_v1(db: Database) -> None:
     """Rows as the first schema could hold them (only m001 columns)."""
-    db.execute("INSERT INTO conversations (id, title, created_at, updated_at) VALUES (1, 'old', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
-    db.execute("INSERT INTO messages (id, conversation_id, role, content, created_at) VALUES (1, 1, 'user', 'hello', '2026-01-01T00:00:00Z')")
-    db.execute("INSERT INTO messages (id, conversation_id, role, content, created_at, turn_id, agent_id) VALUES (2, 1, 'assistant', 'hi', '2026-01-01T00:00:01Z', 1, 'mid')")
+    db.execute("INSERT INTO conversations (id, title, created_at, updated_at) "
+               "VALUES (1, 'old', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')")
+    db.execute("INSERT INTO messages (id, conversation_id, role, content, created_at) "
+               "VALUES (1, 1, 'user', 'hello', '2026-01-01T00:00:00Z')")
+    db.execute("INSERT INTO messages (id, conversation_id, role, content, created_at, turn_id, agent_id) "
+               "VALUES (2, 1, 'assistant', 'hi', '2026-01-01T00:00:01Z', 1, 'mid')")
     for tid, day, status, cost, skills in (
         (1, "2026-01-01", "answered", 0.25, {"code.python": 0.75, "code.debugging": 0.25}),
         (2, "2026-01-02", "failed", 0.0, {"math.calculus": 1.0}),

@@ -9,8 +9,7 @@ from datetime import date
 import pytest
 
 from skillchat.errors import SkillchatError
-from skillchat.store import TraceStore
-from skillchat.store import spend
+from skillchat.store import TraceStore, spend
 from skillchat.store.migrations import rebuild_rollups
 
 

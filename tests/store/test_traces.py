@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from skillchat.attempts import Attempt
 from skillchat.core import Message, Router
 from skillchat.errors import StoreError
-from skillchat.attempts import Attempt
 from skillchat.store import TraceStore
 
 
@@ -119,7 +119,7 @@ def test_rated_turns_carry_what_relearn_and_off_policy_evaluation_need(store, ti
     assert rt.rating_id == 1 and 0 <= rt.age_days < 1
     assert store.rated_turns("other") == []
     assert store.rated_turns(after_rating=1) == []
-    future = datetime.now(timezone.utc) + timedelta(days=1)
+    future = datetime.now(UTC) + timedelta(days=1)
     assert store.rated_turns(since=future) == []
 
 
@@ -150,7 +150,7 @@ def test_demo_turns_stay_out_of_learning_unless_asked_for(store, tiny):
 def test_turns_left_running_by_a_dead_process_are_closed_but_fresh_ones_are_not(store, tiny):
     cid = store.new_conversation()
     mid = store.add_message(cid, "user", "x")
-    old = store.start_turn(cid, mid, decide(tiny, "x"), demo=False, started=datetime.now(timezone.utc) - timedelta(hours=1))
+    old = store.start_turn(cid, mid, decide(tiny, "x"), demo=False, started=datetime.now(UTC) - timedelta(hours=1))
     fresh = store.start_turn(cid, mid, decide(tiny, "x"), demo=False)
     assert store.mark_interrupted() == 1
     assert store.turn(old).status == "cancelled" and store.turn(fresh).status == "running"

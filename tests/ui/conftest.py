@@ -7,7 +7,15 @@ import pytest
 
 # Tests written before app_driver.py import these from conftest; new ones import app_driver.
 from app_driver import (  # noqa: F401
-    SIZE, db_rows, demo_factory, make_app, plain, ready, send, start_a_long_answer, wait_for,
+    SIZE,
+    db_rows,
+    demo_factory,
+    make_app,
+    plain,
+    ready,
+    send,
+    start_a_long_answer,
+    wait_for,
 )
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncGenerator
+from typing import Any
 
 from skillchat import handbooks
 from skillchat.budgets import BudgetStatus
@@ -54,7 +55,7 @@ class ScriptedService:
         self.ready = True
 
     async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None,
-                       **_: Any) -> AsyncIterator[Any]:
+                       **_: Any) -> AsyncGenerator[Any, None]:
         if conversation_id is None:
             conversation_id = len(self.conversations_) + 1
             self.conversations_[conversation_id] = []

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from app_driver import SIZE, db_rows, make_app, plain, ready, send, wait_for
 from textual.widgets import DataTable
 
-from app_driver import SIZE, db_rows, make_app, plain, ready, send, wait_for
 from skillchat.config import Config
 from skillchat.ui import commands
 from skillchat.ui.commands import SlashError, completions, parse

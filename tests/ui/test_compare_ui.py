@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from app_driver import db_rows, make_app, plain, ready, wait_for
+
 from skillchat.ui.widgets.compare import ComparePanel
 
 WIDE, NARROW = (140, 40), (80, 40)

@@ -3,10 +3,8 @@ in spend tables, the spend screen on a small terminal, and a relearn that change
 
 from __future__ import annotations
 
-from textual.widgets import DataTable
-
 from app_driver import make_app, plain, ready, send, wait_for
-from skillchat.render import usd
+from textual.widgets import DataTable
 
 
 async def open_spend(pilot):

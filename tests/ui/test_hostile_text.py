@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import re
 
-from openai_server import openai_server  # noqa: F401  (fixture)
 from app_driver import SIZE, db_rows, make_app, plain, ready, send, wait_for
+
 from skillchat.config import AgentConfig, Config
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

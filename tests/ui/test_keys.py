@@ -3,9 +3,8 @@ runs exactly what was typed however fast the keys arrive."""
 
 from __future__ import annotations
 
-from textual import events
-
 from app_driver import SIZE, make_app, ready, send, wait_for
+from textual import events
 
 
 def post_keys(app, text: str, *, enter: bool = True) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 
 from app_driver import SIZE, db_rows, make_app, ready, send, wait_for
+
 from skillchat.core import Message, Router
 from skillchat.events import Attempt
 from skillchat.ui.widgets import transcript as transcript_mod
@@ -112,7 +113,7 @@ async def test_new_turns_unload_the_oldest_and_they_come_back_from_the_log(tmp_p
             await pilot.click("#prompt")
             app.chat.prompt.insert(f"message {i}")
             await pilot.press("enter")
-            await wait_for(pilot, lambda: app.chat.transcript.last_turn() is not previous and not app.chat.busy,
+            await wait_for(pilot, lambda previous=previous: app.chat.transcript.last_turn() is not previous and not app.chat.busy,
                            what="the answer")
         transcript = app.chat.transcript
         assert [x for kind, x in shown(app) if kind == "user"] == ["message 2", "message 3", "message 4"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import random
-
-from textual.widgets import Button, DataTable, ProgressBar
+from datetime import UTC
 
 from app_driver import SIZE, make_app, plain, ready, send, wait_for
-from openai_server import openai_server  # noqa: F401  (fixture)
+from textual.widgets import Button, DataTable, ProgressBar
+
 from skillchat.config import AgentConfig, Budget, Config
 from skillchat.core.competence import posterior
 
@@ -53,7 +53,8 @@ async def test_handbook_screen_heat_map_is_the_posterior_and_moves_with_ratings(
         assert table.row_count == len(hb.skills) + len(hb.modes)
         cell = table.get_cell(skill, agent)
         assert cell.plain.strip() == f"{after:.2f}•"  # the dot marks cells moved by your ratings
-        assert table.get_cell("code.write_program", "gpt-5").plain.strip() == f"{posterior(hb, 'gpt-5', 'code.write_program').mean:.2f}"
+        untouched = posterior(hb, "gpt-5", "code.write_program").mean
+        assert table.get_cell("code.write_program", "gpt-5").plain.strip() == f"{untouched:.2f}"
         history = screen.query_one("#history", DataTable)
         assert history.row_count >= 1
         await pilot.press("escape")
@@ -92,7 +93,7 @@ async def test_relearn_shows_progress_and_changes_and_activates_only_when_asked(
             turn = await send(pilot, ["Fix this Python KeyError", "Write a poem about rain", "What is 17*23?"][i % 3])
             assert turn.status == "done", turn.query_one(".turn-notes").render()
             await pilot.press("ctrl+t" if rng.random() < 0.6 else "ctrl+g")
-            await wait_for(pilot, lambda: turn.rating is not None, what="the rating")
+            await wait_for(pilot, lambda turn=turn: turn.rating is not None, what="the rating")
         old_ref = app.service.handbook.ref
         await pilot.press("ctrl+p")
         await pilot.pause(0.2)
@@ -133,7 +134,7 @@ async def test_relearn_in_demo_mode_works_and_writes_nothing(tmp_path, skillchat
                                   "Debug my segfault in C", "A haiku about snow please"]):
             turn = await send(pilot, text)
             await pilot.press("ctrl+t" if i % 2 == 0 else "ctrl+g")
-            await wait_for(pilot, lambda: turn.rating is not None, what="the rating")
+            await wait_for(pilot, lambda turn=turn: turn.rating is not None, what="the rating")
         app.run_command_line("/relearn")
         screen = await wait_for(pilot, lambda: type(app.screen).__name__ == "RelearnScreen" and app.screen)
         await wait_for(pilot, lambda: "DEMO" in plain(screen.query_one(".dialog-title").content), what="the demo title")
@@ -157,12 +158,12 @@ async def test_handbook_history_dates_each_version_without_reading_its_file(tmp_
     """The history tab lists every saved version with the day it was written; it reads the folder,
     not each version's JSON (a handbook relearned every week would otherwise parse them all)."""
     import os
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from skillchat import handbooks
 
     base = handbooks.load("general")
-    written = {2: datetime(2026, 3, 4, 12, tzinfo=timezone.utc), 3: datetime(2026, 5, 6, 12, tzinfo=timezone.utc)}
+    written = {2: datetime(2026, 3, 4, 12, tzinfo=UTC), 3: datetime(2026, 5, 6, 12, tzinfo=UTC)}
     for version, when in written.items():
         base.version = version
         path = handbooks.save_version(base)

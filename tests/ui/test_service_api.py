@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fakes import ScriptedService
+
 from skillchat.service import ChatService
 from skillchat.service_api import ChatServiceAPI
 

@@ -7,7 +7,6 @@ import os
 import signal
 
 import pytest
-
 from app_driver import SIZE, db_rows, make_app, ready, start_a_long_answer, wait_for
 
 pytestmark = pytest.mark.reliability
@@ -18,7 +17,7 @@ async def test_a_signal_stops_the_answer_like_escape_and_quits(tmp_path, sig):
     app = make_app(tmp_path, chunk_delay_s=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        turn = await start_a_long_answer(pilot)
+        await start_a_long_answer(pilot)
         app.stop_for_signal(sig)
         await wait_for(pilot, lambda: app.return_code is not None, what="the app to quit")
         rows = db_rows(app, "SELECT status, error, assistant_message_id IS NOT NULL FROM turns")

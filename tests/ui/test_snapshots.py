@@ -109,7 +109,7 @@ def test_relearn_result_in_demo(snap_compare, tmp_path):
                                   "Debug my segfault in C"]):
             turn = await send(pilot, text)
             await pilot.press("ctrl+t" if i % 2 == 0 else "ctrl+g")
-            await wait_for(pilot, lambda: turn.rating is not None)
+            await wait_for(pilot, lambda turn=turn: turn.rating is not None)
         pilot.app.clear_notifications()
         pilot.app.run_command_line("/relearn")
         screen = await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "RelearnScreen" and pilot.app.screen)

@@ -27,7 +27,7 @@ def wait_prompt(t: Tmux, text: str, timeout: float = 10.0) -> None:
     raise AssertionError(f"the prompt never read {text!r}; the screen was:\n{t.screen()}")
 
 
-def test_keys_as_a_terminal_sends_them(tmux):
+def test_keys_as_a_terminal_sends_them(tmux):  # noqa: F811  (the fixture imported above)
     tmux.wait_for("models ready", timeout=45)
 
     # alt+enter arrives as ESC CR: a new line, not a sent message.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app_driver import SIZE, db_rows, make_app, plain, ready, send, start_a_long_answer, wait_for
 from textual.widgets import Collapsible
 
-from app_driver import SIZE, db_rows, make_app, plain, ready, send, start_a_long_answer, wait_for
 from skillchat.ui.widgets.answer import AnswerView
 from skillchat.ui.widgets.turn import AssistantTurn, RateButton
 
@@ -125,8 +125,9 @@ async def test_escape_stops_a_running_answer(tmp_path):
 
 async def test_a_message_sent_before_providers_load_waits_then_goes(tmp_path):
     """litellm loads in the background; an early message says so and is sent once it is ready."""
-    from skillchat.ui.app import SkillchatApp
     from fakes import ScriptedService
+
+    from skillchat.ui.app import SkillchatApp
 
     svc = ScriptedService(answer="ready now", load_delay=None)  # loads only when the test says so
     app = SkillchatApp(service_factory=lambda cfg, demo: svc, cwd=tmp_path)
@@ -143,6 +144,17 @@ async def test_a_message_sent_before_providers_load_waits_then_goes(tmp_path):
         await wait_for(pilot, lambda: turn.status == "done", what="the queued answer")
         assert turn.text == "ready now"
         assert str(turn.query_one(".turn-notes").render()) == ""
+
+
+async def test_the_timing_fake_shows_its_demo_spend_in_the_status_line(tmp_path):
+    """The header reads spend() in demo mode; the fake answers it (benchmarks/bench_ui_stream.py runs on it)."""
+    from fakes import ScriptedService
+
+    from skillchat.ui.app import SkillchatApp
+
+    app = SkillchatApp(service_factory=lambda cfg, demo: ScriptedService(), cwd=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "(demo)" in str(app.chat.query_one("#status").render()), what="the demo spend")
 
 
 async def test_select_an_earlier_answer_and_rate_it_by_key(tmp_path):

@@ -39,7 +39,8 @@ from skillchat.core.evolution.texts import Texts
 from skillchat.core.handbook import Handbook
 from skillchat.core.rated_log import RatedLog, Reporter
 
-__all__ = ["Retagger", "SkillName", "SkillNamer", "TermNamer", "beta_interval", "evolve", "interval_z", "nearest_child", "slugify"]
+__all__ = ["Retagger", "SkillName", "SkillNamer", "TermNamer", "beta_interval", "evolve", "interval_z", "nearest_child",
+           "slugify"]
 
 
 def evolve(

@@ -12,14 +12,13 @@ from skillchat.core.evolution.texts import SIGNATURE_TERMS, Texts, clip_example,
 from skillchat.core.handbook import Handbook, from_dict, to_dict
 from skillchat.core.rated_log import RatedLog
 
-
 DISCOVER_SAMPLE = 1000  # down-rated unexplained texts clustered to discover skills
 DISCOVER_MIN_COHERENCE = 0.2  # mean cosine of a discovered cluster's members to its centroid
 MAX_DISCOVER_PER_ROUND = 3
 JOIN_SIMILARITY = 0.5  # clusters whose centroids are this similar are one topic cut in two
 
 
-def _join_similar(cl: "clustering.Clustering") -> "clustering.Clustering":
+def _join_similar(cl: clustering.Clustering) -> clustering.Clustering:
     """Re-join clusters that k-means cut out of one topic (k is only a guess from the sample size)."""
     k = cl.k
     if k < 2:
@@ -59,7 +58,7 @@ def discoveries(
 ) -> tuple[Handbook, list[Change]]:
     fb = hb.settings.fallback_skill
     unexplained: list[int] = []
-    for i, (t, w) in enumerate(zip(log.turns, log.weights)):
+    for i, (t, w) in enumerate(zip(log.turns, log.weights, strict=True)):
         if not t.text or t.agent_id not in hb.agents:
             continue
         tot = sum(x for x in w.values() if x > 0)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from statistics import NormalDist
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from skillchat.core import clustering
 from skillchat.core.changes import Change
@@ -13,7 +14,6 @@ from skillchat.core.evolution.stats import Z90, beta_sd
 from skillchat.core.evolution.texts import SIGNATURE_TERMS, round_sig
 from skillchat.core.handbook import Handbook, from_dict, to_dict
 from skillchat.core.rated_log import RatedLog
-
 
 MERGE_MARGIN = 0.12  # rates "equal" when their 90% interval of difference lies within +-margin
 MIN_MERGE_AGENTS = 2  # agents with enough data on both skills before a merge may fire
@@ -83,8 +83,8 @@ def merges(
     for i, w in enumerate(log.weights):
         if any(s in alias for s in w):
             nw: dict[str, float] = {}
-            for s, x in w.items():
-                t = alias.get(s, s)
+            for sid, x in w.items():
+                t = alias.get(sid, sid)
                 nw[t] = nw.get(t, 0.0) + x
             log.set(i, nw)
             retagged[next(alias[s] for s in w if s in alias)] += 1

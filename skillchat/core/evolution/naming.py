@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
-
+from typing import Protocol
 
 _SLUG_RE = re.compile(r"[^a-z0-9_]+")
 

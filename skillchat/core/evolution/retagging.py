@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from skillchat.core import clustering
 from skillchat.core.evolution.texts import Texts, unit_vector
@@ -47,11 +48,11 @@ class Retagger:
         for s, x in weights.items():
             if x <= 0:
                 continue
-            s = self._resolve(s)
-            if s is None:
+            resolved = self._resolve(s)
+            if resolved is None:
                 unknown += x
             else:
-                out[s] = out.get(s, 0.0) + x
+                out[resolved] = out.get(resolved, 0.0) + x
         if not out and unknown > 0 and turn.text:
             out = self._infer(turn.text)
         if not out:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from skillchat.core import clustering
 from skillchat.core.changes import Change
@@ -14,7 +15,6 @@ from skillchat.core.evolution.stats import beta_interval, interval_z
 from skillchat.core.evolution.texts import SIGNATURE_TERMS, Texts, clip_example, round_sig, spread, unit_vector
 from skillchat.core.handbook import Handbook, from_dict, to_dict
 from skillchat.core.rated_log import RatedLog, Reporter, decay
-
 
 SPLIT_SAMPLE = 300  # texts clustered to find a skill's two halves (then every turn is assigned)
 
@@ -44,7 +44,7 @@ def splits(
         return hb, []
     # Turns of each candidate: those where it holds most of the weight, and that have a text.
     members: dict[str, list[int]] = {s: [] for s in candidates}
-    for i, (t, w) in enumerate(zip(log.turns, log.weights)):
+    for i, (t, w) in enumerate(zip(log.turns, log.weights, strict=True)):
         if not t.text or t.agent_id not in hb.agents:
             continue
         tot = sum(x for x in w.values() if x > 0)
@@ -110,7 +110,7 @@ def _try_split(
         cell = side_stats[k].setdefault(t.agent_id, [0.0, 0.0])
         cell[0] += d * y
         cell[1] += d * (1.0 - y)
-    per_agent = {}
+    per_agent: dict[str, dict[str, Any]] = {}
     best = None
     for ag in sorted(set(side_stats[0]) | set(side_stats[1])):
         s0, f0 = side_stats[0].get(ag, (0.0, 0.0))
@@ -119,7 +119,8 @@ def _try_split(
         m1, lo1, hi1 = beta_interval(s1, f1, z)
         gap = max(lo0 - hi1, lo1 - hi0)
         ok = s0 + f0 >= min_split and s1 + f1 >= min_split
-        per_agent[ag] = {"rates": [m0, m1], "n": [s0 + f0, s1 + f1], "intervals": [[lo0, hi0], [lo1, hi1]], "separated": ok and gap > 0}
+        per_agent[ag] = {"rates": [m0, m1], "n": [s0 + f0, s1 + f1], "intervals": [[lo0, hi0], [lo1, hi1]],
+                         "separated": ok and gap > 0}
         if ok and gap > 0 and (best is None or gap > best[0]):
             best = (gap, ag)
     if best is None:
@@ -156,7 +157,8 @@ def _root(hb_skills: Mapping[str, Any], sid: str) -> str:
         sid, seen = parent, seen + 1
 
 
-def _apply_splits(hb: Handbook, log: RatedLog, proposals: Sequence[_SplitProposal], texts: Texts) -> tuple[Handbook, list[Change]]:
+def _apply_splits(hb: Handbook, log: RatedLog, proposals: Sequence[_SplitProposal],
+                  texts: Texts) -> tuple[Handbook, list[Change]]:
     data = to_dict(hb)
     data["competence"] = {}
     taken = {s["id"] for s in data["skills"]}

@@ -9,7 +9,6 @@ from statistics import NormalDist
 from skillchat.core.handbook import Handbook
 from skillchat.core.rated_log import RatedLog, decay
 
-
 FAMILY_ALPHA = 0.01  # family-wise false-split rate per round, spread over the tests made
 Z90 = NormalDist().inv_cdf(0.95)
 
@@ -17,7 +16,7 @@ Z90 = NormalDist().inv_cdf(0.95)
 def cells(hb: Handbook, log: RatedLog, half_life: float | None) -> dict[str, dict[str, list[float]]]:
     """skill -> agent -> [successes, failures], from the current weights of the log."""
     out: dict[str, dict[str, list[float]]] = {}
-    for t, w in zip(log.turns, log.weights):
+    for t, w in zip(log.turns, log.weights, strict=True):
         if t.agent_id not in hb.agents:
             continue
         tot = sum(x for s, x in w.items() if x > 0 and s in hb.skills)

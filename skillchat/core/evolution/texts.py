@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from skillchat.core import clustering
-
 
 SIGNATURE_TERMS = 40
 
@@ -37,7 +36,7 @@ class Texts:
             self._cache[text] = v
         return v
 
-    def cluster(self, texts: Sequence[str], k: int, seed: int, tries: int = 3, max_iter: int = 15) -> "clustering.Clustering":
+    def cluster(self, texts: Sequence[str], k: int, seed: int, tries: int = 3, max_iter: int = 15) -> clustering.Clustering:
         """tf-idf k-means (core/clustering.py) on some texts; the tightest of a few seeded runs.
 
         Runs are compared by mean similarity to their centroids: outcomes are never looked at, so

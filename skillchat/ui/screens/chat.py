@@ -17,10 +17,10 @@ from textual.worker import Worker, WorkerState
 
 from skillchat.text_safety import clean
 from skillchat.ui import commands, slash
+from skillchat.ui.widgets.answer import AnswerView, draw
 from skillchat.ui.widgets.compare import ComparePanel, resumed_note
 from skillchat.ui.widgets.prompt import CompletionMenu, PromptArea, PromptHistory
 from skillchat.ui.widgets.status import StatusBar
-from skillchat.ui.widgets.answer import AnswerView, draw
 from skillchat.ui.widgets.transcript import PAGE_TURNS, Transcript
 from skillchat.ui.widgets.turn import AssistantTurn, UserMessage
 
@@ -301,7 +301,7 @@ class ChatScreen(Screen):
     def _picked(self, event: ComparePanel.Picked) -> None:
         panel = event.panel
         try:
-            self.sc.service.choose(panel.left.turn_id, event.outcome)
+            self.sc.service.choose(panel.left.turn_id, event.outcome)  # type: ignore[arg-type]  # None fails below
         except Exception as e:
             self.notify(f"The choice was not saved: {e}", severity="error")
             return
@@ -313,7 +313,7 @@ class ChatScreen(Screen):
     @on(AssistantTurn.RatingChosen)
     def _rate(self, event: AssistantTurn.RatingChosen) -> None:
         turn = event.turn
-        if not turn.rateable:
+        if turn.turn_id is None or not turn.rateable:
             self.notify("Only a finished answer can be rated.", severity="warning")
             return
         try:
@@ -412,10 +412,10 @@ class ChatScreen(Screen):
 
         def read() -> tuple[list[Any], dict[int, Any], dict[int, Any], dict[int, Any], bool]:
             entries, more = svc.transcript_page(conversation_id, PAGE_TURNS, before_turn)
-            answers = [e for e in entries if e.role == "assistant" and e.turn_id is not None]
-            records = {e.turn_id: turn_of(e.turn_id) for e in answers if callable(turn_of)}
-            drawn = {e.turn_id: (width, draw(clean(e.content), console, width)) for e in answers if width}
-            notes = {e.turn_id: resumed_note(svc.comparison(e.turn_id), e.turn_id) for e in answers}
+            answers = [(e.turn_id, e) for e in entries if e.role == "assistant" and e.turn_id is not None]
+            records = {tid: turn_of(tid) for tid, _ in answers if callable(turn_of)}
+            drawn = {tid: (width, draw(clean(e.content), console, width)) for tid, e in answers if width}
+            notes = {tid: resumed_note(svc.comparison(tid), tid) for tid, _ in answers}
             return entries, records, drawn, notes, more
 
         entries, records, drawn, notes, more = await asyncio.to_thread(read)

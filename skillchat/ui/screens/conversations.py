@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
+from textual.widgets.data_table import RowKey
 
 from skillchat.text_safety import one_line, plain
 
@@ -73,12 +74,16 @@ class ConversationsScreen(ModalScreen[int | None]):
         table = self.query_one(DataTable)
         if table.row_count == 0:
             return
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        self.dismiss(int(key.value))
+        self.dismiss(_conversation_id(table.coordinate_to_cell_key(table.cursor_coordinate).row_key))
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
-        self.dismiss(int(event.row_key.value))
+        self.dismiss(_conversation_id(event.row_key))
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def _conversation_id(key: RowKey) -> int:
+    assert key.value is not None, "every row is added under its conversation's id"
+    return int(key.value)

@@ -11,10 +11,9 @@ from textual.color import Color
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from skillchat.errors import SkillchatError
-
 from skillchat.core.competence import posterior
 from skillchat.core.handbook import Handbook
+from skillchat.errors import SkillchatError
 from skillchat.render import usd
 from skillchat.text_safety import clean, plain
 

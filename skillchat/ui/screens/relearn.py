@@ -73,7 +73,8 @@ def result_renderable(result: Any, old_hb: Any) -> Any:
         t.add_column("why", overflow="fold")
         for c in changes:
             skills = ", ".join(_get(c, "created") or ()) or ", ".join(_get(c, "skills") or ())
-            t.add_row(str(_get(c, "kind", "")), plain(skills), plain(str(_get(c, "rationale", ""))))  # names may come from a model
+            # names may come from a model
+            t.add_row(str(_get(c, "kind", "")), plain(skills), plain(str(_get(c, "rationale", ""))))
         parts += [Text(""), t]
 
     if new_hb is not None:

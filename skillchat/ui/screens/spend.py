@@ -130,8 +130,10 @@ class SpendScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, description="reading spend")
     def _load(self) -> None:
         app: SkillchatApp = self.app  # type: ignore[assignment]
+        if app.service is None:  # /spend waits for the service (ui/slash.py)
+            return
         data = read_spend(app.service)
-        self.app.call_from_thread(self._show, data)
+        self.app.call_from_thread(self._show, data)  # type: ignore[arg-type]  # mypy cannot solve Textual's result type for a coroutine
 
     async def _show(self, data: SpendData) -> None:
         if self not in self.app.screen_stack:  # closed while the thread was reading

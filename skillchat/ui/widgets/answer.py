@@ -60,10 +60,10 @@ class _Markdown(RichMarkdown):
 def last_block_start(text: str) -> int:
     """Where the last top-level Markdown block of `text` starts (0 if it has only one): what
     comes before it is complete and renders the same whatever is appended."""
-    tokens = [t for t in _parser.parse(text) if t.level == 0 and t.map is not None and t.nesting >= 0]
-    if len(tokens) < 2:
+    starts = [t.map[0] for t in _parser.parse(text) if t.level == 0 and t.map is not None and t.nesting >= 0]
+    if len(starts) < 2:
         return 0
-    line = tokens[-1].map[0]
+    line = starts[-1]
     offset = 0
     for _ in range(line):
         offset = text.index("\n", offset) + 1

@@ -16,7 +16,7 @@ from textual import events
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Static
+from textual.widgets import Static, TextArea
 
 from skillchat.core.handbook import Handbook
 from skillchat.text_safety import clean, one_line
@@ -161,7 +161,7 @@ class ComparePanel(Vertical):
         if event.is_printable and event.character and event.character not in "1234":
             event.stop()
             event.prevent_default()
-            prompt = self.screen.query_one("#prompt")
+            prompt = self.screen.query_one("#prompt", TextArea)
             prompt.focus()
             prompt.insert(event.character)
 

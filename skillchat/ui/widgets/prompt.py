@@ -8,9 +8,9 @@ it) starts a new line.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Callable
 
 from rich.text import Text
 from textual import events, on

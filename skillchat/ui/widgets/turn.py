@@ -16,16 +16,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Collapsible, Static
 from textual.strip import Strip
 from textual.timer import Timer
+from textual.widgets import Collapsible, Static
 
 from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
 from skillchat.text_safety import StreamCleaner, clean, one_line
 from skillchat.ui import format as fmt
 from skillchat.ui.widgets.answer import AnswerView
-
 
 # How often streamed text reaches the screen: every FLUSH_MIN_S while the app keeps up, backing
 # off towards FLUSH_MAX_S when layout of a long transcript starts to delay the event loop.
@@ -152,7 +151,8 @@ class AssistantTurn(Vertical):
     @staticmethod
     def _why(decision: RoutingDecision, hb: Handbook) -> Collapsible:
         return Collapsible(Static(fmt.ranking_renderable(decision, hb), classes="ranking"),
-                           title=Text(fmt.why_title(decision)), collapsed=True, classes="why")
+                           title=Text(fmt.why_title(decision)),  # type: ignore[arg-type]  # a Text is shown as is, never as markup
+                           collapsed=True, classes="why")
 
     async def show_decision(self, decision: RoutingDecision, *, demo: bool, turn_id: int | None = None) -> None:
         self._decided(decision, demo=demo, turn_id=turn_id)
