@@ -149,3 +149,26 @@ def test_the_test_scorer_reports_mean_score_cost_and_who_was_used(tmp_path: Path
     assert (best.top_model, best.top_share, dict(best.counts)) == ("b", pytest.approx(2 / 3), {"a": 1, "b": 2})
     with pytest.raises(ValueError, match="expected 3 choices, got 2"):
         scorer.score(["a", "b"])
+
+
+def test_the_shuffle_moves_texts_within_each_split_and_never_across(rs: data.ReplaySet) -> None:
+    sh = rs.shuffled(seed=1)
+    assert sh.name == rs.name + "-shuffled"
+    assert [(q.qid, q.split) for q in sh.queries] == [(q.qid, q.split) for q in rs.queries]
+    for split in ("train", "test"):
+        before = sorted((q.text, q.category) for q in rs.queries if q.split == split)
+        assert sorted((q.text, q.category) for q in sh.queries if q.split == split) == before
+    assert sum(a.text != b.text for a, b in zip(rs.queries, sh.queries)) > len(rs.queries) // 2
+    assert sh._outcomes == rs._outcomes
+
+
+def test_restricting_the_models_keeps_their_outcomes_in_the_order_asked(rs: data.ReplaySet) -> None:
+    first, second = rs.models[0], rs.models[1]
+    sub = rs.restrict([second, first])
+    assert sub.models == (second, first)
+    qid = rs.queries[0].qid
+    assert sub._outcomes[qid] == (rs._outcomes[qid][1], rs._outcomes[qid][0])
+    with pytest.raises(data.ReplaySetError, match="at least two models"):
+        rs.restrict([first])
+    with pytest.raises(data.ReplaySetError, match="twice"):
+        rs.restrict([first, first])
