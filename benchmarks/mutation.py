@@ -105,7 +105,7 @@ def _variants(node: ast.AST) -> list[tuple[str, Callable[[ast.AST], ast.AST]]]:
 
 
 def _skipped(node: ast.AST) -> bool:
-    """Docstrings, annotations and the TYPE_CHECKING block hold nothing a test could observe."""
+    """Docstrings and the TYPE_CHECKING block hold nothing a test could observe."""
     if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
         return True
     return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)

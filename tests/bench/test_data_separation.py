@@ -158,7 +158,7 @@ def test_the_shuffle_moves_texts_within_each_split_and_never_across(rs: data.Rep
     for split in ("train", "test"):
         before = sorted((q.text, q.category) for q in rs.queries if q.split == split)
         assert sorted((q.text, q.category) for q in sh.queries if q.split == split) == before
-    assert sum(a.text != b.text for a, b in zip(rs.queries, sh.queries)) > len(rs.queries) // 2
+    assert sum(a.text != b.text for a, b in zip(rs.queries, sh.queries, strict=True)) > len(rs.queries) // 2
     assert sh._outcomes == rs._outcomes
 
 
