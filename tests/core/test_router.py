@@ -284,3 +284,39 @@ def test_excluded_agents_say_why_and_no_agent_is_a_user_facing_error(tiny):
     with pytest.raises(NoEligibleAgent) as e:
         r.route([Message("user", "hi")], exclude=why)
     assert isinstance(e.value, SkillchatError) and all(w in str(e.value) for w in why.values())
+
+
+class _NoPrices:
+    def price(self, model):
+        return None
+
+
+def test_cost_estimate_smooths_observed_answer_lengths_toward_the_modes_default(tiny):
+    from skillchat.core.router import estimate_cost
+
+    mid = tiny.agents["mid"]
+    fresh = estimate_cost(tiny, mid, "code", 1000, _NoPrices())
+    assert (fresh.usd, fresh.known, fresh.completion_tokens) == (pytest.approx(1000 * 1e-6 + 600 * 3e-6), True, 600)
+    for _ in range(2):
+        tiny.record_cost("mid", "code", 1000, 1200, 0.01)
+    est = estimate_cost(tiny, mid, "code", 1000, _NoPrices())
+    # Two observed answers of 1200 tokens against two pseudo-answers of the default 600.
+    assert est.completion_tokens == pytest.approx(900)
+    assert est.usd == pytest.approx(1000 * 1e-6 + 900 * 3e-6)
+
+
+def test_without_a_price_the_cost_is_the_observed_mean_pooled_over_modes_when_few_calls(tiny):
+    from skillchat.core.router import estimate_cost
+
+    unpriced = dataclasses.replace(tiny.agents["mid"], price=None)
+    assert estimate_cost(tiny, unpriced, "code", 100, _NoPrices()).known is False
+    tiny.record_cost("mid", "chat", 100, 100, 0.004)
+    tiny.record_cost("mid", "chat", 100, 100, 0.004)
+    chat_only = estimate_cost(tiny, unpriced, "code", 100, _NoPrices())
+    assert (chat_only.usd, chat_only.known) == (pytest.approx(0.004), True)
+    tiny.record_cost("mid", "code", 100, 100, 0.010)
+    # One code call, three in all: the code mean shrunk toward the pooled mean with weight 2.
+    est = estimate_cost(tiny, unpriced, "code", 100, _NoPrices())
+    pooled = (0.004 * 2 + 0.010) / 3
+    assert est.usd == pytest.approx((1 * 0.010 + 2 * pooled) / 3)
+    assert estimate_cost(tiny, unpriced, "code", 100, _NoPrices()).usd < 0.010

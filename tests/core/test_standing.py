@@ -1,3 +1,6 @@
+import dataclasses
+import math
+
 import pytest
 from ratings import rate  # tests/core/ratings.py
 
@@ -30,3 +33,65 @@ def test_the_standing_follows_new_ratings(tiny):
     before = standing(tiny).overall["mid"][0]
     rate(tiny, "mid", "code.python", 20, 0)
     assert standing(tiny).overall["mid"][0] > before + 0.1
+
+
+def test_before_any_rating_the_standing_is_the_tier_prior_with_its_uncertainty(tiny):
+    # No rating yet: each mode sits at the centre the competence tiers give it, with the prior's
+    # uncertainty (precision mode_strength / 4 on the logit scale) carried through the curve; the
+    # overall figure weighs the modes by their share of skills.
+    from skillchat.core.competence import mode_center
+
+    fit = standing(tiny)
+    prec = 0.25 * tiny.settings.mode_strength
+    skills_in = {m: len(tiny.skills_in_mode(m)) for m in tiny.modes}
+    for a in tiny.agents:
+        mean_all = var_all = 0.0
+        for m in tiny.modes:
+            q = mode_center(tiny, a, m)
+            sd = q * (1 - q) / math.sqrt(prec)
+            assert fit.by_mode[a, m] == pytest.approx((q, sd))
+            share = skills_in[m] / len(tiny.skills)
+            mean_all += share * q
+            var_all += (share * sd) ** 2
+        assert fit.overall[a] == pytest.approx((mean_all, math.sqrt(var_all)))
+    assert fit.overall["big"][0] == pytest.approx((3 * 0.8 + 2 * 0.85 + 0.8) / 6)
+
+
+def test_with_many_ratings_the_uncertainty_is_the_binomial_standard_error(tiny):
+    rate(tiny, "mid", "code.python", 80, 20)
+    mean, sd = standing(tiny).by_mode["mid", "code"]
+    assert mean == pytest.approx(0.8, abs=0.01)
+    assert sd == pytest.approx(math.sqrt(0.8 * 0.2 / 100), rel=0.1)
+
+
+def test_the_fit_is_reused_until_evidence_or_settings_change(tiny):
+    rate(tiny, "mid", "code.python", 5, 5)
+    first = standing(tiny)
+    assert standing(tiny) is first
+    tiny.settings = dataclasses.replace(tiny.settings, mode_strength=60.0)
+    refit = standing(tiny)
+    assert refit is not first and refit.by_mode["mid", "code"] != first.by_mode["mid", "code"]
+
+
+def test_a_long_history_keeps_its_fit_for_one_more_rating_but_a_short_one_refits(tiny):
+    rate(tiny, "mid", "code.python", 3, 3)
+    short = standing(tiny)
+    rate(tiny, "mid", "code.python", 1, 0)
+    assert standing(tiny) is not short
+    rate(tiny, "mid", "code.python", 200, 100)
+    long = standing(tiny)
+    rate(tiny, "mid", "code.python", 1, 0)
+    assert standing(tiny) is long
+    rate(tiny, "mid", "code.python", 20, 0)  # more than 2% more evidence: refitted
+    assert standing(tiny).overall["mid"][0] > long.overall["mid"][0]
+
+
+def test_a_changed_rating_refits_even_though_the_amount_of_evidence_is_the_same(tiny):
+    from skillchat.core.learning import replace_rating
+
+    rate(tiny, "mid", "code.python", 200, 100)
+    long = standing(tiny)
+    for _ in range(30):  # thumbs up turned down: as many ratings as before, 10% fewer good
+        replace_rating(tiny, "mid", {"code.python": 1.0}, "up", "down")
+    assert tiny.evidence.total() == pytest.approx(300)
+    assert standing(tiny).by_mode["mid", "code"][0] < long.by_mode["mid", "code"][0] - 0.05
