@@ -47,3 +47,14 @@ class Terminal:
         self._reader.join(timeout)
         os.close(self.master)
         return self.out.decode()
+
+
+def interruptible() -> None:
+    """preexec_fn for a child the test will Ctrl+C: SIGINT at its default, as under a terminal.
+
+    A test run started in the background by a shell without job control inherits SIGINT ignored,
+    and so would the child (Python then never raises KeyboardInterrupt): the test would be testing
+    how it was launched, not skillchat."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

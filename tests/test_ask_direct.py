@@ -15,7 +15,7 @@ import time
 
 import pytest
 from openai_server import closed_port
-from terminal import Terminal
+from terminal import Terminal, interruptible
 
 from skillchat import paths
 from skillchat.core.ports import Message
@@ -156,7 +156,7 @@ def test_ctrl_c_mid_answer_stops_the_call_and_keeps_what_arrived_with_its_cost(o
     openai_server.answer_words, openai_server.word_interval_s = 400, 0.05  # 20 s of answer
     term = Terminal()  # the answer streams live only to a terminal
     p = subprocess.Popen([sys.executable, "-m", "skillchat", "ask", "-m", "big", "tell me a long story"],
-                         stdout=term.slave, stderr=subprocess.PIPE)
+                         stdout=term.slave, stderr=subprocess.PIPE, preexec_fn=interruptible)
     term.opened()
     deadline = time.monotonic() + 60
     while b"w3 " not in term.out and time.monotonic() < deadline:

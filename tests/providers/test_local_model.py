@@ -16,6 +16,7 @@ import sys
 import time
 
 import pytest
+from terminal import interruptible
 
 from skillchat.cli import main
 from skillchat.config import AgentConfig, Config
@@ -213,7 +214,7 @@ def test_the_server_never_outlives_skillchat(how_it_ends, local_on, skillchat_ho
         "    import os; os._exit(1)  # a crash: no atexit, no finally\n"
         "time.sleep(60)\n")
     parent = subprocess.Popen([sys.executable, str(script), how_it_ends], stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, preexec_fn=interruptible)
     url = parent.stdout.readline().strip()
     assert url.startswith("http://127.0.0.1:")
     if how_it_ends != "exception":
