@@ -411,17 +411,11 @@ class ChatService:
 
     # --- one turn -----------------------------------------------------------------------------
     async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncGenerator[TurnEvent, None]:
-        opened = self._open_turn(conversation_id, text)
-        if isinstance(opened, TurnFailed):
-            yield opened
+        routed = self._open_and_route(conversation_id, text, pin or self._pinned)
+        if isinstance(routed, TurnFailed):
+            yield routed
             return
-        conversation_id, user_message_id, messages = opened
-        try:
-            decision = self.router.route(messages, lam=self.lam, policy=self.policy, rng=self.rng,
-                                         pin=pin or self._pinned, exclude=self.pool.why_not(self.handbook.agents))
-        except NoEligibleAgent as e:
-            yield self._no_agent(conversation_id, user_message_id, str(e))
-            return
+        conversation_id, user_message_id, messages, decision = routed
         if not self._demo:
             refusal = self.budget_status().refusal(decision.estimated_cost)
             if refusal:
@@ -451,6 +445,20 @@ class ChatService:
         self.save_unsaved()
         self.sync_ratings()
         return conversation_id, user_message_id, self.store.history(conversation_id)
+
+    def _open_and_route(self, conversation_id: int | None, text: str, pin: str | None
+                        ) -> tuple[int, int, list[Message], RoutingDecision] | TurnFailed:
+        """The user's message saved and the turn routed, or the failed turn to report (the message kept)."""
+        opened = self._open_turn(conversation_id, text)
+        if isinstance(opened, TurnFailed):
+            return opened
+        conversation_id, user_message_id, messages = opened
+        try:
+            decision = self.router.route(messages, lam=self.lam, policy=self.policy, rng=self.rng,
+                                         pin=pin, exclude=self.pool.why_not(self.handbook.agents))
+        except NoEligibleAgent as e:
+            return self._no_agent(conversation_id, user_message_id, str(e))
+        return conversation_id, user_message_id, messages, decision
 
     def _no_agent(self, conversation_id: int, user_message_id: int, why: str) -> TurnFailed:
         hint = "" if self._demo else "; `skillchat doctor` shows how each model is reached"
@@ -594,17 +602,11 @@ class ChatService:
         either is made: if both do not fit, neither is made. No fallbacks: a failed side just fails.
         Yields CompareStarted, then both turns' events as they come. `choose` records the pick.
         """
-        opened = self._open_turn(conversation_id, text)
-        if isinstance(opened, TurnFailed):
-            yield opened
+        routed = self._open_and_route(conversation_id, text, None)  # a comparison is never pinned
+        if isinstance(routed, TurnFailed):
+            yield routed
             return
-        conversation_id, user_message_id, messages = opened
-        try:
-            decision = self.router.route(messages, lam=self.lam, policy=self.policy, rng=self.rng,
-                                         exclude=self.pool.why_not(self.handbook.agents))
-        except NoEligibleAgent as e:
-            yield self._no_agent(conversation_id, user_message_id, str(e))
-            return
+        conversation_id, user_message_id, messages, decision = routed
         pair = compare_core.pick_pair(decision, self.rng)
         if pair is None:
             only = decision.winner.name

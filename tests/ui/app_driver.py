@@ -92,3 +92,12 @@ def plain(renderable: Any, width: int = 100) -> str:
 def db_rows(app: Any, sql: str, params: tuple = ()) -> list[tuple]:
     # Tests may read the store directly; the app itself only goes through the service.
     return app.service.store.db.execute(sql, params).fetchall()
+
+
+async def run_command(pilot: Any, line: str) -> None:
+    """Type a slash command into the prompt and press Enter, the completion menu out of the way."""
+    await pilot.click("#prompt")
+    pilot.app.chat.prompt.load_text(line)
+    pilot.app.chat.prompt.menu.hide()
+    await pilot.press("enter")
+    await pilot.pause(0.2)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from app_driver import SIZE, db_rows, make_app, plain, ready, send, wait_for
+from app_driver import SIZE, db_rows, make_app, plain, ready, run_command, send, wait_for
 from textual.widgets import DataTable
 
 from skillchat.config import Config
@@ -65,12 +65,7 @@ def test_export_refuses_formats_it_cannot_write_and_folders_that_do_not_exist(tm
 
 
 # --- in the app -------------------------------------------------------------------------------
-async def run(pilot, line: str) -> None:
-    await pilot.click("#prompt")
-    pilot.app.chat.prompt.load_text(line)
-    pilot.app.chat.prompt.menu.hide()
-    await pilot.press("enter")
-    await pilot.pause(0.2)
+run = run_command
 
 
 async def test_completion_menu_completes_with_tab(tmp_path):

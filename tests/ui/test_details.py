@@ -3,7 +3,7 @@ in spend tables, the spend screen on a small terminal, and a relearn that change
 
 from __future__ import annotations
 
-from app_driver import make_app, plain, ready, send, wait_for
+from app_driver import make_app, plain, ready, run_command, send, wait_for
 from textual.widgets import DataTable
 
 
@@ -17,11 +17,7 @@ async def open_spend(pilot):
     return screen
 
 
-async def run(pilot, line: str) -> None:
-    pilot.app.chat.prompt.load_text(line)
-    pilot.app.chat.prompt.menu.hide()
-    await pilot.press("enter")
-    await pilot.pause(0.2)
+run = run_command
 
 
 async def test_the_header_shows_the_demo_spend_f2_shows(tmp_path):

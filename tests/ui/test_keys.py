@@ -3,7 +3,7 @@ runs exactly what was typed however fast the keys arrive."""
 
 from __future__ import annotations
 
-from app_driver import SIZE, make_app, ready, send, wait_for
+from app_driver import SIZE, make_app, ready, run_command, send, wait_for
 from textual import events
 
 
@@ -18,11 +18,7 @@ def post_keys(app, text: str, *, enter: bool = True) -> None:
         app.post_message(events.Key("enter", "\r"))
 
 
-async def run_line(pilot, line: str) -> None:
-    pilot.app.chat.prompt.load_text(line)
-    pilot.app.chat.prompt.menu.hide()
-    await pilot.press("enter")
-    await pilot.pause(0.2)
+run_line = run_command
 
 
 # --- keyboard traps (issue 12, item 2) ------------------------------------------------------
