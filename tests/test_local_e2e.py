@@ -88,7 +88,7 @@ class App:
             time.sleep(0.1)
         assert self.servers() == [], "the local model's server outlived the app"
 
-    def wait_exit(self, timeout: float = 20.0) -> None:
+    def wait_exit(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and "Pane is dead" not in self.screen():
             time.sleep(0.1)
