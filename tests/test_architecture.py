@@ -135,6 +135,11 @@ def test_the_core_has_no_import_cycles():
     assert [c for c in _cycles() if all(within(m, "skillchat.core") for m in c)] == []
 
 
+def test_the_service_parts_build_on_each_other_without_cycles():
+    # session <- outcomes, holds, lifecycle, records <- turns <- compare <- chat; lifecycle <- demo <- chat.
+    assert [c for c in _cycles() if all(within(m, "skillchat.service") for m in c)] == []
+
+
 # --- the checker sees every form (each of these would have passed the old, name-only check) -------
 def _check(module: str, source: str, *, package: bool = False) -> list[str]:
     return violations(module, imports_in(source, module, package=package))

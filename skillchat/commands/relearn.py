@@ -109,9 +109,9 @@ def run(args: argparse.Namespace) -> int:
     bar = ProgressBar()
     log: Any = store
     if args.demo:
-        from skillchat.service import _DemoLog  # the store as demo mode reads it: demo turns count, nothing is written
+        from skillchat.service.demo import DemoLog  # the store as demo mode reads it: demo turns count, nothing is written
 
-        log = _DemoLog(store)
+        log = DemoLog(store)
         args.dry_run = True
         print("skillchat: demo: relearning from the demo's ratings too; nothing will be written", file=sys.stderr)
     try:

@@ -42,6 +42,11 @@ def _default_factory(cfg: Config, demo: bool | None) -> ChatServiceAPI:
 MAX_TOAST = 600  # characters of a toast; a provider's HTML error page is cut
 
 
+class ServiceNotOpen(RuntimeError):
+    """Code that needs the service ran before it opened: a bug, as every way there waits for it
+    (wait_for_service) or refuses until it is open (ui/slash.py)."""
+
+
 class SkillchatApp(App[int]):
     TITLE = "skillchat"
     CSS_PATH = "app.tcss"
@@ -66,7 +71,8 @@ class SkillchatApp(App[int]):
         self.service_factory = service_factory or _default_factory
         self.cwd = cwd or Path.cwd()
         self.history_file = history_file  # None: what was typed is recalled in this session only
-        self.service: ChatServiceAPI | None = None
+        self.service: ChatServiceAPI | None = None  # None until it opens (in a thread); require_service()
+        self.service_error: str | None = None  # why it could not open
         self.providers = "loading"  # loading, ready, failed, none
         self.providers_error: str | None = None
         self._service_ready = asyncio.Event()
@@ -155,9 +161,10 @@ class SkillchatApp(App[int]):
         chat = self.chat
         if chat is not None and chat.conversation_id is None and not chat.transcript.turns():
             await chat.show_welcome()
-        self._load_providers()
+        self._load_providers(svc)
 
     def _service_failed(self, error: Exception) -> None:
+        self.service_error = str(error)
         self.providers, self.providers_error = "failed", str(error)
         self._service_ready.set()
         self._providers_done.set()
@@ -165,19 +172,19 @@ class SkillchatApp(App[int]):
         self.refresh_status()
 
     @work(group="providers", exclusive=True, exit_on_error=False, description="loading model providers")
-    async def _load_providers(self) -> None:
+    async def _load_providers(self, svc: ChatServiceAPI) -> None:
         self._providers_done.clear()
-        self.providers = "starting" if getattr(self.service, "local_wanted", False) else "loading"
+        self.providers = "starting" if getattr(svc, "local_wanted", False) else "loading"
         self.refresh_status()
         try:
-            await self.service.load_providers()
+            await svc.load_providers()
         except Exception as e:
             self.providers, self.providers_error = "failed", str(e)
             self.notify(f"Model providers could not be loaded: {e}", severity="error", timeout=15)
         else:
             self.providers = "ready" if self.has_agents() else "none"
             self.providers_error = None
-            local_error = getattr(getattr(self.service, "local", None), "error", None)
+            local_error = getattr(getattr(svc, "local", None), "error", None)
             if local_error:
                 self.notify(local_error, title="Local model", severity="warning", timeout=15)
         finally:
@@ -194,8 +201,9 @@ class SkillchatApp(App[int]):
             what = worker.description or worker.name or "a background task"
             self.notify(f"{what} failed: {worker.error}", title="Something went wrong", severity="error", timeout=10)
 
-    async def wait_until_ready(self, turn: AssistantTurn) -> bool:
-        """Hold a turn until the service and the providers are up; False if they never will be."""
+    async def wait_for_service(self, turn: AssistantTurn) -> ChatServiceAPI | None:
+        """Hold a turn until the service and the providers are up, and return the service; None (the
+        turn says why) if they never will be."""
         if not (self._service_ready.is_set() and self._providers_done.is_set()):
             await turn.waiting_for_providers()
             await self._service_ready.wait()
@@ -203,8 +211,15 @@ class SkillchatApp(App[int]):
         if self.service is None or self.providers == "failed":
             await turn.failed(f"Models cannot be reached: {self.providers_error}. Run `skillchat doctor` to see why, "
                               "or type /demo to try skillchat with scripted agents.")
-            return False
-        return True
+            return None
+        return self.service
+
+    def require_service(self) -> ChatServiceAPI:
+        """The service, for code that runs only once it is open: the slash commands that need it
+        refuse until then (ui/slash.py), and so the screens they open have it."""
+        if self.service is None:
+            raise ServiceNotOpen("the chat service is not open yet")
+        return self.service
 
     def has_agents(self) -> bool:
         svc = self.service
@@ -215,7 +230,7 @@ class SkillchatApp(App[int]):
         return bool(svc.pool.usable)
 
     async def set_demo(self, on: bool) -> None:
-        svc = self.service
+        svc = self.require_service()
         if bool(svc.demo) == on:
             self.notify("Demo mode is already " + ("on." if on else "off."))
             return
@@ -283,7 +298,9 @@ class SkillchatApp(App[int]):
 
     def refresh_status(self) -> None:
         chat = self.chat
-        bars = chat.query(StatusBar) if chat is not None else None
+        if chat is None:
+            return
+        bars = chat.query(StatusBar)
         if not bars:
             return
         svc = self.service

@@ -33,7 +33,11 @@ async def run(chat: ChatScreen, inv: Invocation) -> None:
     fn = _HANDLERS[inv.name]
     needs_service = inv.name not in ("help", "quit", "new", "why", "copy")
     if needs_service and chat.sc.service is None:
-        chat.notify("Still starting up; try again in a moment.", severity="warning")
+        if chat.sc.service_error is not None:
+            chat.notify(f"/{inv.name}: skillchat could not start its service: {chat.sc.service_error}",
+                        severity="error", title="Command failed")
+        else:
+            chat.notify("Still starting up; try again in a moment.", severity="warning")
         return
     try:
         await fn(chat, inv.args)
@@ -88,7 +92,7 @@ async def _demo(chat: ChatScreen, args: tuple[str, ...]) -> None:
 
 @handler("handbook")
 async def _handbook(chat: ChatScreen, args: tuple[str, ...]) -> None:
-    svc = chat.sc.service
+    svc = chat.sc.require_service()
     sub = args[0].lower() if args else "show"
     if sub == "show":
         from skillchat.ui.screens.handbook import HandbookScreen
@@ -131,12 +135,12 @@ async def _spend(chat: ChatScreen, args: tuple[str, ...]) -> None:
 async def _budget(chat: ChatScreen, args: tuple[str, ...]) -> None:
     from skillchat.ui.screens.spend import budget_renderable
 
-    await chat.note(budget_renderable(chat.sc.service.budget_status(), config_path=chat.sc.config_path_text()))
+    await chat.note(budget_renderable(chat.sc.require_service().budget_status(), config_path=chat.sc.config_path_text()))
 
 
 @handler("model")
 async def _model(chat: ChatScreen, args: tuple[str, ...]) -> None:
-    svc = chat.sc.service
+    svc = chat.sc.require_service()
     if not args:
         pinned = svc.pinned
         name = svc.handbook.agents[pinned].name if pinned is not None and pinned in svc.handbook.agents else pinned
@@ -168,7 +172,7 @@ def _find_agent(hb, want: str):  # type: ignore[no-untyped-def]
 
 @handler("lambda")
 async def _lambda(chat: ChatScreen, args: tuple[str, ...]) -> None:
-    svc = chat.sc.service
+    svc = chat.sc.require_service()
     if not args:
         await chat.note(f"λ = {svc.lam:g}: 0 ignores cost, 1 weighs it heavily. /lambda X changes it.")
         return
@@ -184,7 +188,7 @@ async def _lambda(chat: ChatScreen, args: tuple[str, ...]) -> None:
 
 @handler("explore")
 async def _explore(chat: ChatScreen, args: tuple[str, ...]) -> None:
-    svc = chat.sc.service
+    svc = chat.sc.require_service()
     exploring = svc.policy != "greedy"
     if not args:
         await chat.note("Exploring: " + ("on; routing now and then tries a model other than the best expected one, "
@@ -224,7 +228,7 @@ _OTHER_FORMATS = {"pdf", "html", "htm", "txt", "text", "csv", "tsv", "doc", "doc
 
 @handler("export")
 async def _export(chat: ChatScreen, args: tuple[str, ...]) -> None:
-    svc = chat.sc.service
+    svc = chat.sc.require_service()
     if chat.conversation_id is None:
         raise SlashError("nothing to export yet: this conversation has no turns")
     fmt, path = export_request(args)

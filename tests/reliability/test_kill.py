@@ -225,9 +225,9 @@ def _service(tmp_path, tiny_path, provider) -> ChatService:
 
 
 async def test_streamed_text_is_saved_every_second_or_so(tmp_path, tiny_path, monkeypatch):
-    from skillchat import service as service_mod
+    from skillchat.service import outcomes
 
-    monkeypatch.setattr(service_mod, "SAVE_EVERY_S", 0.2)
+    monkeypatch.setattr(outcomes, "SAVE_EVERY_S", 0.2)
     svc = _service(tmp_path, tiny_path, SlowProvider(words=30, delay=0.04))
     saves = []
     seen = 0

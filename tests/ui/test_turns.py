@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from app_driver import SIZE, db_rows, make_app, plain, ready, send, start_a_long_answer, wait_for
+import pytest
+from app_driver import SIZE, db_rows, make_app, plain, ready, run_command, send, start_a_long_answer, wait_for
 from textual.widgets import Collapsible
 
+from skillchat.errors import StoreError
 from skillchat.ui.widgets.answer import AnswerView
 from skillchat.ui.widgets.turn import AssistantTurn, RateButton
 
@@ -168,3 +170,26 @@ async def test_select_an_earlier_answer_and_rate_it_by_key(tmp_path):
         await pilot.press("minus")
         await wait_for(pilot, lambda: first.rating == "down", what="the rating")
         assert db_rows(app, "SELECT turn_id, value FROM ratings") == [(first.turn_id, 0.0)]
+
+
+async def test_a_service_that_cannot_open_fails_turns_and_commands_with_its_reason(tmp_path):
+    """Nothing reaches for a service that never opened: a message fails saying why, a command that
+    needs the service says it could not start (not "still starting up", forever), and code that
+    asks for it anyway gets a clear error rather than an AttributeError on None."""
+    from skillchat.ui.app import ServiceNotOpen, SkillchatApp
+
+    def cannot_open(cfg, demo):
+        raise StoreError("the trace database is locked by another program")
+
+    app = SkillchatApp(service_factory=cannot_open, cwd=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.providers == "failed", what="the failure")
+        turn = await send(pilot, "hello")
+        assert turn.status == "failed"
+        assert "Models cannot be reached: the trace database is locked" in str(turn.query_one(".turn-notes").render())
+        await run_command(pilot, "/spend")
+        said = "/spend: skillchat could not start its service: the trace database is locked by another program"
+        await wait_for(pilot, lambda: said in [n.message for n in app._notifications], what="the reason")
+        assert not any("Still starting up" in n.message for n in app._notifications)
+        with pytest.raises(ServiceNotOpen, match="the chat service is not open"):
+            app.require_service()

@@ -15,6 +15,7 @@ from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+from skillchat.events import CompareStarted, TurnFailed
 from skillchat.text_safety import clean
 from skillchat.ui import commands, slash
 from skillchat.ui.widgets.answer import AnswerView, draw
@@ -127,9 +128,9 @@ class ChatScreen(Screen):
     @work(group="turn", exclusive=True, exit_on_error=False, description="answering")
     async def _run_turn(self, text: str, turn: AssistantTurn) -> None:
         app = self.sc
-        if not await app.wait_until_ready(turn):
+        svc = await app.wait_for_service(turn)
+        if svc is None:
             return
-        svc = app.service
         try:
             async with aclosing(svc.run_turn(self.conversation_id, text)) as events:
                 async for ev in events:
@@ -273,16 +274,16 @@ class ChatScreen(Screen):
     @work(group="turn", exclusive=True, exit_on_error=False, description="comparing")
     async def _run_compare(self, text: str, panel: ComparePanel) -> None:
         app = self.sc
-        if not await app.wait_until_ready(panel.left):
+        svc = await app.wait_for_service(panel.left)
+        if svc is None:
             return
         try:
-            async with aclosing(app.service.run_compare(self.conversation_id, text)) as events:
+            async with aclosing(svc.run_compare(self.conversation_id, text)) as events:
                 async for ev in events:
-                    kind = type(ev).__name__
-                    if kind == "CompareStarted":
+                    if isinstance(ev, CompareStarted):
                         self.conversation_id = ev.left.conversation_id
                         await panel.started(ev)
-                    elif kind == "TurnFailed" and panel.left.decision is None:  # before it started: no comparison
+                    elif isinstance(ev, TurnFailed) and panel.left.decision is None:  # before it started: no comparison
                         if ev.conversation_id is not None:
                             self.conversation_id = ev.conversation_id
                         await panel.all_failed(ev.error, ev.kind)
@@ -301,7 +302,7 @@ class ChatScreen(Screen):
     def _picked(self, event: ComparePanel.Picked) -> None:
         panel = event.panel
         try:
-            self.sc.service.choose(panel.left.turn_id, event.outcome)  # type: ignore[arg-type]  # None fails below
+            self.sc.require_service().choose(panel.left.turn_id, event.outcome)  # type: ignore[arg-type]  # None fails below
         except Exception as e:
             self.notify(f"The choice was not saved: {e}", severity="error")
             return
@@ -317,7 +318,7 @@ class ChatScreen(Screen):
             self.notify("Only a finished answer can be rated.", severity="warning")
             return
         try:
-            self.sc.service.rate(turn.turn_id, event.rating)
+            self.sc.require_service().rate(turn.turn_id, event.rating)
         except Exception as e:
             self.notify(f"The rating was not saved: {e}", severity="error")
             return
@@ -403,7 +404,7 @@ class ChatScreen(Screen):
 
     async def _read_page(self, conversation_id: int, before_turn: int | None) -> tuple[list[Widget], bool]:
         """A page of the log as widgets, read (and the routing of each turn with it) in a thread."""
-        svc = self.sc.service
+        svc = self.sc.require_service()
         turn_of = getattr(svc, "turn", None)
         # Answers are drawn here too when the width they will have is known (an answer is on
         # screen): drawing is most of the cost of a page, and the event loop stays free meanwhile.

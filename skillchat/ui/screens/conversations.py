@@ -53,7 +53,7 @@ class ConversationsScreen(ModalScreen[int | None]):
     @work(thread=True, exit_on_error=False, description="reading conversations")
     def _load(self) -> None:
         app: SkillchatApp = self.app  # type: ignore[assignment]
-        rows = app.service.conversations()
+        rows = app.require_service().conversations()
         self.app.call_from_thread(self._show, rows)
 
     def _show(self, rows: list[Any]) -> None:

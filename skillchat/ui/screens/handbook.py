@@ -58,7 +58,7 @@ class HandbookScreen(Screen):
 
     def compose(self) -> ComposeResult:
         app: SkillchatApp = self.app  # type: ignore[assignment]
-        hb: Handbook = app.service.handbook
+        hb: Handbook = app.require_service().handbook
         yield Static(self._title(hb, app), id="handbook-title", classes="screen-title")
         with TabbedContent(id="handbook-tabs"):
             with TabPane("Competence", id="tab-competence"):
@@ -92,7 +92,7 @@ class HandbookScreen(Screen):
 
     def on_mount(self) -> None:
         app: SkillchatApp = self.app  # type: ignore[assignment]
-        hb: Handbook = app.service.handbook
+        hb: Handbook = app.require_service().handbook
         self._fill_competence(hb)
         self._fill_skills(hb)
         self._fill_agents(hb)
@@ -171,7 +171,8 @@ def _history_text(h: dict[str, Any]) -> str:
     if not h:
         return "your version"
     # Free-form metadata from a file: odd shapes are shown as "?" or skipped, never fatal.
-    counts = h.get("counts") if isinstance(h.get("counts"), dict) else {}
+    counts = h.get("counts")
+    counts = counts if isinstance(counts, dict) else {}
     changes = [c for c in h.get("changes") or [] if isinstance(c, dict)] if isinstance(h.get("changes"), list) else []
     used = counts.get("used")
     used = used if isinstance(used, int) and not isinstance(used, bool) else "?"

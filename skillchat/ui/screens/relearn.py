@@ -118,14 +118,14 @@ class RelearnScreen(ModalScreen[bool]):
 
     def _methods(self) -> tuple[Any, Any]:
         """relearn/activate, or in demo mode their dry-run twins that write nothing."""
-        svc = self.app.service  # type: ignore[attr-defined]
+        svc = self.app.require_service()  # type: ignore[attr-defined]
         if svc.demo:
             return svc.relearn_demo, svc.activate_demo
         return svc.relearn, svc.activate
 
     def on_mount(self) -> None:
         app: SkillchatApp = self.app  # type: ignore[assignment]
-        svc = app.service
+        svc = app.require_service()
         if svc.demo:
             self.query_one(".dialog-title", Static).update(
                 Text.assemble(("DEMO ", "bold black on yellow"), "Relearn from the demo ratings: nothing is saved, "
@@ -164,7 +164,7 @@ class RelearnScreen(ModalScreen[bool]):
         bar.update(total=1, progress=1)
         new_hb = _get(result, "handbook")
         unchanged = bool(_get(result, "unchanged", False)) or new_hb is None
-        demo = self.app.service.demo  # type: ignore[attr-defined]
+        demo = self.app.require_service().demo  # type: ignore[attr-defined]
         if unchanged:
             stage = "Nothing new to learn: no version was written."
         elif demo:
@@ -219,7 +219,8 @@ class RelearnScreen(ModalScreen[bool]):
             self.notify(f"Could not activate: {e}", severity="error")
             return
         app.refresh_status()
-        note = " (demo: until demo mode ends)" if app.service.demo else ""
-        self.notify(f"Routing with the relearned {app.service.handbook.ref} from now on{note}.",
+        svc = app.require_service()
+        note = " (demo: until demo mode ends)" if svc.demo else ""
+        self.notify(f"Routing with the relearned {svc.handbook.ref} from now on{note}.",
                     title="Handbook activated")
         self.dismiss(True)

@@ -126,21 +126,21 @@ class PromptArea(TextArea):
         # paste, `tmux send-keys`, a laggy link): the menu may still offer what fitted a few keys ago.
         # So Enter runs exactly what was typed, unless the user picked a completion with up/down
         # since the last edit; Tab completes what is in the prompt now, never a stale menu entry.
-        menu_open = self.menu is not None and self.menu.display
+        open_menu = self.menu if self.menu is not None and self.menu.display else None
         if event.key == "tab":
             event.prevent_default()
             event.stop()
             self.accept_completion()
             return
-        if event.key == "enter" and menu_open and self._picked and self._menu_text == self.text:
+        if event.key == "enter" and open_menu is not None and self._picked and self._menu_text == self.text:
             event.prevent_default()
             event.stop()
-            self.accept_completion(self.menu.value)
+            self.accept_completion(open_menu.value)
             return
-        if event.key == "escape" and menu_open:
+        if event.key == "escape" and open_menu is not None:
             event.prevent_default()
             event.stop()
-            self.menu.hide()
+            open_menu.hide()
             return
         if event.key not in ("up", "down"):
             self._picked = False
