@@ -49,7 +49,7 @@ class BenchOptions:
     # Also learn one router per lambda, each from its own replay at that lambda (a user who keeps
     # one budget setting), next to the main router learned at train_lambda and swept at test.
     per_lambda: bool = True
-    curve_start: int = 50  # learning curve after curve_start, 2x, 4x ... ratings; 0: no curve
+    curve_start: int = 50  # learning curve after curve_start, 1.41x, 2x ... ratings; 0: no curve
     baselines: bool = True
     # Share of train turns on which the simulated user compares two answers side by side (core/compare.py):
     # both outcomes are revealed, the preference becomes two ratings, and the user pays for both.
@@ -140,10 +140,14 @@ def holdout(rs: ReplaySet, fraction: float = 0.25, seed: int = 0) -> ReplaySet:
 
 
 def _checkpoints(n: int, start: int) -> list[int]:
-    pts, x = [], start
-    while x < n:
-        pts.append(x)
-        x *= 2
+    """start, then x1.41 at a time (50, 70, 100, 141, 200, ...), and n: doubling would report a
+    curve that reaches its mark after 210 ratings as 400."""
+    pts: list[int] = []
+    k = 0
+    while (x := round(start * 2 ** (k / 2))) < n:
+        if not pts or x > pts[-1]:
+            pts.append(x)
+        k += 1
     pts.append(n)
     return pts
 

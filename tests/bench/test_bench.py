@@ -67,7 +67,7 @@ def test_cli_writes_tables_and_json(mixed_set, tmp_path, capsys):
     # A baseline that reads the category column says so; full-information baselines say so.
     assert all("uses category labels" in n for n in names if "category" in n)
     assert all("full info" in n for n in names if n.startswith(("kNN", "per-category", "oracle")))
-    assert [c["ratings"] for c in doc["learning_curve"]] == [50, 100, 200, 240]
+    assert [c["ratings"] for c in doc["learning_curve"]] == [50, 71, 100, 141, 200, 240]
     # One router learned per lambda as well, on its own replay of the train split.
     assert [r["lambda"] for r in doc["router_per_lambda"]] == [r["lambda"] for r in doc["router"]]
     assert "learned at this lambda" in text
