@@ -40,6 +40,9 @@ def _default_factory(cfg: Config, demo: bool | None) -> ChatServiceAPI:
     return ChatService.create(config=cfg, demo=demo)
 
 
+GC_YOUNG = 10_000  # allocations between young collections (Python's default is 700)
+
+
 def quiet_gc() -> None:
     """Keep the garbage collector's full passes (which walk every live object, and stop the event
     loop for as long: 100-500 ms with litellm and a long conversation loaded) out of streaming.
@@ -56,7 +59,6 @@ def quiet_gc() -> None:
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
 
 
-GC_YOUNG = 10_000  # allocations between young collections (Python's default is 700)
 MAX_TOAST = 600  # characters of a toast; a provider's HTML error page is cut
 
 
