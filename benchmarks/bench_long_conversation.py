@@ -13,11 +13,12 @@ lays out and renders every frame but discards the output) over the real ChatServ
 * stream: one more turn whose demo answer (through litellm's mock_response, the real streaming
   path) is a long Markdown answer, while a 20 ms timer records its lag and a keystroke is queued
   every 250 ms the way the terminal driver queues one (time until the character is in the prompt);
+  then the same measures with the app idle, as a baseline for what the machine's load alone costs;
 * memory: `--add` more turns sent one after another, the process's resident memory and the
   number of widgets on the chat screen sampled every 10 turns.
 
 Usage:  python benchmarks/bench_long_conversation.py [--turns 500] [--opens 5] [--pages 120]
-                                                      [--tokens 3000] [--add 40]
+                                                      [--tokens 3000] [--add 40] [--baseline-s 15]
 """
 
 from __future__ import annotations
@@ -163,8 +164,8 @@ async def run(args: argparse.Namespace) -> None:
             await pilot.pause()
             t0 = time.perf_counter()
             await app.resume(cid)
-            # Each answer's Markdown is parsed in a thread after it mounts: wait for every block.
-            while any(t.text and not t.query_one(".answer").children for t in chat.transcript.turns()):
+            # Wait until every answer is laid out (drawn, unless the reading thread drew it).
+            while any(t.text and not t.query_one(".answer").size.height for t in chat.transcript.turns()):
                 await pilot.pause(0.001)
             await pilot.pause()
             last = chat.transcript.last_turn()
@@ -199,10 +200,11 @@ async def run(args: argparse.Namespace) -> None:
         while transcript.last_turn() is previous or transcript.last_turn().status != "streaming":
             await pilot.pause(0.005)
         turn = transcript.last_turn()
-        keys: list[float] = []
-        t0 = time.perf_counter()
-        with LagMeter(app) as lag:
-            while turn.status == "streaming":
+
+        async def type_while(going) -> list[float]:  # noqa: ANN001
+            """A key queued every 250 ms as the terminal driver queues one: ms until it is in the prompt."""
+            keys: list[float] = []
+            while going():
                 await asyncio.sleep(0.25)
                 before = prompt.text
                 k0 = time.perf_counter()
@@ -212,6 +214,11 @@ async def run(args: argparse.Namespace) -> None:
                 while prompt.text == before:
                     await asyncio.sleep(0.001)
                 keys.append((time.perf_counter() - k0) * 1000)
+            return keys
+
+        t0 = time.perf_counter()
+        with LagMeter(app) as lag:
+            keys = await type_while(lambda: turn.status == "streaming")
             stream_s = time.perf_counter() - t0
             await asyncio.sleep(0.5)  # the end of the turn: last flush, stats, rating buttons
         await pilot.pause()
@@ -220,6 +227,17 @@ async def run(args: argparse.Namespace) -> None:
               f"in {stream_s:.1f} s; final text complete: {complete}")
         print(summary("  timer lag while streaming", lag.lags))
         print(summary("  key to prompt while streaming", keys))
+        # The same app doing nothing but taking keys, for as long, on the machine as loaded now: what
+        # the machine alone costs (a shared machine delays any process now and then).
+        await asyncio.sleep(1.0)
+        idle_until = time.perf_counter() + min(stream_s, args.baseline_s)
+        with LagMeter(app) as idle_lag:
+            idle_keys = await type_while(lambda: time.perf_counter() < idle_until)
+        print(summary("  baseline, the app idle: timer lag", idle_lag.lags))
+        print(summary("  baseline, the app idle: key to prompt", idle_keys))
+        print(f"  streaming / idle p99: timer lag {pct(lag.lags, 99) / max(pct(idle_lag.lags, 99), 0.1):.1f}x, "
+              f"key {pct(keys, 99) / max(pct(idle_keys, 99), 0.1):.1f}x; load average "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
 
         # --- memory -------------------------------------------------------------------------
         prompt.clear()
@@ -250,6 +268,7 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=3000, help="length of the streamed answer")
     ap.add_argument("--rate", type=float, default=200.0, help="tokens per second while streaming")
     ap.add_argument("--add", type=int, default=40, help="turns added one by one for the memory figure")
+    ap.add_argument("--baseline-s", type=float, default=15.0, help="seconds of the idle baseline after streaming")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["SKILLCHAT_HOME"] = home

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,25 @@ def _default_factory(cfg: Config, demo: bool | None) -> ChatServiceAPI:
     from skillchat.service import ChatService
 
     return ChatService.create(config=cfg, demo=demo)
+
+
+GC_YOUNG = 10_000  # allocations between young collections (Python's default is 700)
+
+
+def quiet_gc() -> None:
+    """Keep the garbage collector's full passes (which walk every live object, and stop the event
+    loop for as long: 100-500 ms with litellm and a long conversation loaded) out of streaming.
+
+    What start-up built (litellm alone is hundreds of thousands of objects) lives as long as the
+    app: frozen, full passes no longer walk it. A larger young generation lets what a streamed
+    answer makes for a moment (litellm's chunk objects, the lines replaced at the next update)
+    die by reference counting before a collection sees it, so it never reaches the old
+    generation and full passes stay rare. Once per process: what later apps (in tests) leave
+    behind is not frozen with it."""
+    if gc.get_freeze_count():
+        return
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
 
 
 MAX_TOAST = 600  # characters of a toast; a provider's HTML error page is cut
@@ -188,6 +208,7 @@ class SkillchatApp(App[int]):
             if local_error:
                 self.notify(local_error, title="Local model", severity="warning", timeout=15)
         finally:
+            quiet_gc()
             self._providers_done.set()
             self.refresh_status()
             chat = self.chat

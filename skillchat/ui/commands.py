@@ -7,7 +7,7 @@ end in one dispatcher (`ChatScreen.run_command`), so the two can never drift apa
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -96,8 +96,11 @@ class Completion:
     help: str
 
 
-def completions(text: str, *, handbooks: Sequence[str] = (), agents: Sequence[str] = ()) -> list[Completion]:
-    """What the prompt line could become; empty when the line is not a command being typed."""
+def completions(text: str, *, handbooks: Sequence[str] | Callable[[], Sequence[str]] = (),
+                agents: Sequence[str] = ()) -> list[Completion]:
+    """What the prompt line could become; empty when the line is not a command being typed.
+    `handbooks` may be a function: listing them reads every handbook file, far too slow for each
+    key, so it is called only when a handbook name is being completed."""
     if not is_command(text) or "\n" in text:
         return []
     body = text[1:]
@@ -119,7 +122,7 @@ def completions(text: str, *, handbooks: Sequence[str] = (), agents: Sequence[st
         else:
             options = [(c, "") for c in cmd.choices]
     elif len(words) == 2 and cmd.name == "handbook" and words[0] == "use":
-        options = [(h, "") for h in handbooks]
+        options = [(h, "") for h in (handbooks() if callable(handbooks) else handbooks)]
     partial = words[-1].lower()
     lead = f"/{cmd.name} " + " ".join(words[:-1]) + (" " if len(words) > 1 else "")
     more = {"use"} if cmd.name == "handbook" else set()  # words that need another word after them

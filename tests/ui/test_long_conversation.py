@@ -13,7 +13,7 @@ from app_driver import SIZE, db_rows, make_app, ready, send, wait_for
 from skillchat.core import Message, Router
 from skillchat.events import Attempt
 from skillchat.ui.widgets import transcript as transcript_mod
-from skillchat.ui.widgets.answer import AnswerView, last_block_start
+from skillchat.ui.widgets.answer import last_block_start
 from skillchat.ui.widgets.transcript import PAGE_TURNS, EarlierTurns
 from skillchat.ui.widgets.turn import AssistantTurn, UserMessage
 
@@ -123,27 +123,6 @@ async def test_new_turns_unload_the_oldest_and_they_come_back_from_the_log(tmp_p
         await pilot.pause()
         assert [x for kind, x in shown(app) if kind == "user"] == [f"message {i}" for i in range(5)]
         assert all(t.rateable for t in transcript.turns())
-
-
-async def test_a_streamed_answer_is_shown_whole(tmp_path, monkeypatch):
-    from skillchat.providers import demo as demo_script
-
-    blocks = [f"## Step {i}\n\nSome prose for step {i}, long enough to wrap over a line or two of the terminal.\n\n"
-              f"| step | value |\n|---|---|\n| {i} | {i * i} |\n\n```python\nprint({i})\n```\n\n" for i in range(12)]
-    answer = "".join(blocks) + "The very last sentence."
-    monkeypatch.setattr(demo_script, "answer", lambda *a: answer)
-    app = make_app(tmp_path, chunk_delay_s=0.0005)
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        turn = await send(pilot, "Write a long one")
-        view = turn.query_one(AnswerView)
-        assert turn.text == answer and view.source == answer
-        segments = list(view.children)
-        assert len(segments) > 1, "complete blocks were frozen while the answer streamed"
-        assert "".join(s.markdown for s in segments) == answer
-        drawn = [strip.text for s in segments for strip in s.lines(80)]
-        assert any("The very last sentence." in line for line in drawn)
-        assert sum("print(" in line for line in drawn) == 12
 
 
 def test_the_last_block_of_streamed_markdown():

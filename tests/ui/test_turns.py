@@ -78,8 +78,8 @@ async def test_answer_markdown_highlights_code(tmp_path):
         turn = await send(pilot, "Fix this Python traceback: TypeError in my loop")
         assert "def check" in turn.text
         # The fenced block is drawn as highlighted code: `def` in a colour of its own.
-        lines = [strip for view in turn.query(AnswerView) for seg in view.children for strip in seg.lines(80)]
-        code = next(strip for strip in lines if "def check" in strip.text)
+        lines = [line for view in turn.query(AnswerView) for line in view.lines(80)]
+        code = next(line for line in lines if "def check" in "".join(s.text for s in line))
         keyword = next(s for s in code if s.text.strip() == "def")
         assert keyword.style is not None and keyword.style.color is not None
 

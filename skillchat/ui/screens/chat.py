@@ -92,7 +92,7 @@ class ChatScreen(Screen):
     def _complete(self, text: str) -> list[commands.Completion]:
         svc = self.sc.service
         agents = list(svc.handbook.agents) if svc is not None else []
-        return commands.completions(text, handbooks=self.sc.handbook_names(), agents=agents)
+        return commands.completions(text, handbooks=self.sc.handbook_names, agents=agents)
 
     # --- sending ---------------------------------------------------------------------------
     @on(PromptArea.Submitted)

@@ -1,11 +1,18 @@
-"""An answer's Markdown, drawn by Rich into a few widgets instead of one widget per block.
+"""An answer's Markdown, drawn by Rich into one widget instead of one widget per block.
 
 Textual's Markdown widget mounts a widget for every paragraph, list item, table cell and code
 block (a hundred for a long answer), and a long conversation of them takes seconds to mount and
-lays them all out again whenever the streaming answer grows. Here a finished answer is one
-widget, rendered once per terminal width. While an answer streams, only its tail is drawn again
-on each update: once the tail holds FREEZE_AT characters, its complete blocks are frozen into a
-segment of their own (never drawn again) and the tail starts after them.
+lays them all out again whenever the streaming answer grows. Here an answer is one widget whose
+lines Rich draws once per width.
+
+While an answer streams, its complete top-level blocks are drawn once, as they complete, and only
+the last block (the one still growing) is drawn again on each update. The widget's height grows
+half a view at a time, so most updates repaint a few lines without laying the screen out again
+(a layout, and the scroll that follows it, redraws every widget on screen; two layouts in fact,
+as Textual lays out again after resizing). The text being read stays still meanwhile.
+
+The lines keep what Rich drew, links included: text can be selected with the mouse, and clicking
+a web link opens it.
 """
 
 from __future__ import annotations
@@ -16,16 +23,19 @@ from markdown_it import MarkdownIt
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markdown import CodeBlock
 from rich.markdown import Markdown as RichMarkdown
+from rich.segment import Segment
 from rich.style import Style
 from rich.syntax import Syntax
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.geometry import Size
+from textual import events
+from textual.containers import ScrollableContainer
+from textual.geometry import Region, Size
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
-FREEZE_AT = 600  # characters of tail that trigger freezing its complete blocks
+GROW_MIN = 6  # while streaming, the answer's height grows by half the view at a time, and at least this
+OPENABLE = ("https://", "http://", "mailto:")  # links a click opens; others (file:, javascript:) stay text
 
 _parser = MarkdownIt("commonmark").enable("table")
 
@@ -57,104 +67,192 @@ class _Markdown(RichMarkdown):
     elements = {**RichMarkdown.elements, "fence": _CodeBlock, "code_block": _CodeBlock}
 
 
-def last_block_start(text: str) -> int:
-    """Where the last top-level Markdown block of `text` starts (0 if it has only one): what
-    comes before it is complete and renders the same whatever is appended."""
-    starts = [t.map[0] for t in _parser.parse(text) if t.level == 0 and t.map is not None and t.nesting >= 0]
-    if len(starts) < 2:
-        return 0
-    line = starts[-1]
+# Blocks that Rich starts with a blank line of their own when they open a document, because a block
+# inside them (a list item's paragraph) already asked for one. Drawn after another block, they
+# need no other; every other block gets one blank line, except after a rule.
+_LISTS = {"bullet_list_open", "ordered_list_open"}
+_OWN_BLANK_LINE = _LISTS | {"blockquote_open", "table_open"}
+
+
+def _blocks(text: str) -> list[tuple[int, str]]:
+    """The top-level Markdown blocks of `text`: (the line each starts on, its markdown-it type)."""
+    return [(t.map[0], t.type) for t in _parser.parse(text) if t.level == 0 and t.map is not None and t.nesting >= 0]
+
+
+def _line_offset(text: str, line: int) -> int:
     offset = 0
     for _ in range(line):
         offset = text.index("\n", offset) + 1
     return offset
 
 
-def draw(markdown: str, console: Console, width: int) -> list[Strip]:
-    """Markdown as lines of `width` cells. Pure computation: a page of answers read back from the
-    log is drawn in the reading thread, so keys are handled meanwhile."""
-    # hyperlinks=False: a link shows its address as text, and nothing on screen opens a browser.
-    rendered = console.render_lines(_Markdown(markdown, hyperlinks=False),
-                                    console.options.update(width=width, height=None), pad=False)
-    return [Strip(line) for line in rendered]
+def last_block_start(text: str) -> int:
+    """Where the last top-level Markdown block of `text` starts (0 if it has only one): what
+    comes before it is complete and renders the same whatever is appended."""
+    blocks = _blocks(text)
+    return _line_offset(text, blocks[-1][0]) if len(blocks) > 1 else 0
 
 
-class Segment(Widget):
-    """Some Markdown blocks, drawn by Rich once per width: laying the transcript out again (the
-    streaming answer grew) reuses the lines, and code is highlighted once, not on every frame."""
-
-    DEFAULT_CSS = """
-    Segment {
-        height: auto;
-    }
-    """
-
-    def __init__(self, markdown: str, *, drawn: tuple[int, list[Strip]] | None = None, **kw) -> None:
-        super().__init__(**kw)
-        self.markdown = markdown
-        self._lines = drawn  # (width, lines)
-        self._styled: tuple[int, Style, list[Strip]] | None = None  # what render_line hands out
-
-    def update(self, markdown: str) -> None:
-        self.markdown, self._lines, self._styled = markdown, None, None
-        self.refresh(layout=True)
-
-    def lines(self, width: int) -> list[Strip]:
-        if self._lines is None or self._lines[0] != width:
-            self._lines = (width, draw(self.markdown, self.app.console, width))
-        return self._lines[1]
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self.lines(width)) if self.markdown else 0
-
-    def render_line(self, y: int) -> Strip:
-        width, style = self.size.width, self.rich_style
-        if self._styled is None or self._styled[:2] != (width, style):
-            self._styled = (width, style, [line.apply_style(style).crop_extend(0, width, style)
-                                           for line in self.lines(width)])
-        lines = self._styled[2]
-        return lines[y] if y < len(lines) else Strip.blank(width, style)
+Line = list[Segment]
 
 
-class AnswerView(Vertical):
+def draw(markdown: str, console: Console, width: int) -> list[Line]:
+    """Markdown as lines of at most `width` cells. Pure computation: a page of answers read back
+    from the log is drawn in the reading thread, so keys are handled meanwhile. Plain lists of
+    Rich segments: a Textual Strip carries seven caches, and a few hundred answers' worth of them
+    made the garbage collector's full passes stall the app."""
+    if not markdown.strip():
+        return []
+    return console.render_lines(_Markdown(markdown), console.options.update(width=width, height=None), pad=False)
+
+
+class AnswerView(Widget):
+    """An answer: Markdown drawn by Rich once per width, and while it streams, once per block."""
+
     DEFAULT_CSS = """
     AnswerView {
         height: auto;
     }
-    AnswerView > Segment.-after {
-        margin: 1 0 0 0;
-    }
     """
 
-    def __init__(self, text: str = "", *, drawn: tuple[int, list[Strip]] | None = None, **kw) -> None:
+    def __init__(self, text: str = "", *, drawn: tuple[int, list[Line]] | None = None, **kw) -> None:
         super().__init__(**kw)
         self.source = text  # what is shown (already cleaned of escape sequences)
-        self._frozen = 0  # characters of source drawn in segments that no longer change
-        self._drawn = drawn  # lines drawn ahead of mounting, at the width they were drawn for
+        self.streaming = False
+        self._done = len(text)  # characters of source in complete blocks, drawn once and kept
+        self._done_last: str | None = None  # the type of the last of those blocks
+        # At self._width: the lines of source[:_done], then (a blank line and) those of the rest.
+        self._width, self._lines = drawn if drawn is not None else (0, [])
+        self._tail_at = len(self._lines)  # where the lines of source[_done:] start
+        self._drawn = drawn is not None
+        self._styled: list[Strip] = []  # what render_line hands out, in order, for _styled_key
+        self._styled_key: tuple[int, Style] | None = None
+        self._height = 0  # what the last layout was given
 
-    def compose(self) -> ComposeResult:
-        yield Segment(self.source, drawn=self._drawn)
-
-    @property
-    def _tail(self) -> Segment:
-        return self.children[-1]  # type: ignore[return-value]
-
-    async def write(self, more: str) -> None:
-        """Append streamed text, drawing again only the part after the frozen segments."""
+    # --- streaming ---------------------------------------------------------------------------
+    def write(self, more: str) -> None:
+        """Append streamed text: complete blocks are drawn once, the growing one again."""
+        self.streaming = True
         self.source += more
-        tail = self.source[self._frozen:]
-        cut = last_block_start(tail) if len(tail) >= FREEZE_AT else 0
-        if cut:
-            self._tail.update(tail[:cut])
-            self._frozen += cut
-            await self.mount(Segment(tail[cut:], classes="-after"))
-        else:
-            self._tail.update(tail)
+        if not self._drawn:  # not laid out yet: drawn whole when it is
+            self.refresh(layout=True)
+            return
+        first_changed = self._tail_at
+        tail = self.source[self._done:]
+        blocks = _blocks(tail)
+        # The last block is still growing. So may a list before it: after a blank line, what
+        # follows can still turn out to be its next item ("2" becoming "2. more").
+        keep = len(blocks) - 1
+        if keep > 0 and blocks[keep - 1][1] in _LISTS:
+            keep -= 1
+        del self._lines[self._tail_at:]
+        if keep > 0:
+            cut = _line_offset(tail, blocks[keep][0])
+            self._add(tail[:cut], blocks[0][1])
+            self._done += cut
+            self._done_last = blocks[keep - 1][1]
+            self._tail_at = len(self._lines)
+            tail = tail[cut:]
+        self._add(tail, blocks[keep][1] if blocks else None)
+        self._changed(first_changed)
 
-    async def set_text(self, text: str) -> None:
-        """Show `text` whole, as one segment (a finished answer, or a fallback starting over)."""
-        self.source, self._frozen = text, 0
-        segments = list(self.children)
-        if len(segments) > 1:
-            await self.remove_children(segments[1:])
-        segments[0].update(text)  # type: ignore[attr-defined]
+    def end(self) -> None:
+        """The answer is complete: its height is its lines again."""
+        self.streaming = False
+        self._changed(len(self._lines))
+
+    def set_text(self, text: str) -> None:
+        """Show `text` whole (a finished answer, or a fallback starting over)."""
+        self.source, self._done, self._done_last, self.streaming = text, len(text), None, False
+        self._lines, self._tail_at, self._drawn = [], 0, False
+        self._styled = []
+        self.refresh(layout=True)
+
+    def _add(self, markdown: str, first: str | None) -> None:
+        """Draw `markdown` (its first block of type `first`) below the complete blocks, spaced as
+        Rich spaces blocks in one document: a blank line before each, unless after a rule."""
+        if not markdown.strip():
+            return
+        if self._done_last not in (None, "hr") and first not in _OWN_BLANK_LINE:
+            self._lines.append([])
+        self._lines.extend(draw(markdown, self.app.console, self._width))
+
+    def _changed(self, first_line: int) -> None:
+        del self._styled[first_line:]
+        if self._layout_height() != self._height:
+            self.refresh(layout=True)
+        elif first_line < self._height:
+            self.refresh(Region(0, first_line, self.size.width, self._height - first_line))
+
+    def _layout_height(self) -> int:
+        n = len(self._lines)
+        if self.streaming and n:
+            view = next((a.size.height for a in self.ancestors if isinstance(a, ScrollableContainer)), 0)
+            step = max(GROW_MIN, view // 2)
+            return -(-n // step) * step
+        return n
+
+    # --- drawing -----------------------------------------------------------------------------
+    def lines(self, width: int) -> list[Line]:
+        if not self._drawn or width != self._width:
+            self._width, self._drawn = width, True
+            self._lines = draw(self.source[:self._done], self.app.console, width)
+            self._tail_at = len(self._lines)
+            tail = self.source[self._done:]
+            if tail.strip():
+                self._add(tail, _blocks(tail)[0][1])
+            self._styled = []
+        return self._lines
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        self.lines(width)
+        self._height = self._layout_height()
+        return self._height
+
+    def render_line(self, y: int) -> Strip:
+        width, style = self.size.width, self.rich_style
+        lines = self.lines(width)
+        if y >= len(lines):
+            return Strip.blank(width, style)
+        if self._styled_key != (width, style):
+            self._styled, self._styled_key = [], (width, style)
+        styled = self._styled
+        while len(styled) <= y:
+            styled.append(self._styled_line(len(styled), lines[len(styled)], width, style))
+        strip = styled[y]
+        selection = self.text_selection
+        span = selection.get_span(y) if selection is not None else None
+        if span is not None:
+            start, end = span
+            end = width if end == -1 else end
+            before, chosen, after = Segment.divide(list(strip), [start, end, width])
+            picked = self.screen.get_component_rich_style("screen--selection")
+            strip = Strip([*before, *Segment.apply_style(chosen, post_style=picked), *after], width)
+        return strip
+
+    @staticmethod
+    def _styled_line(y: int, line: Line, width: int, style: Style) -> Strip:
+        """A line in the widget's style, `width` cells wide, made in one pass (Strip's own
+        apply_style / crop_extend / apply_offsets would each keep another Strip alive). Offsets
+        tell Textual's mouse selection which character is under the pointer."""
+        segments = []
+        x = 0
+        for text, seg_style, control in Segment.adjust_line_length(list(Segment.apply_style(line, style)), width, style):
+            offset = Style.from_meta({"offset": (x, y)})
+            segments.append(Segment(text, seg_style + offset if seg_style else offset, control))
+            x += len(text)
+        return Strip(segments, width)
+
+    # --- selection and links -----------------------------------------------------------------
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        text = "\n".join("".join(s.text for s in line).rstrip() for line in self.lines(self.size.width or self._width))
+        return selection.extract(text), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
+    def on_click(self, event: events.Click) -> None:
+        link = event.style.link if event.style is not None else None
+        if link and link.startswith(OPENABLE):
+            event.stop()
+            self.app.open_url(link)

@@ -16,7 +16,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import Collapsible, Static
 
@@ -24,7 +23,7 @@ from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
 from skillchat.text_safety import StreamCleaner, clean, one_line
 from skillchat.ui import format as fmt
-from skillchat.ui.widgets.answer import AnswerView
+from skillchat.ui.widgets.answer import AnswerView, Line
 
 # How often streamed text reaches the screen: every FLUSH_MIN_S while the app keeps up, backing
 # off towards FLUSH_MAX_S when layout of a long transcript starts to delay the event loop.
@@ -106,13 +105,13 @@ class AssistantTurn(Vertical):
         self._flush_due = 0.0
         self._names: dict[str, str] = {}
         self._stats: Text | None = None
-        self._drawn: tuple[int, list[Strip]] | None = None  # the answer's lines, if drawn before mounting
+        self._drawn: tuple[int, list[Line]] | None = None  # the answer's lines, if drawn before mounting
         self._note: Text | None = None  # shown from the start (a resumed comparison says what was picked)
 
     @classmethod
     def restored(cls, hb: Handbook | None, *, text: str, turn_id: int | None, agent_id: str | None,
                  decision: RoutingDecision | None, demo: bool, stats: Text | None, status: str,
-                 rating: str | None, drawn: tuple[int, list[Strip]] | None = None,
+                 rating: str | None, drawn: tuple[int, list[Line]] | None = None,
                  note: Text | None = None) -> AssistantTurn:
         """A finished turn read back from the log, built whole before it is mounted, so a page of
         them is mounted (and laid out) in one go."""
@@ -207,7 +206,7 @@ class AssistantTurn(Vertical):
             self._flush_s = max(self._flush_s * 0.85, FLUSH_MIN_S)
         if self._pending:
             text, self._pending = "".join(self._pending), []
-            await self.query_one(".answer", AnswerView).write(text)
+            self.query_one(".answer", AnswerView).write(text)
 
     async def _stop_stream(self) -> None:
         if self._flush_timer is not None:
@@ -218,11 +217,12 @@ class AssistantTurn(Vertical):
             self._pending.append(tail)
         await self._flush()
         self._pending = []
+        self.query_one(".answer", AnswerView).end()
 
     async def _reset_body(self) -> None:
         await self._stop_stream()
         self.text = ""
-        await self.query_one(".answer", AnswerView).set_text("")
+        self.query_one(".answer", AnswerView).set_text("")
 
     async def finish(self, ev: Any) -> None:
         await self._stop_stream()
@@ -231,7 +231,7 @@ class AssistantTurn(Vertical):
             # The service's final text is the truth (a provider may resend or trim); re-render only
             # then, since a full re-parse of a long answer costs a visible pause.
             self.text = ev.text
-            await self.query_one(".answer", AnswerView).set_text(clean(self.text))
+            self.query_one(".answer", AnswerView).set_text(clean(self.text))
         self.query_one(".stats", Static).update(fmt.finished_stats(ev, self._names))
         self.status = "done"
 

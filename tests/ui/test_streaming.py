@@ -1,0 +1,148 @@
+"""An answer streaming in: what is drawn matches the whole answer, typing keeps working, links and
+mouse selection work on the drawn text.
+
+The answer view draws complete Markdown blocks once and only the growing block again; these tests
+hold it to what Rich draws for the whole answer at once, whatever the chunks.
+"""
+
+from __future__ import annotations
+
+import random
+
+from app_driver import SIZE, make_app, ready, send, start_a_long_answer, wait_for
+from textual.app import App, ComposeResult
+
+from skillchat import handbooks
+from skillchat.ui.widgets.answer import AnswerView, draw
+
+# Code fences, lists that go on after a blank line ("2." arriving later), tables, a rule, a quote.
+TRICKY = (
+    "Intro paragraph with `inline code` and a [link](https://example.com/a).\n\n"
+    "```python\ndef f(x):\n    return x * 2\n\n\nprint(f(3))\n```\n\n"
+    "1. first\n\n2. second, after a blank line\n\n   still the second item\n3. third\n\n"
+    "| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+    "---\n\nAfter the rule.\n\n> a quote\n\n"
+    "- x\n- y\n\n```\nplain fence\n```\n\nThe end."
+)
+
+
+def text_of(lines) -> list[str]:
+    return ["".join(s.text for s in line).rstrip() for line in lines]
+
+
+class OneAnswer(App):
+    def compose(self) -> ComposeResult:
+        yield AnswerView()
+
+
+async def test_any_chunking_draws_what_the_whole_answer_draws():
+    rng = random.Random(5)
+    # Every split of the first fence's backticks, then random chunkings.
+    fence = TRICKY.index("```")
+    chunkings = [[TRICKY[:fence + k], TRICKY[fence + k:]] for k in range(4)]
+    for _ in range(12):
+        chunks, i = [], 0
+        while i < len(TRICKY):
+            n = rng.choice([1, 2, 3, 7, 40])
+            chunks.append(TRICKY[i:i + n])
+            i += n
+        chunkings.append(chunks)
+    app = OneAnswer()
+    async with app.run_test(size=(80, 40)) as pilot:
+        view = app.query_one(AnswerView)
+        whole = text_of(draw(TRICKY, app.console, 80))
+        for chunks in chunkings:
+            view.set_text("")
+            view.write(chunks[0])
+            await pilot.pause()  # laid out: from here on each write draws incrementally
+            for chunk in chunks[1:]:
+                view.write(chunk)
+            assert view.source == TRICKY
+            assert view._done > 0, "complete blocks were drawn once, not with every update"
+            assert text_of(view.lines(80)) == whole, chunks
+            view.end()
+            await pilot.pause()
+            assert view.size.height == len(whole)
+
+
+async def test_a_streamed_answer_is_exactly_what_was_sent(tmp_path, monkeypatch):
+    from skillchat.providers import demo as demo_script
+
+    answer = "\n\n".join([TRICKY] * 2)
+    monkeypatch.setattr(demo_script, "answer", lambda *a: answer)
+    app = make_app(tmp_path, chunk_delay_s=0.0005)  # litellm's mock chunks of 3 characters, paced
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        turn = await send(pilot, "Write a long one")
+        view = turn.query_one(AnswerView)
+        assert turn.text == answer and view.source == answer
+        width = view.size.width
+        assert text_of(view.lines(width)) == text_of(draw(answer, app.console, width))
+        assert view.size.height == len(view.lines(width)), "no room is kept once the answer is complete"
+
+
+async def test_keys_typed_while_an_answer_streams_all_reach_the_prompt(tmp_path, monkeypatch):
+    from skillchat.providers import demo as demo_script
+
+    monkeypatch.setattr(demo_script, "answer", lambda *a: "\n\n".join([TRICKY] * 8))
+    listed = []
+    real_list = handbooks.list_handbooks
+    monkeypatch.setattr(handbooks, "list_handbooks", lambda: listed.append(1) or real_list())
+    app = make_app(tmp_path, chunk_delay_s=0.05)  # about a minute of streaming; cancelled once typed
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        turn = await start_a_long_answer(pilot)
+        listed.clear()
+        typed = "while it streams, every key counts"
+        await pilot.press(*[{" ": "space", ",": "comma"}.get(c, c) for c in typed])
+        assert turn.status == "streaming", "the keys were typed while the answer streamed"
+        await wait_for(pilot, lambda: app.chat.prompt.text == typed, what="the typed text")
+        # Completion never lists the handbooks (every file read and checked) for plain text.
+        assert listed == []
+        app.chat.action_cancel()
+
+
+async def test_completing_a_handbook_name_still_lists_them(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.click("#prompt")
+        await pilot.press(*"/handbook", "space", *"use", "space", "c")
+        menu = app.chat.prompt.menu
+        await wait_for(pilot, lambda: menu.display, what="the completion menu")
+        assert "/handbook use coding" in [menu.get_option_at_index(i).id for i in range(menu.option_count)]
+
+
+async def test_clicking_a_web_link_in_an_answer_opens_it(tmp_path, monkeypatch):
+    from skillchat.providers import demo as demo_script
+
+    monkeypatch.setattr(demo_script, "answer", lambda *a: "See [the docs](https://example.com/docs) or "
+                                                          "[this](javascript:alert(1)) for more.")
+    app = make_app(tmp_path)
+    opened = []
+    monkeypatch.setattr(app, "open_url", lambda url, **kw: opened.append(url))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        turn = await send(pilot, "Where are the docs?")
+        view = turn.query_one(AnswerView)
+        line = text_of(view.lines(view.size.width))[0]
+        await pilot.click(view, offset=(line.index("the docs") + 2, 0))
+        assert opened == ["https://example.com/docs"]
+        await pilot.click(view, offset=(line.index("this") + 1, 0))
+        assert opened == ["https://example.com/docs"], "only web links open"
+
+
+async def test_answer_text_can_be_selected_with_the_mouse(tmp_path, monkeypatch):
+    from skillchat.providers import demo as demo_script
+
+    monkeypatch.setattr(demo_script, "answer", lambda *a: "Select **these words** please.\n\nAnd a second paragraph.")
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        turn = await send(pilot, "Say something to select")
+        view = turn.query_one(AnswerView)
+        await pilot.click(view, offset=(2, 0), times=2)  # a double click selects the whole answer
+        await pilot.pause()
+        selected = app.screen.get_selected_text()
+        assert selected is not None
+        assert "Select these words please." in selected and "And a second paragraph." in selected
