@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from app_driver import SIZE, db_rows, make_app, ready, send, wait_for
+from app_driver import SIZE, db_rows, make_app, ready, wait_for
 
 from skillchat.core import Message, Router
 from skillchat.events import Attempt
