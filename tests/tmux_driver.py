@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -51,5 +52,46 @@ class Tmux:
              f"cd {str(cwd)!r} && exec env -i {exports} {sys.executable} -m skillchat {' '.join(args)}".rstrip())
         self("set-option", "-t", "app", "remain-on-exit", "on")
 
+    def pane_pid(self) -> int:
+        return int(self("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+
+    def wait_exit(self, timeout: float = 20.0) -> str:
+        """Wait until the app's process has ended and tmux shows its pane dead; the screen then.
+
+        tmux built with libutempter (Debian's, Ubuntu's) can miss the SIGCHLD of a pane's process:
+        on the pane's end of file it runs utempter's helper, which swaps in a SIGCHLD handler of its
+        own, and a child that ends meanwhile stays a zombie that tmux never reaps, so the pane is never
+        marked dead (tmux/tmux#311, #4559). An exited app then looked like one that would not exit.
+        A zombie has exited: a SIGCHLD tells tmux to reap it, as its maintainer advises."""
+        pid = self.pane_pid()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if "Pane is dead" in screen:
+                return screen
+            if exited(pid):
+                os.kill(int(self("display-message", "-p", "#{pid}").strip()), signal.SIGCHLD)
+            time.sleep(0.1)
+        state = "has exited, but tmux did not mark its pane dead" if exited(pid) else "is still running"
+        raise AssertionError(f"the app (pid {pid}) {state} {timeout:g} s after it was asked to quit; "
+                             f"the screen was:\n{self.screen()}")
+
     def stop(self) -> None:
         self("kill-server", check=False)
+
+
+def exited(pid: int) -> bool:
+    """Whether process `pid` has ended, including as a zombie its parent has not reaped yet
+    (os.kill(pid, 0) still succeeds on those). Linux's /proc; elsewhere only a reaped process counts."""
+    if os.path.isdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                # "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ")".
+                return f.read().rpartition(b")")[2].split()[0] in (b"Z", b"X")
+        except FileNotFoundError:
+            return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
