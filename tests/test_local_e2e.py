@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tmux_driver import Tmux
+from tmux_driver import Tmux, local_servers
 
 from skillchat.providers import local_model
 
@@ -49,17 +49,7 @@ class App(Tmux):
         raise AssertionError(f"{sql} never gave {want!r} (last: {self.query(sql)!r}); the screen was:\n{self.screen()}")
 
     def servers(self) -> list[int]:
-        """Local model servers started with this test's SKILLCHAT_HOME."""
-        found = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-                env = Path(f"/proc/{pid}/environ").read_bytes()
-            except OSError:
-                continue
-            if b"skillchat.providers.local_child" in cmd and f"SKILLCHAT_HOME={self.home}".encode() in env:
-                found.append(int(pid))
-        return found
+        return local_servers(self.home)
 
     def wait_no_server(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout

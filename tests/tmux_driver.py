@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,10 +35,11 @@ class Tmux:
             time.sleep(0.1)
         raise AssertionError(f"{text!r} did not appear within {timeout:.0f} s; the screen was:\n{self.screen()}")
 
-    def start(self, cwd: Path, home: Path, *args: str, size: tuple[int, int] = (100, 30)) -> None:
+    def start(self, cwd: Path, home: Path, *args: str, size: tuple[int, int] = (100, 30),
+              extra_env: Mapping[str, str] | None = None) -> None:
         """The app as a user starts it from `cwd` (exec: the pane's process is the app, so a test can
         signal it), with a clean environment; the pane stays after the app exits, so a crash leaves
-        its traceback on screen."""
+        its traceback on screen. `extra_env` adds to that environment."""
         env = {
             "SKILLCHAT_HOME": str(home),
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
@@ -46,6 +48,7 @@ class Tmux:
             "HOME": str(cwd),
             # The checkout may not be installed into the venv.
             "PYTHONPATH": str(REPO),
+            **(extra_env or {}),
         }
         exports = " ".join(f"{k}={v!r}" for k, v in env.items())
         self("new-session", "-d", "-s", "app", "-x", str(size[0]), "-y", str(size[1]),
@@ -95,3 +98,17 @@ def exited(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def local_servers(home: Path) -> list[int]:
+    """The local model's server processes of the app started with SKILLCHAT_HOME `home`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            env = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if b"skillchat.providers.local_child" in cmd and f"SKILLCHAT_HOME={home}".encode() in env:
+            found.append(int(pid))
+    return found
