@@ -15,11 +15,10 @@ import shutil
 import signal
 import sqlite3
 import time
-import warnings
 from pathlib import Path
 
 import pytest
-from tmux_driver import Tmux
+from tmux_driver import Tmux, local_servers
 
 from skillchat.providers import local_model
 
@@ -50,36 +49,13 @@ class App(Tmux):
         raise AssertionError(f"{sql} never gave {want!r} (last: {self.query(sql)!r}); the screen was:\n{self.screen()}")
 
     def servers(self) -> list[int]:
-        """Local model servers started with this test's SKILLCHAT_HOME."""
-        found = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-                env = Path(f"/proc/{pid}/environ").read_bytes()
-            except OSError:
-                continue
-            if b"skillchat.providers.local_child" in cmd and f"SKILLCHAT_HOME={self.home}".encode() in env:
-                found.append(int(pid))
-        return found
+        return local_servers(self.home)
 
     def wait_no_server(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         while self.servers() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert self.servers() == [], "the local model's server outlived the app"
-
-    def wait_exit(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and "Pane is dead" not in self.screen():
-            time.sleep(0.1)
-        if "Pane is dead" not in self.screen():
-            # Known open bug: now and then the app restores the terminal and then does not exit.
-            # Its data is written by then and its server must still go (checked next), so say it
-            # loudly and end it, rather than let this one hang fail the rest of the run.
-            warnings.warn("the app restored the terminal but had not exited after "
-                          f"{timeout:g} s (known exit hang); killed it", stacklevel=2)
-            pid = int(self("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
-            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -138,7 +114,6 @@ def test_sigterm_stops_the_app_and_its_local_model(app):
     app.wait_for("models ready", timeout=120)
     servers = app.servers()
     assert len(servers) == 1
-    pid = int(app("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
-    os.kill(pid, signal.SIGTERM)
+    os.kill(app.pane_pid(), signal.SIGTERM)
     app.wait_exit()
     app.wait_no_server()

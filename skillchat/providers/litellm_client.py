@@ -20,6 +20,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from skillchat.background import in_daemon_thread
 from skillchat.core.ports import HeuristicCounter, Message, TokenCounter
 from skillchat.errors import ProviderError
 from skillchat.providers import keys, openai_compat, unpriced
@@ -51,6 +52,11 @@ def load_litellm() -> Any:
                 logging.getLogger(name).setLevel(logging.CRITICAL)
             _litellm = litellm
     return _litellm
+
+
+async def _imported_litellm() -> Any:
+    """litellm, imported (seconds, the first time) on a thread that an exit does not wait for."""
+    return _litellm or await in_daemon_thread(load_litellm, "loading litellm")
 
 
 def warm_up(litellm: Any) -> None:
@@ -135,7 +141,7 @@ class LitellmProvider:
             call: Any = openai_compat.DirectCall(ep.api_base or "", ep.model, messages, self._api_key(ep),
                                                  self.timeout_s, max_tokens=max_tokens)
         else:
-            call = _LitellmCall(_litellm or await asyncio.to_thread(load_litellm), self._kwargs(ep, messages, max_tokens), ep)
+            call = _LitellmCall(await _imported_litellm(), self._kwargs(ep, messages, max_tokens), ep)
         t0 = time.monotonic()
         try:
             try:
@@ -171,7 +177,7 @@ class LitellmProvider:
     async def _priceable(self, ep: Endpoint, stats: CallStats) -> None:
         """Make a broken-off answer's cost computable: import litellm (in a thread) if pricing it needs that."""
         if stats.text and _litellm is None and not unpriced.known(ep.cost_model):
-            await asyncio.to_thread(load_litellm)
+            await _imported_litellm()
 
     async def _account(self, ep: Endpoint, messages: Sequence[Message], stats: CallStats,
                        usage: tuple[int, int] | None) -> None:
@@ -183,7 +189,7 @@ class LitellmProvider:
             stats.completion_tokens = max(0, self.token_counter.count([Message("assistant", stats.text)]) - 6)
         cost = cost_if_known(ep, stats.prompt_tokens, stats.completion_tokens)
         if cost is None:  # after the answer, not before its first token
-            cost = actual_cost(await asyncio.to_thread(load_litellm), ep, stats.prompt_tokens, stats.completion_tokens)
+            cost = actual_cost(await _imported_litellm(), ep, stats.prompt_tokens, stats.completion_tokens)
         stats.cost_usd, stats.cost_known = cost
 
     def error(self, e: BaseException, ep: Endpoint, *, mid_stream: bool) -> ProviderError:

@@ -228,6 +228,8 @@ class LocalServer:
     def _wait_until_answering(self, deadline: float) -> None:
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         while True:
+            if self._closed:  # stop() was called: its lock wait must not last the whole start
+                raise LocalModelError("the local model was stopped: skillchat is closing")
             code = self._proc.poll() if self._proc is not None else -1
             if code is not None:
                 raise LocalModelError(self._exit_message(code))

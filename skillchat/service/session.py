@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from skillchat import config as config_mod
+from skillchat.background import in_daemon_thread
 from skillchat.config import Config
 from skillchat.core.handbook import Handbook
 from skillchat.core.router import Router
@@ -61,7 +62,7 @@ class Session:
         local model meanwhile, if it is in the pool (a failure leaves it out, saying why)."""
         jobs = [self.start_local()] if self.local_wanted else []
         if not self._ready:
-            jobs.append(asyncio.to_thread(self._load_and_warm))
+            jobs.append(in_daemon_thread(self._load_and_warm, "loading litellm"))
         await asyncio.gather(*jobs)
         self._ready = True
 
@@ -75,14 +76,14 @@ class Session:
         """Start the local model's server; if it cannot start, the pool says why and routes around it."""
         assert self.local is not None
         with contextlib.suppress(local_model.LocalModelError):
-            await asyncio.to_thread(self.local.start)
+            await in_daemon_thread(self.local.start, "starting the local model")
         self._build_pool()
 
     async def _local_endpoint(self, ep: Any) -> Any:
         """The local agent's endpoint at its server's address, starting the server if it is not up."""
         assert self.local is not None
         try:
-            url = await asyncio.to_thread(self.local.start)
+            url = await in_daemon_thread(self.local.start, "starting the local model")
         except local_model.LocalModelError as e:
             self._build_pool()  # until the fix, routing leaves it out and says why
             raise ProviderError(str(e), "server", ep.agent_id) from None

@@ -13,6 +13,8 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 import pytest
@@ -258,3 +260,30 @@ def test_off_leaves_out_a_local_agent_that_a_relearned_handbook_kept(tiny_path, 
                       handbook=hb, environment=Environment(frozenset(), None, None), demo=False)
     assert how(svc).how == f"the local model is off ({local_model.MODEL_ENV}=off)" and not how(svc).usable
     svc.close()
+
+
+def test_stop_as_the_server_is_spawned_ends_the_start_at_once(monkeypatch):
+    """skillchat closing while its local model starts: stop() can come between the start's spawn and
+    its seeing the process, so it finds none to end and waits for the start's lock. The start must
+    then give up at once, not poll a server that never answers for the whole start timeout."""
+    monkeypatch.setattr(local_model, "problem", lambda env=None: None)
+    server = local_model.LocalServer(env={})
+    stopping = threading.Thread(target=server.stop)
+    spawned: list[subprocess.Popen[bytes]] = []
+
+    def spawn_as_stop_is_called() -> None:
+        server._log = tempfile.TemporaryFile()
+        stopping.start()
+        time.sleep(0.3)  # stop() has found no process yet and waits for the lock
+        # A server that never answers, and that ends at its stdin's end of file as local_child does.
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+        spawned.append(proc)
+        server._proc = proc
+
+    monkeypatch.setattr(server, "_spawn", spawn_as_stop_is_called)
+    t0 = time.monotonic()
+    with pytest.raises(local_model.LocalModelError, match="skillchat is closing"):
+        server.start(timeout_s=30)
+    stopping.join(10)
+    assert time.monotonic() - t0 < 5 and not stopping.is_alive()
+    assert spawned[0].wait(5) == 0 and not server.running()
