@@ -55,74 +55,18 @@ class Posterior:
 
 def mode_center(hb: Handbook, agent_id: str, mode: str) -> float:
     """An agent's expected success rate in a mode before its ratings there: its prior for the
-    mode, moved by its ratings in every other mode (keeping the prior's offset on the logit scale).
-
-    Those other ratings come from a mix of easy and hard modes, and routing chose the mix: a
-    strong, dear model is tried where cheap ones fail, so its raw rate elsewhere understates it.
-    As far as the level comes from ratings, it is moved by how much easier this mode is than the
-    agent's mix elsewhere (`mode_shifts`).
-    """
+    mode, moved by its ratings in every other mode (keeping the prior's offset on the logit scale)."""
     logits = _prior_logits(hb, agent_id)
     lp_agent = logits[None]
     lp_mode = logits.get(mode, lp_agent)
     a_s, a_f = hb.evidence.agent(agent_id)
     m_s, m_f = hb.evidence.mode(agent_id, mode)
     o_s, o_f = a_s - m_s, a_f - m_f
-    n_other = o_s + o_f
-    if n_other <= 1e-9:
+    if o_s + o_f <= 1e-9:
         return _sigmoid(lp_mode)
     kp = hb.settings.prior_strength
-    level = (kp * hb.agents[agent_id].prior.mean + o_s) / (kp + n_other)
-    shifts = mode_shifts(hb)
-    mix = sum(sum(hb.evidence.mode(agent_id, m)) * shifts[m] for m in hb.modes if m != mode) / n_other
-    correction = (shifts.get(mode, 0.0) - mix) * n_other / (kp + n_other)
-    return _sigmoid(_logit(level) + lp_mode - lp_agent + correction)
-
-
-_SHIFT_ROUNDS = 8
-
-
-def mode_shifts(hb: Handbook) -> dict[str, float]:
-    """How much easier each mode is than the priors say, as a logit shift centred on the usual mix.
-
-    Fitted to every agent's ratings by an additive logit model, rate(agent, mode) = level(agent) +
-    shift(mode) + the agent's prior offset for the mode, so a shift comes from agents rated in
-    several modes, each compared with itself, and not from which agents routing sent where. Each
-    shift is shrunk towards 0 by `mode_strength` pseudo-ratings. Cached until the evidence changes.
-    """
-    ev = hb.evidence
-    hit = hb._shift_cache
-    if hit is not None and hit[0] is ev and hit[1] == ev.version and hit[2] is hb.settings:
-        return hit[3]
-    rows: list[tuple[str, str, float, float]] = []  # agent, mode, ratings, logit rate beyond the prior's
-    for a in hb.agents:
-        logits = _prior_logits(hb, a)
-        for m in hb.modes:
-            n = sum(ev.mode(a, m))
-            if n > 1e-9:
-                s = ev.mode(a, m)[0]
-                rows.append((a, m, n, _logit((s + 0.5) / (n + 1.0)) - logits.get(m, logits[None])))
-    shift = dict.fromkeys(hb.modes, 0.0)
-    rated = dict.fromkeys(hb.modes, 0.0)
-    for _, m, n, _ in rows:
-        rated[m] += n
-    if sum(1 for m in rated if rated[m] > 0) > 1:
-        for _ in range(_SHIFT_ROUNDS):
-            sums: dict[str, list[float]] = {}
-            for a, m, n, y in rows:
-                acc = sums.setdefault(a, [0.0, 0.0])
-                acc[0] += n * (y - shift[m])
-                acc[1] += n
-            level = {a: acc[0] / acc[1] for a, acc in sums.items()}
-            resid = dict.fromkeys(hb.modes, 0.0)
-            for a, m, n, y in rows:
-                resid[m] += n * (y - level[a])
-            shift = {m: resid[m] / (hb.settings.mode_strength + rated[m]) for m in hb.modes}
-            # Levels are on the usual mix of turns, so the shifts average to 0 over it.
-            mean = sum(rated[m] * shift[m] for m in hb.modes) / sum(rated.values())
-            shift = {m: max(-_MAX_SHIFT, min(_MAX_SHIFT, v - mean)) for m, v in shift.items()}
-    hb._shift_cache = (ev, ev.version, hb.settings, shift)
-    return shift
+    level = (kp * hb.agents[agent_id].prior.mean + o_s) / (kp + o_s + o_f)
+    return _sigmoid(_logit(level) + lp_mode - lp_agent)
 
 
 def posterior(hb: Handbook, agent_id: str, skill_id: str) -> Posterior:

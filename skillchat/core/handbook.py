@@ -47,8 +47,6 @@ class Handbook:
         self._pooled: dict[str, CostStat | None] = {}
         # agent id -> (the Agent the logits were computed for, its prior logits); see core/competence.py
         self._prior_logit_cache: dict[str, tuple[Agent, dict[str | None, float]]] = {}
-        # (evidence, its version, settings, mode -> logit shift); see core/competence.py mode_shifts
-        self._shift_cache: tuple[Evidence, int, Settings, dict[str, float]] | None = None
         self._by_mode: dict[str, list[str]] = {}
         for s in self.skills.values():
             self._by_mode.setdefault(s.mode, []).append(s.id)

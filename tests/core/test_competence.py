@@ -2,7 +2,6 @@ import pytest
 from ratings import rate  # tests/core/ratings.py
 
 from skillchat.core import posterior
-from skillchat.core.competence import mode_center, mode_shifts
 
 
 def test_unseen_skill_scores_its_prior_not_zero(tiny):
@@ -88,42 +87,3 @@ def test_difficulty_leaves_an_agents_own_ratings_out(tiny):
     assert shifted.mean < posterior(tiny, "big", "code.python").mean
     assert after.alpha - shifted.alpha == pytest.approx(3, abs=1e-9)
     assert after.beta == pytest.approx(shifted.beta, abs=1e-9)
-
-
-def _rate_many(hb, agent, skill, successes, failures):
-    for _ in range(successes):
-        hb.record_outcome(agent, {skill: 1.0}, 1.0)
-    for _ in range(failures):
-        hb.record_outcome(agent, {skill: 1.0}, 0.0)
-
-
-def test_an_agent_tried_only_on_hard_turns_is_not_judged_by_their_difficulty(tiny):
-    # Routing sent mid only to code, where small also struggles (40% vs mid's 70%); small does 90%
-    # on chat. mid's raw rate elsewhere (0.70) would put it below small on chat, where it is the
-    # better agent by everything the ratings show.
-    _rate_many(tiny, "small", "chat.general", 90, 10)
-    _rate_many(tiny, "small", "code.python", 40, 60)
-    _rate_many(tiny, "mid", "code.python", 70, 30)
-    assert mode_center(tiny, "mid", "chat") > 0.85
-    assert posterior(tiny, "mid", "chat.general").mean > posterior(tiny, "small", "chat.general").mean
-
-
-def test_mode_shifts_say_which_modes_are_easier_on_the_usual_mix(tiny):
-    assert mode_shifts(tiny) == {"code": 0.0, "math": 0.0, "chat": 0.0}
-    _rate_many(tiny, "small", "chat.general", 90, 10)
-    assert mode_shifts(tiny) == {"code": 0.0, "math": 0.0, "chat": 0.0}  # one mode: nothing to compare
-    _rate_many(tiny, "small", "code.python", 40, 60)
-    shifts = mode_shifts(tiny)
-    assert shifts["chat"] > 0.5 > -0.5 > shifts["code"]
-    assert shifts["math"] == pytest.approx(0.0, abs=0.05)  # unrated: as the priors say
-    rated = {"chat": 100, "code": 100}
-    assert sum(rated[m] * shifts[m] for m in rated) == pytest.approx(0.0, abs=1e-9)
-    _rate_many(tiny, "mid", "code.python", 0, 40)  # the cache follows new evidence
-    assert mode_shifts(tiny) != shifts
-
-
-def test_a_mode_is_not_called_hard_because_a_weak_agent_was_rated_there(tiny):
-    # Each agent was rated in one mode only: nothing tells a hard mode from a weak agent.
-    _rate_many(tiny, "big", "chat.general", 95, 5)
-    _rate_many(tiny, "small", "code.python", 20, 80)
-    assert mode_shifts(tiny) == pytest.approx({"code": 0.0, "math": 0.0, "chat": 0.0}, abs=1e-9)
