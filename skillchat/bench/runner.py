@@ -140,7 +140,7 @@ def holdout(rs: ReplaySet, fraction: float = 0.25, seed: int = 0) -> ReplaySet:
 
 
 def _checkpoints(n: int, start: int) -> list[int]:
-    """start, then x1.41 at a time (50, 70, 100, 141, 200, ...), and n: doubling would report a
+    """start, then x1.41 at a time (50, 71, 100, 141, 200, ...), and n: doubling would report a
     curve that reaches its mark after 210 ratings as 400."""
     pts: list[int] = []
     k = 0
