@@ -37,6 +37,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "ui")]
 
+from bench_ui_stream import key_to_prompt, pct  # noqa: E402  (benchmarks/, the script's own folder)
+
 PROSE = ("The trade-off here is between latency and throughput: batching amortises the fixed cost of each call, "
          "but every item then waits for the slowest one in its batch. ")
 CODE = ("```python\ndef merge(a, b):\n    out, i, j = [], 0, 0\n    while i < len(a) and j < len(b):\n"
@@ -90,11 +92,6 @@ def seed(store, n_turns: int) -> int:  # noqa: ANN001
     return cid
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
-
-
 def summary(label: str, ms: list[float]) -> str:
     if not ms:
         return f"{label}: no samples"
@@ -131,7 +128,6 @@ class LagMeter:
 
 async def run(args: argparse.Namespace) -> None:
     from conftest import demo_factory
-    from textual import events
 
     from skillchat.config import Config
     from skillchat.providers import demo as demo_script
@@ -206,14 +202,7 @@ async def run(args: argparse.Namespace) -> None:
             keys: list[float] = []
             while going():
                 await asyncio.sleep(0.25)
-                before = prompt.text
-                k0 = time.perf_counter()
-                key = events.Key("x", "x")
-                key.set_sender(app)
-                app._driver.send_message(key)
-                while prompt.text == before:
-                    await asyncio.sleep(0.001)
-                keys.append((time.perf_counter() - k0) * 1000)
+                keys.append(await key_to_prompt(app, prompt) * 1000)
             return keys
 
         t0 = time.perf_counter()

@@ -57,9 +57,25 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
+async def key_to_prompt(app, prompt) -> float:  # noqa: ANN001
+    """Seconds from queuing one key as a terminal driver does until it is in the prompt (pilot.press
+    would also wait for the app to go idle, which is not what a user waits for)."""
+    from textual import events
+
+    before = prompt.text
+    k0 = time.perf_counter()
+    key = events.Key("x", "x")
+    key.set_sender(app)
+    app._driver.send_message(key)
+    while prompt.text == before:
+        if time.perf_counter() - k0 > 10:
+            raise RuntimeError(f"a key sent to the app never reached the prompt (focus: {app.focused!r})")
+        await asyncio.sleep(0.001)
+    return time.perf_counter() - k0
+
+
 async def run(n_tokens: int, rate: float) -> dict:
     from fakes import ScriptedService
-    from textual import events
 
     from skillchat.ui.app import SkillchatApp
 
@@ -92,16 +108,7 @@ async def run(n_tokens: int, rate: float) -> dict:
         t0 = time.perf_counter()
         while turn.status == "streaming":
             await asyncio.sleep(0.25)
-            before = prompt.text
-            k0 = time.perf_counter()
-            # What a terminal driver does with a keystroke: queue it to the app (pilot.press would
-            # also wait for the app to go idle, which is not what a user waits for).
-            key = events.Key("x", "x")
-            key.set_sender(app)
-            app._driver.send_message(key)
-            while prompt.text == before:
-                await asyncio.sleep(0.001)
-            keys.append(time.perf_counter() - k0)
+            keys.append(await key_to_prompt(app, prompt))
         stream_s = time.perf_counter() - t0
         # Keep measuring through the end of the turn (last flush, stats, rating buttons appear).
         await asyncio.sleep(0.5)

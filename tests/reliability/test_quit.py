@@ -49,6 +49,21 @@ def never_ready_engine(root: Path) -> dict[str, str]:
     return {"PYTHONPATH": f"{root}{os.pathsep}{REPO}", local_model.MODEL_ENV: str(model)}
 
 
+
+def quit_app(t: Tmux, how: str) -> float:
+    """Quit the app in the pane as a user would (ctrl+q) or as a system does (SIGTERM); the seconds
+    until its process was gone. It must end cleanly: no traceback, no fatal error at exit."""
+    t0 = time.monotonic()
+    if how == "ctrl+q":
+        t.keys("C-q")
+    else:
+        os.kill(t.pane_pid(), signal.SIGTERM)
+    screen = t.wait_exit(timeout=PROMPT_S)
+    took = time.monotonic() - t0
+    assert "Traceback" not in screen and "Fatal Python error" not in screen, screen
+    return took
+
+
 @pytest.mark.parametrize("how", ["ctrl+q", "SIGTERM"])
 def test_quitting_while_the_local_model_starts_ends_the_process_at_once(tmp_path, skillchat_home, how):
     t = Tmux(f"skillchat-quit-{os.getpid()}")
@@ -61,14 +76,7 @@ def test_quitting_while_the_local_model_starts_ends_the_process_at_once(tmp_path
         assert len(local_servers(skillchat_home)) == 1, "the local model's server was never started"
         time.sleep(1.0)  # well into the wait for an answer
 
-        t0 = time.monotonic()
-        if how == "ctrl+q":
-            t.keys("C-q")
-        else:
-            os.kill(t.pane_pid(), signal.SIGTERM)
-        screen = t.wait_exit(timeout=PROMPT_S)
-        took = time.monotonic() - t0
-        assert "Traceback" not in screen and "Fatal Python error" not in screen, screen
+        took = quit_app(t, how)
         deadline = time.monotonic() + 5  # it ends at its stdin's end of file, a moment after the app
         while local_servers(skillchat_home) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -113,14 +121,7 @@ def test_quitting_mid_answer_ends_the_process_at_once_and_keeps_what_arrived(tmp
             time.sleep(0.1)
         assert "word3" in saved_answer(), t.screen()  # streaming, and saving its progress as it goes
 
-        t0 = time.monotonic()
-        if how == "ctrl+q":
-            t.keys("C-q")
-        else:
-            os.kill(t.pane_pid(), signal.SIGTERM)
-        screen = t.wait_exit(timeout=PROMPT_S)
-        took = time.monotonic() - t0
-        assert "Traceback" not in screen and "Fatal Python error" not in screen, screen
+        took = quit_app(t, how)
         print(f"{how} mid-answer: the process was gone {took:.1f} s later")
     finally:
         t.stop()
