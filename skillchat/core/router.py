@@ -32,6 +32,9 @@ POLICIES = ("thompson", "greedy")
 _GRID = 40
 _SQRT2 = math.sqrt(2.0)
 _MIN_SD = 1e-4
+# The share of `challenge_z` a dearer challenger must clear (a cheaper one clears all of it):
+# chosen on validation folds of the replay sets (benchmarks/bench_tune.py).
+_DEARER_MARGIN = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +288,10 @@ def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: s
 
     def beats(c: _Candidate, gain: float, sd: float, incumbent: _Candidate) -> bool:
         # Taking a turn from the incumbent for a cheaper agent risks the answer, so it needs clear
-        # evidence; a dearer agent already pays for its place through lambda.
-        return gain > (z * sd if c.usd < incumbent.usd else 0.0)
+        # evidence. A dearer agent already pays for its place through lambda, but only in proportion
+        # to the price gap: among agents of about the same price, one lucky record would otherwise
+        # take the turn from a better agent and charge more for it. So it needs half the margin.
+        return gain > z * sd * (1.0 if c.usd < incumbent.usd else _DEARER_MARGIN)
 
     # A mode nobody has been rated on yet has no standing to compare: the champion keeps it.
     if all((c.agent.id, mode) in fit.by_mode for c in eligible):

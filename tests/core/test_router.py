@@ -211,17 +211,21 @@ def test_at_a_high_cost_weight_the_cheap_agent_keeps_the_turn(tiny):
     assert d.chosen == "small"
 
 
-def test_a_dearer_agent_needs_no_margin_only_a_better_score(tiny):
-    # small is the proven, cheap champion on chat; big has a short, good record there. At a low cost
-    # weight big's score is higher but within its uncertainty: it still gets the turn, because
-    # what it risks is the user's money, which lambda already prices, not the answer.
+@pytest.mark.parametrize(("wins", "takes"), [(3, False), (6, True)])
+def test_a_dearer_agent_needs_half_the_margin_of_a_cheaper_one(tiny, wins, takes):
+    # small is the proven, cheap champion on chat; big has a short, perfect record there. At a low
+    # cost weight big's estimate is higher but within its uncertainty. A dearer agent risks the
+    # user's money, which lambda prices, more than the answer, so it needs less evidence than a
+    # cheaper challenger, but some: three lucky answers (a third of a standard deviation ahead)
+    # are not enough, six (0.8 of one) are.
     rate(tiny, "small", "chat.general", 80, 20)
-    rate(tiny, "big", "chat.general", 3, 0)
+    rate(tiny, "big", "chat.general", wins, 0)
     d = route(tiny, "hello there, how are you?", lam=0.05, policy="greedy")
     scores = {a.agent_id: a for a in d.ranking}
-    assert scores["big"].score > scores["small"].score
-    assert scores["big"].score - scores["small"].score < math.hypot(scores["big"].uncertainty, scores["small"].uncertainty)
-    assert d.chosen == "big"
+    gain = scores["big"].score - scores["small"].score
+    sd = math.hypot(scores["big"].uncertainty, scores["small"].uncertainty)
+    assert 0 < gain < tiny.settings.challenge_z * sd  # a cheaper challenger this far ahead would not take it
+    assert (d.chosen == "big") is takes
 
 
 def test_the_most_competent_agent_keeps_a_share_of_draws_at_any_price(tiny):
