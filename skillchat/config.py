@@ -7,7 +7,8 @@ error: defaults apply and providers are detected from the environment.
     lambda = 0.2                  # cost weight in routing (0 = ignore cost)
     demo = false                  # scripted agents instead of real providers
     timeout = 60                  # seconds before a silent model call counts as failed
-    explore = true                # false: always take the best expected model (no Thompson draw)
+    explore = true                # "gentle": stray from the best expected model on at most 1 turn in 4;
+                                  # false: always take the best expected model (no Thompson draw)
 
     [budget]
     daily_usd = 2.0               # hard limits: a turn that would break one is refused
@@ -77,6 +78,14 @@ class Budget:
     soft_monthly_usd: float | None = None
 
 
+# The routing policy each `explore` value asks for (core/router.py POLICIES).
+EXPLORE_POLICIES: dict[bool | str, str] = {True: "thompson", "gentle": "gentle", False: "greedy"}
+
+
+def explore_policy(explore: bool | str) -> str:
+    return EXPLORE_POLICIES[explore]
+
+
 @dataclass(frozen=True)
 class Config:
     path: Path | None = None  # the file it came from, if any
@@ -85,8 +94,8 @@ class Config:
     demo: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
     # Exploration is how ratings teach the router about cheaper models; without it, routing only
-    # learns about the models it already prefers.
-    explore: bool = True
+    # learns about the models it already prefers. True, "gentle" or False: see EXPLORE_POLICIES.
+    explore: bool | str = True
     budget: Budget = field(default_factory=Budget)
     agents: tuple[AgentConfig, ...] = ()
     keymap: dict[str, str] = field(default_factory=dict)
@@ -216,8 +225,8 @@ def parse(data: dict[str, Any], where: str) -> Config:
         raise ConfigError(f"{where}: demo: expected true or false, got {demo!r}")
 
     explore = data.get("explore", True)
-    if not isinstance(explore, bool):
-        raise ConfigError(f"{where}: explore: expected true or false, got {explore!r}")
+    if not (isinstance(explore, bool) or explore == "gentle"):
+        raise ConfigError(f"{where}: explore: expected true, false or \"gentle\", got {explore!r}")
     timeout_s = DEFAULT_TIMEOUT_S
     if "timeout" in data:
         timeout_s = _num(where, "timeout", data["timeout"], lo=0.0, hi=MAX_TIMEOUT_S, lo_open=True)

@@ -33,7 +33,7 @@ class AgentPool(Protocol):
 @runtime_checkable
 class ChatServiceAPI(Protocol):
     cancel_reason: str  # what a cancelled turn is logged with (the app says which signal stopped it)
-    policy: str  # "thompson" explores, "greedy" does not (/explore on|off)
+    policy: str  # "thompson" explores, "gentle" on at most 1 turn in 4, "greedy" not at all (/explore on|gentle|off)
 
     # Read-only to the UI: it changes them through the methods below.
     @property

@@ -91,14 +91,26 @@ def test_explore_false_routes_to_the_best_expected_model(capsys, skillchat_home)
     assert len(chosen) == 1
 
 
-def test_explore_must_be_a_boolean(tmp_path):
+def test_explore_gentle_strays_from_the_best_expected_model_on_at_most_a_quarter_of_turns(capsys, skillchat_home):
+    cfg = skillchat_home / "config" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text('explore = "gentle"\n')
+    assert main(["route", "hey, how's it going?", "--json", "--seed", "1"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    best = next(a for a in d["ranking"] if a["agent_id"] == d["best_expected"])
+    assert d["policy"] == "gentle" and best["probability"] == pytest.approx(0.75)
+
+
+def test_explore_must_be_true_false_or_gentle(tmp_path):
     from skillchat import config
     from skillchat.errors import ConfigError
 
     f = tmp_path / "c.toml"
     f.write_text('explore = "yes"\n')
-    with pytest.raises(ConfigError, match=r"c.toml: explore: expected true or false, got 'yes'"):
+    with pytest.raises(ConfigError, match=r"c.toml: explore: expected true, false or \"gentle\", got 'yes'"):
         config.load(f)
+    f.write_text('explore = "gentle"\n')
+    assert config.load(f).explore == "gentle"
 
 
 # --- route --batch / --conversation ----------------------------------------------------------

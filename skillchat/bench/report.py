@@ -13,6 +13,9 @@ from skillchat.bench.runner import BenchResult, Point, ratings_to_reach
 TIMING_KEY = "timings"  # the only part of the JSON that differs between two runs with one seed
 
 
+_TRAIN_POLICY = {"thompson": "Thompson sampling",
+                 "gentle": "gentle Thompson sampling (at most 1 turn in 4 away from the best expected model)"}
+
 def _usd_k(cost: float) -> str:
     """Mean cost per query, shown per 1,000 queries."""
     return f"${cost * 1000:,.3f}"
@@ -138,7 +141,7 @@ def to_json(res: BenchResult) -> dict[str, Any]:
         "seed": o.seed,
         "skills": o.skills,
         "train_lambda": o.train_lambda,
-        "policy": {"train": "thompson", "test": "greedy"},
+        "policy": {"train": o.train_policy, "test": "greedy"},
         "handbook": {
             "modes": len(hb.modes),
             "skills": len(hb.skills),
@@ -269,7 +272,7 @@ def render(res: BenchResult, *, plot: bool = True, width: int = 72, height: int 
         "",
         f"handbook: {len(hb.modes)} modes, {len(hb.skills)} skills ({o.skills}); every model starts from the same prior",
         f"training: {res.ratings_used} bandit ratings (one model's score revealed per train query), "
-        f"Thompson sampling at lambda={o.train_lambda:g}",
+        f"{_TRAIN_POLICY[o.train_policy]} at lambda={o.train_lambda:g}",
         f"best single model on train: {res.best_single[0]}: test score {res.best_single[1].score:.3f} "
         f"at {_usd_k(ref)} per 1k queries (= 100% cost)",
         "",
@@ -518,7 +521,8 @@ def render_seeds(doc: dict[str, Any], *, plot: bool = True, width: int = 72, hei
         "",
         f"handbook: {f(hb['modes'], '.3g', 'handbook', 'modes')} modes, {f(hb['skills'], '.3g', 'handbook', 'skills')} skills "
         f"({doc['skills']}), discovered per seed; every model starts from the same prior",
-        f"training: {doc['ratings_used']:g} bandit ratings per seed, Thompson sampling at lambda={doc['train_lambda']:g}",
+        f"training: {doc['ratings_used']:g} bandit ratings per seed, {_TRAIN_POLICY[doc['policy']['train']]} "
+        f"at lambda={doc['train_lambda']:g}",
         f"best single model on train: {best['model']}: test score {best['score']:.3f} "
         f"at {_usd_k(best['cost'])} per 1k queries (= 100% cost)",
         "",

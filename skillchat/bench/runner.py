@@ -54,6 +54,9 @@ class BenchOptions:
     # Share of train turns on which the simulated user compares two answers side by side (core/compare.py):
     # both outcomes are revealed, the preference becomes two ratings, and the user pays for both.
     compare_share: float = 0.0
+    # How the simulated user explores while teaching: "thompson" (explore on, the app's default) or
+    # "gentle" (/explore gentle: at most 1 turn in 4 away from the best expected agent).
+    train_policy: str = "thompson"
 
 
 @dataclass
@@ -169,8 +172,10 @@ def train(
     compare_share: float = 0.0,
     compare_rng: random.Random | None = None,
     seen: list[tuple[str, float, float]] | None = None,
+    policy: str = "thompson",
 ) -> int:
-    """Replay `order` as rated chat turns: route (Thompson), reveal one outcome, learn from it.
+    """Replay `order` as rated chat turns: route (`policy`, Thompson sampling or its gentle form),
+    reveal one outcome, learn from it.
 
     On a `compare_share` of the turns (drawn with `compare_rng`, so the other turns replay as
     without comparisons) the user compares instead: the pair core/compare.py picks answers, both
@@ -182,7 +187,7 @@ def train(
     compared = 0
     for i, q in enumerate(order):
         hb = learner.hb
-        d = learner.router.decide(learner.profile(q), prompt_tokens(q.text), lam=lam, policy="thompson", rng=rng)
+        d = learner.router.decide(learner.profile(q), prompt_tokens(q.text), lam=lam, policy=policy, rng=rng)
         weights = d.skill_weights()
         pair = None
         if compare_share > 0 and (compare_rng or rng).random() < compare_share:
@@ -321,7 +326,7 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
         learner, env, order, model_of, lam=opts.train_lambda, rng=random.Random(f"policy:{opts.seed}"), log=log,
         checkpoint=checkpoint, checkpoints=_checkpoints(len(order), opts.curve_start) if opts.curve_start else (),
         progress=progress, compare_share=opts.compare_share, compare_rng=random.Random(f"compare:{opts.seed}"),
-        seen=seen,
+        seen=seen, policy=opts.train_policy,
     )
     timings["training"] = time.perf_counter() - t - curve_time
     timings["learning_curve"] = curve_time
@@ -345,7 +350,8 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
         for lam in lambdas:
             other = Learner(base.copy(), profiles_from=learner)
             train(other, Environment(rs), order, model_of, lam=lam, rng=random.Random(f"policy:{opts.seed}"), log=[],
-                  progress=progress, compare_share=opts.compare_share, compare_rng=random.Random(f"compare:{opts.seed}"))
+                  progress=progress, compare_share=opts.compare_share, compare_rng=random.Random(f"compare:{opts.seed}"),
+                  policy=opts.train_policy)
             tl = time.perf_counter()
             picks = other.route_greedy(test_q, [lam])[lam]
             per_lambda.append(Point(lam, scorer.score([model_of[a] for a in picks]), time.perf_counter() - tl))
@@ -458,7 +464,7 @@ def _run_relearn(
     train(
         learner, env, order, model_of, lam=opts.train_lambda, rng=random.Random(f"policy:{opts.seed}"), log=[],
         relearn_fn=relearn_fn, relearn_every=every, progress=progress, compare_share=opts.compare_share,
-        compare_rng=random.Random(f"compare:{opts.seed}"),
+        compare_rng=random.Random(f"compare:{opts.seed}"), policy=opts.train_policy,
     )
     t = time.perf_counter()
     choices = learner.route_greedy(test_q, lambdas)

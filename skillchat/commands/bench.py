@@ -90,6 +90,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a user who compares two answers side by side (as /compare in the app) on this share of the "
                    "train turns, 0 to 1: both outcomes are revealed and the preference becomes two ratings; "
                    "reports the learning speed and what the user paid (default 0)")
+    p.add_argument("--explore", choices=("on", "gentle"), default="on",
+                   help="how the simulated user explores while teaching, as /explore in the app: on (Thompson "
+                   "sampling, the default) or gentle (at most 1 turn in 4 away from the best expected model)")
     p.add_argument("--no-plot", action="store_true", help="omit the terminal plot")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     p.add_argument("--json", metavar="FILE",
@@ -117,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         rs = rs.restrict([m.strip() for m in args.models.split(",") if m.strip()])
     opts = runner.BenchOptions(
         seed=args.seed, skills=args.skills, knn_k=args.knn, relearn=not args.no_relearn, per_lambda=not args.no_per_lambda,
-        compare_share=args.compare_share,
+        compare_share=args.compare_share, train_policy={"on": "thompson", "gentle": "gentle"}[args.explore],
     )
     changes: dict[str, Any] = {}
     if args.lambdas:

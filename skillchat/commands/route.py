@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.load()
     hb, exclude = _usable_handbook(cfg, args.handbook, demo=args.demo)
     route = _router(hb, lam=cfg.lam if args.lam is None else args.lam,
-                    policy="greedy" if args.greedy or not cfg.explore else "thompson",
+                    policy="greedy" if args.greedy else config.explore_policy(cfg.explore),
                     rng=random.Random(args.seed), exclude=exclude)
 
     if args.batch is not None:

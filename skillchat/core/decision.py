@@ -34,7 +34,7 @@ class RoutingDecision:
     ranking: tuple[AgentScore, ...]  # eligible agents by score, then excluded ones
     chosen: str
     probability: float  # propensity of the chosen agent, for off-policy evaluation
-    policy: str  # "thompson", "greedy" or "pinned"
+    policy: str  # "thompson", "gentle", "greedy" or "pinned"
     lam: float
     prompt_tokens: int
     reason: str
@@ -62,7 +62,7 @@ class RoutingDecision:
         The one test behind "exploring" wherever it is shown. A drawn agent with the same score
         as the best one is not exploring: greedy routing could as well have taken it.
         """
-        if self.policy != "thompson" or self.chosen == self.best.agent_id:
+        if self.policy not in ("thompson", "gentle") or self.chosen == self.best.agent_id:
             return False
         return abs(self.winner.score - self.best.score) > 1e-12
 

@@ -28,7 +28,11 @@ from skillchat.core.ports import HeuristicCounter, Message, NoPrices, PriceBook,
 from skillchat.core.standing import standing
 from skillchat.errors import SkillchatError
 
-POLICIES = ("thompson", "greedy")
+# "gentle" is Thompson sampling that strays from the best expected agent on at most GENTLE_SHARE
+# of turns (floors aside): with a new handbook's wide priors, plain Thompson sampling sends most
+# turns elsewhere, a different model nearly every turn.
+POLICIES = ("thompson", "gentle", "greedy")
+GENTLE_SHARE = 0.25
 _GRID = 40
 _SQRT2 = math.sqrt(2.0)
 _MIN_SD = 1e-4
@@ -218,6 +222,8 @@ class Router:
                 quality = win_probabilities([c.mean for c in eligible], sds) if qf > 0 else [0.0] * len(eligible)
                 for c, p, q in zip(eligible, win_probabilities([c.score for c in eligible], sds), quality, strict=True):
                     c.probability = (1.0 - eps - qf) * p + eps / len(eligible) + qf * q
+                if policy == "gentle":
+                    _gentle(eligible, greedy)
                 u, acc = (rng or random.Random()).random(), 0.0
                 chosen = eligible[-1]
                 for c in eligible:
@@ -263,16 +269,29 @@ class Router:
         return _with_reason(decision, hb, greedy.agent.id, note)
 
 
+def _gentle(eligible: list[_Candidate], best: _Candidate) -> None:
+    """Cap the chance of drawing another agent than the best expected one at GENTLE_SHARE. The
+    others keep their proportions (floors included, so every agent stays reachable), and the turns
+    that do explore still go to the agents most likely to be as good as the best one."""
+    away = 1.0 - best.probability
+    if away <= GENTLE_SHARE:
+        return
+    for c in eligible:
+        c.probability *= GENTLE_SHARE / away
+    best.probability = 1.0 - GENTLE_SHARE
+
+
 def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: str) -> _Candidate:
     """The agent to take when not exploring: the proven one unless the evidence says otherwise.
 
     Per-skill estimates are noisy, and the agent with the highest estimate on a thin skill is often
     just the luckiest (the winner's curse). So the turn goes to an incumbent, and a cheaper
     challenger takes it only by beating the incumbent by more than `challenge_z` standard
-    deviations of the difference, one level at a time: the overall champion (the best score at
-    this lambda on the usual mix of turns, see core/standing.py, counting `challenge_z` standard
-    deviations against it) holds the turn's mode unless an agent beats it on the mode; the mode's
-    holder keeps the turn unless an agent beats it on the turn's own skills.
+    deviations of the difference (a dearer one by `_DEARER_MARGIN` of that), one level at a time:
+    the overall champion (the best score at this lambda on the usual mix of turns, see
+    core/standing.py, counting `challenge_z` standard deviations against it) holds the turn's mode
+    unless an agent beats it on the mode; the mode's holder keeps the turn unless an agent beats it
+    on the turn's own skills.
     """
     key = lambda c: (c.score, -c.usd, c.agent.id)  # noqa: E731
     z = hb.settings.challenge_z

@@ -83,7 +83,7 @@ class ChatService(Comparing, DemoMode):
         self.rng = rng or random.Random()
         self.chunk_delay_s = demo_script.CHUNK_DELAY_S if chunk_delay_s is None else chunk_delay_s
         self.lam = config.lam
-        self.policy = "thompson" if config.explore else "greedy"
+        self.policy = config_mod.explore_policy(config.explore)
         self._pinned = None
         self._demo = demo
         self._ready = litellm_loaded()

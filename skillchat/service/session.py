@@ -39,7 +39,7 @@ class Session:
     _reservations: Reservations  # hard-budget holds (store/budget.py)
     rng: random.Random
     lam: float
-    policy: str  # "thompson" explores, "greedy" does not
+    policy: str  # "thompson" explores, "gentle" on at most 1 turn in 4, "greedy" not at all
     _pinned: str | None
     _demo: bool
     demo_reason: str

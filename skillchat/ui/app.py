@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from skillchat import stopping
-from skillchat.config import Config
+from skillchat.config import Config, explore_policy
 from skillchat.errors import SkillchatError
 from skillchat.service_api import ChatServiceAPI
 from skillchat.text_safety import clean, cut
@@ -297,7 +297,7 @@ class SkillchatApp(App[int]):
     def handbook_names(self) -> list[str]:
         return [i.name for i in self.handbook_infos()]
 
-    async def save_setting(self, key: str, value: float | bool) -> str:
+    async def save_setting(self, key: str, value: float | bool | str) -> str:
         """Keep a setting changed "from now on" in the config file (atomically; the file's other
         settings and comments are kept), so the next start uses it too. Says how long it lasts:
         "from now on", or for this session only and why, when the file cannot be changed."""
@@ -327,7 +327,8 @@ class SkillchatApp(App[int]):
         svc = self.service
         # Until the service is open, show what the config asks for: the bar is never blank.
         state = StatusState(handbook=self.config.handbook, lam=self.config.lam, providers=self.providers,
-                            demo=bool(self.demo_requested), explore=self.config.explore)
+                            demo=bool(self.demo_requested),
+                            policy=explore_policy(self.config.explore))
         if svc is not None:
             pinned = svc.pinned
             hb = svc.handbook
@@ -338,7 +339,7 @@ class SkillchatApp(App[int]):
                 pinned=hb.agents[pinned].name if pinned in hb.agents else pinned,
                 providers=self.providers,
                 demo=bool(svc.demo),
-                explore=getattr(svc, "policy", "thompson") != "greedy",
+                policy=svc.policy,
                 **self._spend_state(svc),
             )
         bars.first().show(state)

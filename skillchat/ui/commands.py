@@ -37,8 +37,8 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("model", "NAME | auto", "answer with one model every turn, or route automatically again"),
     SlashCommand("lambda", "X", "cost weight in routing: 0 ignores cost, 1 weighs it heavily",
                  ("0", "0.1", "0.2", "0.5", "1")),
-    SlashCommand("explore", "[on | off]", "let routing try other models now and then (on), or always take the best "
-                 "expected one (off)", ("on", "off")),
+    SlashCommand("explore", "[on | gentle | off]", "let routing try other models now and then (on), on at most "
+                 "1 turn in 4 (gentle), or always take the best expected one (off)", ("on", "gentle", "off")),
     SlashCommand("new", "", "start a new conversation"),
     SlashCommand("history", "", "past conversations: open one to resume it"),
     SlashCommand("export", "[markdown | json] [PATH]", "save this conversation to a file (default: current folder)",
@@ -182,10 +182,10 @@ class SkillchatCommands(Provider):
                 out.append((f"Pin model: {agent.name}", f"/model {agent.id}", f"answer every turn with {agent.model}"))
             for name in app.handbook_names():
                 out.append((f"Use handbook: {name}", f"/handbook use {name}", "route with this handbook"))
-            if getattr(svc, "policy", "thompson") == "greedy":
-                out.append(("Explore", "/explore on", "let routing try other models now and then"))
-            else:
-                out.append(("Stop exploring", "/explore off", "always take the best expected model"))
+            explore = {"thompson": ("Explore", "/explore on", "let routing try other models now and then"),
+                       "gentle": ("Explore gently", "/explore gentle", "try other models on at most 1 turn in 4"),
+                       "greedy": ("Stop exploring", "/explore off", "always take the best expected model")}
+            out.extend(v for k, v in explore.items() if k != svc.policy)
             if svc.demo:
                 out.append(("Leave demo mode", "/demo off", "real models answer again"))
             else:

@@ -186,25 +186,32 @@ async def _lambda(chat: ChatScreen, args: tuple[str, ...]) -> None:
     await chat.note(f"λ = {svc.lam:g} {saved}: {effect}")
 
 
+_EXPLORE: dict[str, tuple[str, bool | str, str]] = {  # /explore word -> (routing policy, config value, what it does)
+    "on": ("thompson", True, "routing now and then tries a model other than the best expected one, so it learns what "
+                             "the others are worth"),
+    "gentle": ("gentle", "gentle", "routing tries another model on at most 1 turn in 4, one about as likely to be best; "
+                                   "it learns more slowly"),
+    "off": ("greedy", False, "every turn goes to the best expected model, and routing learns only about the ones it "
+                             "prefers"),
+}
+
+
 @handler("explore")
 async def _explore(chat: ChatScreen, args: tuple[str, ...]) -> None:
     svc = chat.sc.require_service()
-    exploring = svc.policy != "greedy"
     if not args:
-        await chat.note("Exploring: " + ("on; routing now and then tries a model other than the best expected one, "
-                                         "so it learns what the others are worth. /explore off stops it."
-                                         if exploring else "off; every turn goes to the best expected model. "
-                                         "/explore on lets routing try the others now and then."))
+        now = next(word for word, (policy, _, _) in _EXPLORE.items() if policy == svc.policy)
+        others = " or ".join(f"/explore {w}" for w in _EXPLORE if w != now)
+        await chat.note(f"Exploring: {now}; {_EXPLORE[now][2]}. {others} changes it.")
         return
     want = args[0].lower()
-    if want not in ("on", "off"):
-        raise SlashError("use /explore on or /explore off")
-    svc.policy = "thompson" if want == "on" else "greedy"
-    saved = await chat.sc.save_setting("explore", want == "on")
+    if want not in _EXPLORE:
+        raise SlashError("use /explore on, /explore gentle or /explore off")
+    policy, value, what = _EXPLORE[want]
+    svc.policy = policy
+    saved = await chat.sc.save_setting("explore", value)
     chat.sc.refresh_status()
-    await chat.note(("Exploring " if want == "on" else "Not exploring ") + saved + (
-        ": routing now and then tries a model other than the best expected one." if want == "on"
-        else ": every turn goes to the best expected model, and routing learns only about the ones it prefers."))
+    await chat.note(f"Exploring: {want} {saved}: {what}.")
 
 
 @handler("history")

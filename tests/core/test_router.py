@@ -228,6 +228,41 @@ def test_a_dearer_agent_needs_half_the_margin_of_a_cheaper_one(tiny, wins, takes
     assert (d.chosen == "big") is takes
 
 
+def test_gentle_exploration_strays_from_the_best_expected_agent_on_at_most_a_quarter_of_turns(tiny):
+    from skillchat.core.router import GENTLE_SHARE
+
+    # With the priors alone Thompson sampling sends most turns away from the best expected agent.
+    st = tiny.settings
+    plain = {a.agent_id: a.probability for a in route(tiny, "hello there, how are you?", lam=0.2).ranking}
+    assert len(plain) >= 3
+    d = route(tiny, "hello there, how are you?", lam=0.2, policy="gentle", rng=random.Random(3))
+    gentle = {a.agent_id: a.probability for a in d.ranking}
+    best = d.best_expected
+    assert plain[best] < 1 - GENTLE_SHARE
+    assert gentle[best] == pytest.approx(1 - GENTLE_SHARE)
+    # The turns that do explore keep Thompson sampling's preferences among the others, and every
+    # agent stays reachable.
+    others = [a for a in gentle if a != best]
+    assert [gentle[a] / plain[a] for a in others] == pytest.approx([GENTLE_SHARE / (1 - plain[best])] * len(others))
+    assert min(gentle.values()) >= st.exploration_floor / len(gentle) * GENTLE_SHARE
+    assert sum(gentle.values()) == pytest.approx(1.0)
+    assert d.policy == "gentle"
+    # Drawing another agent under gentle exploration is exploring, and says so.
+    drawn = next(route(tiny, "hello there, how are you?", lam=0.2, policy="gentle", rng=random.Random(s))
+                 for s in range(200) if route(tiny, "hello there, how are you?", lam=0.2, policy="gentle",
+                                              rng=random.Random(s)).chosen != best)
+    assert drawn.explored and drawn.reason.startswith("exploring")
+
+
+def test_gentle_exploration_leaves_a_concentrated_draw_alone(tiny):
+    rate(tiny, "big", "chat.general", 90, 10)
+    for agent in ("mid", "small"):
+        rate(tiny, agent, "chat.general", 30, 70)
+    plain = route(tiny, "hello there, how are you?", lam=0.0)
+    gentle = route(tiny, "hello there, how are you?", lam=0.0, policy="gentle")
+    assert [a.probability for a in gentle.ranking] == pytest.approx([a.probability for a in plain.ranking])
+
+
 def test_the_most_competent_agent_keeps_a_share_of_draws_at_any_price(tiny):
     # At lambda=10 the dear, clearly strongest agent never wins the cost-weighted draw; the quality
     # floor still sends it its share, so its record stays current.

@@ -287,8 +287,20 @@ async def test_lambda_and_explore_are_kept_in_the_config_file(tmp_path, skillcha
     async with again.run_test(size=SIZE) as pilot:
         await ready(pilot)
         assert again.service.lam == 0.6 and again.service.policy == "greedy"
+        await run(pilot, "/explore gentle")
+        assert again.service.policy == "gentle"
+        assert "exploring gently" in str(again.chat.query_one("#status").render())
+        assert (await send(pilot, "Write a haiku about winter")).decision.policy == "gentle"
+        await run(pilot, "/explore")
+        assert plain(again.chat.transcript.query(".notice").last().content).startswith("Exploring: gentle;")
+    assert config.load().explore == "gentle"
+
+    last = make_app(tmp_path, config=config.load())
+    async with last.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert last.service.policy == "gentle"
         await run(pilot, "/explore on")
-        assert again.service.policy == "thompson"
+        assert last.service.policy == "thompson"
     assert config.load().explore is True
 
 

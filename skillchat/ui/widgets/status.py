@@ -19,7 +19,7 @@ class StatusState:
     demo: bool = False
     spend: str = ""  # e.g. "today $0.012 of $2.00"
     spend_alert: bool = False
-    explore: bool = True
+    policy: str = "thompson"  # how routing explores: thompson, gentle or greedy
 
 
 class StatusBar(Static):
@@ -36,7 +36,7 @@ class StatusBar(Static):
         if s.pinned:
             t.append(f"pinned: {clean(s.pinned)}", style="bold yellow")
         else:
-            t.append("auto" if s.explore else "auto, not exploring")
+            t.append({"gentle": "auto, exploring gently", "greedy": "auto, not exploring"}.get(s.policy, "auto"))
         t.append("  models ", style="dim")
         style = {"ready": "green", "loading": "italic", "starting": "italic", "failed": "bold red",
                  "none": "bold yellow"}.get(s.providers, "")
