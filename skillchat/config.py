@@ -78,8 +78,10 @@ class Budget:
     soft_monthly_usd: float | None = None
 
 
-# The routing policy each `explore` value asks for (core/router.py POLICIES).
+# The routing policy each `explore` value asks for (core/router.py POLICIES), and the value each
+# word of `/explore on|gentle|off` (and `bench --explore`) stands for.
 EXPLORE_POLICIES: dict[bool | str, str] = {True: "thompson", "gentle": "gentle", False: "greedy"}
+EXPLORE_WORDS: dict[str, bool | str] = {"on": True, "gentle": "gentle", "off": False}
 
 
 def explore_policy(explore: bool | str) -> str:

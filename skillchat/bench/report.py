@@ -16,6 +16,7 @@ TIMING_KEY = "timings"  # the only part of the JSON that differs between two run
 _TRAIN_POLICY = {"thompson": "Thompson sampling",
                  "gentle": "gentle Thompson sampling (at most 1 turn in 4 away from the best expected model)"}
 
+
 def _usd_k(cost: float) -> str:
     """Mean cost per query, shown per 1,000 queries."""
     return f"${cost * 1000:,.3f}"

@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     from skillchat.bench import data, report, runner
     from skillchat.bench import seeds as seeds_mod
     from skillchat.bench.progress import Progress
+    from skillchat.config import EXPLORE_WORDS, explore_policy
 
     rs = data.load(args.dir)
     for target in (args.json, args.save_handbook):
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         rs = rs.restrict([m.strip() for m in args.models.split(",") if m.strip()])
     opts = runner.BenchOptions(
         seed=args.seed, skills=args.skills, knn_k=args.knn, relearn=not args.no_relearn, per_lambda=not args.no_per_lambda,
-        compare_share=args.compare_share, train_policy={"on": "thompson", "gentle": "gentle"}[args.explore],
+        compare_share=args.compare_share, train_policy=explore_policy(EXPLORE_WORDS[args.explore]),
     )
     changes: dict[str, Any] = {}
     if args.lambdas:

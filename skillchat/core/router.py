@@ -29,8 +29,8 @@ from skillchat.core.standing import standing
 from skillchat.errors import SkillchatError
 
 # "gentle" is Thompson sampling that strays from the best expected agent on at most GENTLE_SHARE
-# of turns (floors aside): with a new handbook's wide priors, plain Thompson sampling sends most
-# turns elsewhere, a different model nearly every turn.
+# of turns: with a new handbook's wide priors, plain Thompson sampling sends most turns elsewhere,
+# a different model nearly every turn.
 POLICIES = ("thompson", "gentle", "greedy")
 GENTLE_SHARE = 0.25
 _GRID = 40

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from skillchat import atomic
+from skillchat.config import EXPLORE_WORDS, explore_policy
 from skillchat.errors import SkillchatError
 from skillchat.text_safety import clean, os_reason, shown
 from skillchat.ui.commands import Invocation, SlashError
@@ -186,13 +187,10 @@ async def _lambda(chat: ChatScreen, args: tuple[str, ...]) -> None:
     await chat.note(f"λ = {svc.lam:g} {saved}: {effect}")
 
 
-_EXPLORE: dict[str, tuple[str, bool | str, str]] = {  # /explore word -> (routing policy, config value, what it does)
-    "on": ("thompson", True, "routing now and then tries a model other than the best expected one, so it learns what "
-                             "the others are worth"),
-    "gentle": ("gentle", "gentle", "routing tries another model on at most 1 turn in 4, one about as likely to be best; "
-                                   "it learns more slowly"),
-    "off": ("greedy", False, "every turn goes to the best expected model, and routing learns only about the ones it "
-                             "prefers"),
+_EXPLORE = {  # what each /explore word does
+    "on": "routing now and then tries a model other than the best expected one, so it learns what the others are worth",
+    "gentle": "routing tries another model on at most 1 turn in 4, one about as likely to be best; it learns more slowly",
+    "off": "every turn goes to the best expected model, and routing learns only about the ones it prefers",
 }
 
 
@@ -200,18 +198,17 @@ _EXPLORE: dict[str, tuple[str, bool | str, str]] = {  # /explore word -> (routin
 async def _explore(chat: ChatScreen, args: tuple[str, ...]) -> None:
     svc = chat.sc.require_service()
     if not args:
-        now = next(word for word, (policy, _, _) in _EXPLORE.items() if policy == svc.policy)
-        others = " or ".join(f"/explore {w}" for w in _EXPLORE if w != now)
-        await chat.note(f"Exploring: {now}; {_EXPLORE[now][2]}. {others} changes it.")
+        now = next(word for word, value in EXPLORE_WORDS.items() if explore_policy(value) == svc.policy)
+        others = " or ".join(f"/explore {w}" for w in EXPLORE_WORDS if w != now)
+        await chat.note(f"Exploring: {now}; {_EXPLORE[now]}. {others} changes it.")
         return
     want = args[0].lower()
-    if want not in _EXPLORE:
+    if want not in EXPLORE_WORDS:
         raise SlashError("use /explore on, /explore gentle or /explore off")
-    policy, value, what = _EXPLORE[want]
-    svc.policy = policy
-    saved = await chat.sc.save_setting("explore", value)
+    svc.policy = explore_policy(EXPLORE_WORDS[want])
+    saved = await chat.sc.save_setting("explore", EXPLORE_WORDS[want])
     chat.sc.refresh_status()
-    await chat.note(f"Exploring: {want} {saved}: {what}.")
+    await chat.note(f"Exploring: {want} {saved}: {_EXPLORE[want]}.")
 
 
 @handler("history")
