@@ -139,7 +139,11 @@ class AnswerView(GrowsWithAnswer, Widget):
         self._width, self._lines = drawn if drawn is not None else (0, [])
         self._tail_at = len(self._lines)  # where the lines of source[_done:] start
         self._drawn = drawn is not None
-        self._styled: list[Strip] = []  # what render_line hands out, in order, for _styled_key
+        # The lines render_line hands out, in order, for _styled_key: segments, not Strips. A Strip
+        # carries seven caches, and keeps the Strips Textual derives from it (cropped, filtered)
+        # alive as long as it lives: kept for every line drawn, they were most of what the garbage
+        # collector walked while an answer streamed. A Strip is made for the lines on screen only.
+        self._styled: list[Line] = []
         self._styled_key: tuple[int, Style] | None = None
         self._height = 0  # what the last layout was given
         self._line_style: Style | None = None  # while a repaint is under way
@@ -243,29 +247,28 @@ class AnswerView(GrowsWithAnswer, Widget):
         styled = self._styled
         while len(styled) <= y:
             styled.append(self._styled_line(len(styled), lines[len(styled)], width, style))
-        strip = styled[y]
         selection = self.text_selection
         span = selection.get_span(y) if selection is not None else None
-        if span is not None:
-            start, end = span
-            end = width if end == -1 else end
-            before, chosen, after = Segment.divide(list(strip), [start, end, width])
-            picked = self.screen.get_component_rich_style("screen--selection")
-            strip = Strip([*before, *Segment.apply_style(chosen, post_style=picked), *after], width)
-        return strip
+        if span is None:
+            return Strip(styled[y], width)
+        start, end = span
+        end = width if end == -1 else end
+        before, chosen, after = Segment.divide(styled[y], [start, end, width])
+        picked = self.screen.get_component_rich_style("screen--selection")
+        return Strip([*before, *Segment.apply_style(chosen, post_style=picked), *after], width)
 
     @staticmethod
-    def _styled_line(y: int, line: Line, width: int, style: Style) -> Strip:
+    def _styled_line(y: int, line: Line, width: int, style: Style) -> Line:
         """A line in the widget's style, `width` cells wide, made in one pass (Strip's own
-        apply_style / crop_extend / apply_offsets would each keep another Strip alive). Offsets
-        tell Textual's mouse selection which character is under the pointer."""
+        apply_style / crop_extend / apply_offsets would each make another Strip). Offsets tell
+        Textual's mouse selection which character is under the pointer."""
         segments = []
         x = 0
         for text, seg_style, control in Segment.adjust_line_length(list(Segment.apply_style(line, style)), width, style):
             offset = Style.from_meta({"offset": (x, y)})
             segments.append(Segment(text, seg_style + offset if seg_style else offset, control))
             x += len(text)
-        return Strip(segments, width)
+        return segments
 
     # --- selection and links -----------------------------------------------------------------
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
