@@ -13,7 +13,8 @@ lays out and renders every frame but discards the output) over the real ChatServ
 * stream: `--streams` more turns, one after another, whose demo answer (through litellm's
   mock_response, the real streaming path) is a long Markdown answer, while a 20 ms timer records
   its lag and a keystroke is queued every 250 ms the way the terminal driver queues one (time
-  until the character is in the prompt), samples pooled over the turns; then the same measures
+  until the character is in the prompt), samples pooled over the turns, and the screen layouts
+  counted (through Textual's layout signal); then the same measures
   with the app idle, as a baseline for what the machine's load alone costs;
 * memory: `--add` more turns sent one after another, the process's resident memory and the
   number of widgets on the chat screen sampled every 10 turns.
@@ -200,6 +201,10 @@ async def run(args: argparse.Namespace) -> None:
         # Several answers, one after another, their samples pooled: a p99 of one answer's ~80 keys is
         # its second-slowest key.
         keys, lags, stream_s, complete = [], [], 0.0, 0
+        layouts = [0]  # screen layouts while streaming: each arranges every mounted widget
+        streaming = [False]
+        app.screen.screen_layout_refresh_signal.subscribe(
+            chat, lambda screen: layouts.__setitem__(0, layouts[0] + streaming[0]), immediate=True)
         for _ in range(args.streams):
             transcript.scroll_end(animate=False)
             await pilot.pause()
@@ -213,7 +218,9 @@ async def run(args: argparse.Namespace) -> None:
             turn = transcript.last_turn()
             t0 = time.perf_counter()
             with LagMeter(app) as lag:
+                streaming[0] = True
                 keys += await type_while(lambda turn=turn: turn.status == "streaming")
+                streaming[0] = False
                 stream_s += time.perf_counter() - t0
                 await asyncio.sleep(0.5)  # the end of the turn: last flush, stats, rating buttons
             lags += lag.lags
@@ -221,7 +228,8 @@ async def run(args: argparse.Namespace) -> None:
             complete += turn.text == streamed and turn.status == "done"
         print(f"streamed {args.streams} answers of {len(streamed):,} characters (~{args.tokens:,} tokens, "
               f"{args.streams * len(streamed) / stream_s:.0f} chars/s) in {stream_s:.1f} s; "
-              f"final text complete: {complete} of {args.streams}")
+              f"final text complete: {complete} of {args.streams}; {layouts[0] / args.streams:.0f} screen layouts "
+              f"per answer")
         print(summary("  timer lag while streaming", lags))
         print(summary("  key to prompt while streaming", keys))
         # The same app doing nothing but taking keys, for as long, on the machine as loaded now: what
