@@ -10,15 +10,17 @@ lays out and renders every frame but discards the output) over the real ChatServ
   out, `--opens` times;
 * scroll: page-up from the bottom `--pages` times (earlier turns load as the top is reached),
   each step timed until the app is idle again, with a 20 ms timer's lag recorded throughout;
-* stream: one more turn whose demo answer (through litellm's mock_response, the real streaming
-  path) is a long Markdown answer, while a 20 ms timer records its lag and a keystroke is queued
-  every 250 ms the way the terminal driver queues one (time until the character is in the prompt);
-  then the same measures with the app idle, as a baseline for what the machine's load alone costs;
+* stream: `--streams` more turns, one after another, whose demo answer (through litellm's
+  mock_response, the real streaming path) is a long Markdown answer, while a 20 ms timer records
+  its lag and a keystroke is queued every 250 ms the way the terminal driver queues one (time
+  until the character is in the prompt), samples pooled over the turns, and the screen layouts
+  counted (through Textual's layout signal); then the same measures
+  with the app idle, as a baseline for what the machine's load alone costs;
 * memory: `--add` more turns sent one after another, the process's resident memory and the
   number of widgets on the chat screen sampled every 10 turns.
 
 Usage:  python benchmarks/bench_long_conversation.py [--turns 500] [--opens 5] [--pages 120]
-                                                      [--tokens 3000] [--add 40] [--baseline-s 15]
+                                                      [--tokens 3000] [--streams 3] [--add 40] [--baseline-s 40]
 """
 
 from __future__ import annotations
@@ -186,16 +188,7 @@ async def run(args: argparse.Namespace) -> None:
         print(summary("  timer lag while scrolling", lag.lags))
 
         # --- stream -------------------------------------------------------------------------
-        transcript.scroll_end(animate=False)
-        await pilot.pause()
         prompt = chat.prompt
-        prompt.focus()
-        prompt.insert("Write me something long")
-        previous = transcript.last_turn()
-        await pilot.press("enter")
-        while transcript.last_turn() is previous or transcript.last_turn().status != "streaming":
-            await pilot.pause(0.005)
-        turn = transcript.last_turn()
 
         async def type_while(going) -> list[float]:  # noqa: ANN001
             """A key queued every 250 ms as the terminal driver queues one: ms until it is in the prompt."""
@@ -205,16 +198,39 @@ async def run(args: argparse.Namespace) -> None:
                 keys.append(await key_to_prompt(app, prompt) * 1000)
             return keys
 
-        t0 = time.perf_counter()
-        with LagMeter(app) as lag:
-            keys = await type_while(lambda: turn.status == "streaming")
-            stream_s = time.perf_counter() - t0
-            await asyncio.sleep(0.5)  # the end of the turn: last flush, stats, rating buttons
-        await pilot.pause()
-        complete = turn.text == streamed and turn.status == "done"
-        print(f"streamed {len(streamed):,} characters (~{args.tokens:,} tokens, {len(streamed) / stream_s:.0f} chars/s) "
-              f"in {stream_s:.1f} s; final text complete: {complete}")
-        print(summary("  timer lag while streaming", lag.lags))
+        # Several answers, one after another, their samples pooled: a p99 of one answer's ~80 keys is
+        # its second-slowest key.
+        keys, lags, stream_s, complete = [], [], 0.0, 0
+        layouts = [0]  # screen layouts while streaming: each arranges every mounted widget
+        streaming = [False]
+        app.screen.screen_layout_refresh_signal.subscribe(
+            chat, lambda screen: layouts.__setitem__(0, layouts[0] + streaming[0]), immediate=True)
+        for _ in range(args.streams):
+            transcript.scroll_end(animate=False)
+            await pilot.pause()
+            prompt.focus()
+            prompt.clear()
+            prompt.insert("Write me something long")
+            previous = transcript.last_turn()
+            await pilot.press("enter")
+            while transcript.last_turn() is previous or transcript.last_turn().status != "streaming":
+                await pilot.pause(0.005)
+            turn = transcript.last_turn()
+            t0 = time.perf_counter()
+            with LagMeter(app) as lag:
+                streaming[0] = True
+                keys += await type_while(lambda turn=turn: turn.status == "streaming")
+                streaming[0] = False
+                stream_s += time.perf_counter() - t0
+                await asyncio.sleep(0.5)  # the end of the turn: last flush, stats, rating buttons
+            lags += lag.lags
+            await pilot.pause()
+            complete += turn.text == streamed and turn.status == "done"
+        print(f"streamed {args.streams} answers of {len(streamed):,} characters (~{args.tokens:,} tokens, "
+              f"{args.streams * len(streamed) / stream_s:.0f} chars/s) in {stream_s:.1f} s; "
+              f"final text complete: {complete} of {args.streams}; {layouts[0] / args.streams:.0f} screen layouts "
+              f"per answer")
+        print(summary("  timer lag while streaming", lags))
         print(summary("  key to prompt while streaming", keys))
         # The same app doing nothing but taking keys, for as long, on the machine as loaded now: what
         # the machine alone costs (a shared machine delays any process now and then).
@@ -224,7 +240,7 @@ async def run(args: argparse.Namespace) -> None:
             idle_keys = await type_while(lambda: time.perf_counter() < idle_until)
         print(summary("  baseline, the app idle: timer lag", idle_lag.lags))
         print(summary("  baseline, the app idle: key to prompt", idle_keys))
-        print(f"  streaming / idle p99: timer lag {pct(lag.lags, 99) / max(pct(idle_lag.lags, 99), 0.1):.1f}x, "
+        print(f"  streaming / idle p99: timer lag {pct(lags, 99) / max(pct(idle_lag.lags, 99), 0.1):.1f}x, "
               f"key {pct(keys, 99) / max(pct(idle_keys, 99), 0.1):.1f}x; load average "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
 
@@ -256,8 +272,9 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=120, help="page-ups from the bottom")
     ap.add_argument("--tokens", type=int, default=3000, help="length of the streamed answer")
     ap.add_argument("--rate", type=float, default=200.0, help="tokens per second while streaming")
+    ap.add_argument("--streams", type=int, default=3, help="answers streamed one after another, samples pooled")
     ap.add_argument("--add", type=int, default=40, help="turns added one by one for the memory figure")
-    ap.add_argument("--baseline-s", type=float, default=15.0, help="seconds of the idle baseline after streaming")
+    ap.add_argument("--baseline-s", type=float, default=40.0, help="seconds of the idle baseline after streaming")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["SKILLCHAT_HOME"] = home

@@ -146,3 +146,27 @@ async def test_answer_text_can_be_selected_with_the_mouse(tmp_path, monkeypatch)
         selected = app.screen.get_selected_text()
         assert selected is not None
         assert "Select these words please." in selected and "And a second paragraph." in selected
+
+
+async def test_each_growth_of_a_streaming_answer_lays_the_screen_out_once(tmp_path, monkeypatch):
+    """A layout arranges every mounted widget and repaints the screen: the costliest thing the app
+    does while an answer streams, and keys wait behind it. Textual laid the screen out a second
+    time after each growth (the turn's and the transcript's sizes had changed), moving nothing."""
+    from skillchat.providers import demo as demo_script
+
+    monkeypatch.setattr(demo_script, "answer", lambda *a: "\n\n".join([TRICKY] * 4))
+    app = make_app(tmp_path, chunk_delay_s=0.002)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        heights: list[int] = []
+
+        def laid_out(screen) -> None:  # noqa: ANN001
+            turn = app.chat.transcript.last_turn()
+            if turn is not None and turn.status == "streaming":
+                heights.append(turn.query_one(AnswerView).size.height)
+
+        app.screen.screen_layout_refresh_signal.subscribe(app.chat, laid_out, immediate=True)
+        await send(pilot, "Write a long one")
+        growths = len(set(heights))
+        assert growths >= 8, "the answer grew several times while it streamed"
+        assert len(heights) <= growths + 2, f"{len(heights)} layouts for {growths} heights while streaming"

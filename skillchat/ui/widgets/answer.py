@@ -8,8 +8,8 @@ lines Rich draws once per width.
 While an answer streams, its complete top-level blocks are drawn once, as they complete, and only
 the last block (the one still growing) is drawn again on each update. The widget's height grows
 half a view at a time, so most updates repaint a few lines without laying the screen out again
-(a layout, and the scroll that follows it, redraws every widget on screen; two layouts in fact,
-as Textual lays out again after resizing). The text being read stays still meanwhile.
+(a layout arranges every mounted widget, and the scroll that follows it redraws every widget on
+screen; once per growth, see GrowsWithAnswer). The text being read stays still meanwhile.
 
 The lines keep what Rich drew, links included: text can be selected with the mouse, and clicking
 a web link opens it.
@@ -30,6 +30,7 @@ from rich.text import Text
 from textual import events
 from textual.containers import ScrollableContainer
 from textual.geometry import Region, Size
+from textual.reactive import Reactive
 from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
@@ -96,6 +97,19 @@ def last_block_start(text: str) -> int:
 Line = list[Segment]
 
 
+class GrowsWithAnswer:
+    """A widget that the streaming answer, or the widgets around it, grow inside: laid out once
+    per growth instead of twice.
+
+    Textual lays the whole screen out again whenever a widget's `virtual_size` changes, and a
+    layout is what sets it: each growth of the answer (and of the turn and transcript holding it)
+    was followed by a second full layout that moved nothing but cost as much as the first, every
+    mounted widget arranged again. For widgets whose virtual size only layout sets (not scroll
+    views that size their own content), a repaint is enough."""
+
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+
 def draw(markdown: str, console: Console, width: int) -> list[Line]:
     """Markdown as lines of at most `width` cells. Pure computation: a page of answers read back
     from the log is drawn in the reading thread, so keys are handled meanwhile. Plain lists of
@@ -106,7 +120,7 @@ def draw(markdown: str, console: Console, width: int) -> list[Line]:
     return console.render_lines(_Markdown(markdown), console.options.update(width=width, height=None), pad=False)
 
 
-class AnswerView(Widget):
+class AnswerView(GrowsWithAnswer, Widget):
     """An answer: Markdown drawn by Rich once per width, and while it streams, once per block."""
 
     DEFAULT_CSS = """
@@ -125,9 +139,14 @@ class AnswerView(Widget):
         self._width, self._lines = drawn if drawn is not None else (0, [])
         self._tail_at = len(self._lines)  # where the lines of source[_done:] start
         self._drawn = drawn is not None
-        self._styled: list[Strip] = []  # what render_line hands out, in order, for _styled_key
+        # The lines render_line hands out, in order, for _styled_key: segments, not Strips. A Strip
+        # carries seven caches, and keeps the Strips Textual derives from it (cropped, filtered)
+        # alive as long as it lives: kept for every line drawn, they were most of what the garbage
+        # collector walked while an answer streamed. A Strip is made for the lines on screen only.
+        self._styled: list[Line] = []
         self._styled_key: tuple[int, Style] | None = None
         self._height = 0  # what the last layout was given
+        self._line_style: Style | None = None  # while a repaint is under way
 
     # --- streaming ---------------------------------------------------------------------------
     def write(self, more: str) -> None:
@@ -209,8 +228,17 @@ class AnswerView(Widget):
         self._height = self._layout_height()
         return self._height
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style walks every ancestor's CSS: worked out once per repaint, not per line
+        # (it was half the cost of drawing a screen of answer).
+        self._line_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._line_style = None
+
     def render_line(self, y: int) -> Strip:
-        width, style = self.size.width, self.rich_style
+        width, style = self.size.width, self._line_style if self._line_style is not None else self.rich_style
         lines = self.lines(width)
         if y >= len(lines):
             return Strip.blank(width, style)
@@ -219,29 +247,28 @@ class AnswerView(Widget):
         styled = self._styled
         while len(styled) <= y:
             styled.append(self._styled_line(len(styled), lines[len(styled)], width, style))
-        strip = styled[y]
         selection = self.text_selection
         span = selection.get_span(y) if selection is not None else None
-        if span is not None:
-            start, end = span
-            end = width if end == -1 else end
-            before, chosen, after = Segment.divide(list(strip), [start, end, width])
-            picked = self.screen.get_component_rich_style("screen--selection")
-            strip = Strip([*before, *Segment.apply_style(chosen, post_style=picked), *after], width)
-        return strip
+        if span is None:
+            return Strip(styled[y], width)
+        start, end = span
+        end = width if end == -1 else end
+        before, chosen, after = Segment.divide(styled[y], [start, end, width])
+        picked = self.screen.get_component_rich_style("screen--selection")
+        return Strip([*before, *Segment.apply_style(chosen, post_style=picked), *after], width)
 
     @staticmethod
-    def _styled_line(y: int, line: Line, width: int, style: Style) -> Strip:
+    def _styled_line(y: int, line: Line, width: int, style: Style) -> Line:
         """A line in the widget's style, `width` cells wide, made in one pass (Strip's own
-        apply_style / crop_extend / apply_offsets would each keep another Strip alive). Offsets
-        tell Textual's mouse selection which character is under the pointer."""
+        apply_style / crop_extend / apply_offsets would each make another Strip). Offsets tell
+        Textual's mouse selection which character is under the pointer."""
         segments = []
         x = 0
         for text, seg_style, control in Segment.adjust_line_length(list(Segment.apply_style(line, style)), width, style):
             offset = Style.from_meta({"offset": (x, y)})
             segments.append(Segment(text, seg_style + offset if seg_style else offset, control))
             x += len(text)
-        return Strip(segments, width)
+        return segments
 
     # --- selection and links -----------------------------------------------------------------
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:

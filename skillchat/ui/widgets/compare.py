@@ -20,6 +20,7 @@ from textual.widgets import Static, TextArea
 
 from skillchat.core.handbook import Handbook
 from skillchat.text_safety import clean, one_line
+from skillchat.ui.widgets.answer import GrowsWithAnswer
 from skillchat.ui.widgets.turn import AssistantTurn
 
 STACK_BELOW = 100  # columns: narrower terminals show the two answers one above the other
@@ -40,7 +41,11 @@ class PickButton(Static):
         panel.pick(self.outcome)
 
 
-class ComparePanel(Vertical):
+class _Sides(GrowsWithAnswer, Horizontal):
+    """The two answers of a comparison, side by side or stacked."""
+
+
+class ComparePanel(GrowsWithAnswer, Vertical):
     can_focus = True
     BINDINGS = [
         Binding("1", "pick('left')", "Left better", id="compare_left", tooltip="The left answer is better"),
@@ -63,7 +68,7 @@ class ComparePanel(Vertical):
 
     def compose(self):
         yield Static(Text("comparing two answers side by side…", style="dim"), classes="compare-head")
-        with Horizontal(classes="compare-sides"):
+        with _Sides(classes="compare-sides"):
             yield self.left
             yield self.right
         with Horizontal(classes="compare-pick"):

@@ -83,6 +83,8 @@ class CompletionMenu(OptionList):
         self.display = bool(items)
 
     def hide(self) -> None:
+        if not self.display and not self.option_count:  # every key of plain text gets here
+            return
         self.display = False
         self.clear_options()
 

@@ -17,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import Markdown, Static
 
 from skillchat.core.handbook import Handbook
+from skillchat.ui.widgets.answer import GrowsWithAnswer
 from skillchat.ui.widgets.compare import ComparePanel
 from skillchat.ui.widgets.turn import AssistantTurn, Notice, UserMessage
 
@@ -51,7 +52,7 @@ class EarlierTurns(Static):
         self.post_message(Transcript.EarlierWanted())
 
 
-class Transcript(VerticalScroll):
+class Transcript(GrowsWithAnswer, VerticalScroll):
     # The scrollbar is always there, so answers are laid out at one width (with it appearing
     # on overflow, each one would be drawn at two).
     DEFAULT_CSS = """

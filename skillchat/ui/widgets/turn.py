@@ -23,7 +23,7 @@ from skillchat.core.decision import RoutingDecision
 from skillchat.core.handbook import Handbook
 from skillchat.text_safety import StreamCleaner, clean, one_line
 from skillchat.ui import format as fmt
-from skillchat.ui.widgets.answer import AnswerView, Line
+from skillchat.ui.widgets.answer import AnswerView, GrowsWithAnswer, Line
 
 # How often streamed text reaches the screen: every FLUSH_MIN_S while the app keeps up, backing
 # off towards FLUSH_MAX_S when layout of a long transcript starts to delay the event loop.
@@ -61,7 +61,7 @@ class RateButton(Static):
         turn.request_rating(self.rating)
 
 
-class AssistantTurn(Vertical):
+class AssistantTurn(GrowsWithAnswer, Vertical):
     """An answer, its routing decision and its rating. Focus it (alt+up) to act on it by key."""
 
     can_focus = True
