@@ -202,7 +202,7 @@ def train(
             outcome = compare_core.preference(answers[0][1].score, answers[1][1].score)
             ratings = list(compare_core.outcome_ratings(outcome))
             kept = 1 if compare_core.continues_right(outcome) else 0
-        for k, ((agent, out, propensity, policy), rating) in enumerate(zip(answers, ratings, strict=True)):
+        for k, ((agent, out, propensity, logged_policy), rating) in enumerate(zip(answers, ratings, strict=True)):
             apply_rating(hb, agent, weights, rating)
             hb.record_cost(agent, d.mode, out.prompt_tokens or 0, out.completion_tokens or 0, out.cost_usd)
             log.append(
@@ -213,7 +213,7 @@ def train(
                     skills=weights,
                     score=rating,
                     propensity=propensity,
-                    policy=policy,
+                    policy=logged_policy,
                     text=q.text,
                     cost_usd=out.cost_usd,
                     prompt_tokens=out.prompt_tokens,
