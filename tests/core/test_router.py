@@ -211,21 +211,28 @@ def test_at_a_high_cost_weight_the_cheap_agent_keeps_the_turn(tiny):
     assert d.chosen == "small"
 
 
-@pytest.mark.parametrize(("wins", "takes"), [(3, False), (6, True)])
+@pytest.mark.parametrize(("wins", "takes"), [(2, False), (4, True)])
 def test_a_dearer_agent_needs_half_the_margin_of_a_cheaper_one(tiny, wins, takes):
-    # small is the proven, cheap champion on chat; big has a short, perfect record there. At a low
-    # cost weight big's estimate is higher but within its uncertainty. A dearer agent risks the
-    # user's money, which lambda prices, more than the answer, so it needs less evidence than a
-    # cheaper challenger, but some: three lucky answers (a third of a standard deviation ahead)
-    # are not enough, six (0.8 of one) are.
-    rate(tiny, "small", "chat.general", 80, 20)
+    # small is the proven, cheap champion (long records in three modes); big has a short, perfect
+    # record on chat. At this cost weight big's estimate is higher there, but within its
+    # uncertainty. A dearer agent risks the user's money, which lambda prices, more than the answer,
+    # so it needs less evidence than a cheaper challenger, but some: two lucky answers are not
+    # enough, four are (and would not be for a cheaper agent, or with twice the margin).
+    from skillchat.core import router as router_mod
+
+    rate(tiny, "small", "chat.general", 70, 30)
+    for skill in ("code.python", "math.calculus"):
+        rate(tiny, "small", skill, 80, 20)
     rate(tiny, "big", "chat.general", wins, 0)
-    d = route(tiny, "hello there, how are you?", lam=0.05, policy="greedy")
+    d = route(tiny, "hello there, how are you?", lam=0.1, policy="greedy")
     scores = {a.agent_id: a for a in d.ranking}
     gain = scores["big"].score - scores["small"].score
-    sd = math.hypot(scores["big"].uncertainty, scores["small"].uncertainty)
-    assert 0 < gain < tiny.settings.challenge_z * sd  # a cheaper challenger this far ahead would not take it
+    assert 0 < gain < tiny.settings.challenge_z * math.hypot(scores["big"].uncertainty, scores["small"].uncertainty)
     assert (d.chosen == "big") is takes
+    for margin, big_takes in ((0.0, True), (2 * router_mod._DEARER_MARGIN, False)):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(router_mod, "_DEARER_MARGIN", margin)
+            assert (route(tiny, "hello there, how are you?", lam=0.1, policy="greedy").chosen == "big") is big_takes
 
 
 def test_gentle_exploration_strays_from_the_best_expected_agent_on_at_most_a_quarter_of_turns(tiny):
