@@ -203,6 +203,18 @@ def test_strong_evidence_does_take_the_turn_from_the_champion(tiny):
     assert _champion_world(tiny, 95, 5).chosen == "mid"
 
 
+def test_a_cheaper_agent_clear_by_more_than_challenge_z_takes_the_turn(tiny):
+    # mid, a middling model elsewhere (so big stays the champion), answers 20 of 21 debugging
+    # questions: between one and two standard deviations better than big there. One (the default
+    # challenge_z) is the margin a cheaper agent must clear, not two.
+    tiny.settings = dataclasses.replace(tiny.settings, challenge_z=1.0)
+    for skill in ("code.python", "code.debugging", "math.calculus", "chat.general"):
+        rate(tiny, "big", skill, 40, 10)
+    rate(tiny, "mid", "math.calculus", 30, 20)
+    rate(tiny, "mid", "code.debugging", 20, 1)
+    assert route(tiny, lam=0.0, policy="greedy").chosen == "mid"
+
+
 def test_at_a_high_cost_weight_the_cheap_agent_keeps_the_turn(tiny):
     # The safeguard never pulls a turn back to a dear agent that the cost weight rules out.
     for agent in ("big", "small"):
