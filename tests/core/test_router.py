@@ -267,9 +267,8 @@ def test_gentle_exploration_strays_from_the_best_expected_agent_on_at_most_a_qua
     assert sum(gentle.values()) == pytest.approx(1.0)
     assert d.policy == "gentle"
     # Drawing another agent under gentle exploration is exploring, and says so.
-    drawn = next(route(tiny, "hello there, how are you?", lam=0.2, policy="gentle", rng=random.Random(s))
-                 for s in range(200) if route(tiny, "hello there, how are you?", lam=0.2, policy="gentle",
-                                              rng=random.Random(s)).chosen != best)
+    draws = (route(tiny, "hello there, how are you?", lam=0.2, policy="gentle", rng=random.Random(s)) for s in range(200))
+    drawn = next(x for x in draws if x.chosen != best)
     assert drawn.explored and drawn.reason.startswith("exploring")
 
 
