@@ -148,8 +148,6 @@ class Router:
         profile: SkillProfile | None = None,
         prompt_tokens: int | None = None,
     ) -> RoutingDecision:
-        if policy not in POLICIES:
-            raise ValueError(f"unknown policy {policy!r}")
         profile = profile or self.inferrer.infer(messages)
         tokens = self.token_counter.count(messages) if prompt_tokens is None else prompt_tokens
         return self.decide(profile, tokens, lam=lam, policy=policy, rng=rng, pin=pin, exclude=exclude)
@@ -165,6 +163,8 @@ class Router:
         pin: str | None = None,
         exclude: Collection[str] = (),  # agent ids to leave out; a mapping also says why, for the message
     ) -> RoutingDecision:
+        if policy not in POLICIES:  # any other name would be sampled as Thompson and logged as itself
+            raise ValueError(f"unknown policy {policy!r}")
         if not (math.isfinite(lam) and lam >= 0):  # inf or nan would make every score -inf or nan
             raise ValueError(f"lambda must be a finite number >= 0, got {lam!r}")
         hb = self.handbook

@@ -377,3 +377,12 @@ def test_without_a_price_the_cost_is_the_observed_mean_pooled_over_modes_when_fe
     pooled = (0.004 * 2 + 0.010) / 3
     assert est.usd == pytest.approx((1 * 0.010 + 2 * pooled) / 3)
     assert estimate_cost(tiny, unpriced, "code", 100, _NoPrices()).usd < 0.010
+
+
+def test_an_unknown_policy_is_refused_not_sampled_under_its_name(tiny):
+    from skillchat.core.inference import profile_from_weights
+
+    with pytest.raises(ValueError, match="unknown policy 'compare'"):
+        Router(tiny).decide(profile_from_weights(tiny, {"chat.general": 1.0}), 100, policy="compare")
+    with pytest.raises(ValueError, match="unknown policy 'nope'"):
+        route(tiny, policy="nope")
