@@ -18,7 +18,6 @@ turns, in their file order, through the app's router (skillchat/routing.py) with
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -27,22 +26,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_inference import DATA, load_own_items  # noqa: E402  (benchmarks/, the script's own folder)
+
 from skillchat import handbooks  # noqa: E402
-from skillchat.config import DEFAULT_LAMBDA, EXPLORE_POLICIES  # noqa: E402
-from skillchat.core.ports import Message  # noqa: E402
+from skillchat.config import DEFAULT_LAMBDA, EXPLORE_WORDS, explore_policy  # noqa: E402
 from skillchat.routing import build_router  # noqa: E402
 
-DATA = REPO / "benchmarks" / "data"
 WINDOW = 20
-
-
-def requests() -> list[str]:
-    texts = []
-    for name in ("requests.jsonl", "fresh_requests.jsonl"):
-        for line in (DATA / name).read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                texts.append(json.loads(line)["text"])
-    return texts
 
 
 def main() -> None:
@@ -55,18 +45,19 @@ def main() -> None:
     hb = handbooks.load(a.handbook)
     router = build_router(hb)
     local = {agent.id: "served locally" for agent in hb.agents.values() if agent.model.startswith(("ollama/", "local/"))}
-    texts = requests()
-    print(f"handbook {a.handbook}, lambda {a.lam:g}, {len(texts)} first turns, "
+    items = load_own_items(DATA / "requests.jsonl") + load_own_items(DATA / "fresh_requests.jsonl")
+    # Each request is read once; every policy and seed then only draws.
+    turns = [(router.inferrer.infer(list(it.messages)), router.token_counter.count(list(it.messages))) for it in items]
+    print(f"handbook {a.handbook}, lambda {a.lam:g}, {len(turns)} first turns, "
           f"{len(hb.agents) - len(local)} agents, {a.seeds} sampled runs")
     print(f"{'explore':8s} {'P(best expected)':>17s} {'turns elsewhere':>16s} {'models per 20 turns':>20s}")
-    for word, policy in (("on", EXPLORE_POLICIES[True]), ("gentle", EXPLORE_POLICIES["gentle"]),
-                         ("off", EXPLORE_POLICIES[False])):
+    for word, value in EXPLORE_WORDS.items():
         p_best, away, distinct = [], [], []
         for seed in range(a.seeds):
             rng = random.Random(seed)
             chosen = []
-            for text in texts:
-                d = router.route([Message("user", text)], lam=a.lam, policy=policy, rng=rng, exclude=local)
+            for profile, tokens in turns:
+                d = router.decide(profile, tokens, lam=a.lam, policy=explore_policy(value), rng=rng, exclude=local)
                 if seed == 0:
                     p_best.append(next(s.probability for s in d.ranking if s.agent_id == d.best_expected))
                 chosen.append(d.chosen)
