@@ -2,6 +2,7 @@
 
 import random
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from ratings import rate  # tests/core/ratings.py
@@ -76,6 +77,45 @@ def test_floor_keeps_a_hopeless_challenger_reachable(tiny):
     assert draw["small"] >= 0.1 - 1e-12
 
 
+def test_a_tie_with_no_uncertainty_does_not_beat_the_best():
+    assert beat_probability(0.5, 0.0, 0.5, 0.0) == 0.0  # "exceeds": a certain tie is no win
+
+
+def scored(hb, **score_sd):
+    """A routed decision with big as the best expected agent and every agent's (score, sd) set."""
+    d = decide(hb)
+    ranking = tuple(replace(a, score=score_sd[a.agent_id][0], uncertainty=score_sd[a.agent_id][1]) for a in d.ranking)
+    return replace(d, ranking=ranking, best_expected="big")
+
+
+@pytest.mark.parametrize("floor, mid, small", [(0.0, 1.0, 0.0), (CHALLENGER_FLOOR, 0.95, 0.05), (1.0, 0.5, 0.5)])
+def test_the_draw_mixes_the_beat_chances_with_the_floor_including_both_ends(tiny, floor, mid, small):
+    # big is certain at 0.6; mid ties it with some uncertainty (beats it with p = 1/2), small is
+    # certainly below (p = 0). The draw is (1 - floor) * p / sum(p) + floor / 2.
+    d = scored(tiny, big=(0.6, 0.0), mid=(0.6, 0.1), small=(0.3, 0.0))
+    beats, draw = challenger_odds(d, floor)
+    assert beats == {"mid": pytest.approx(0.5), "small": 0.0}
+    assert draw == {"mid": pytest.approx(mid), "small": pytest.approx(small)}
+    assert pick_pair(d, random.Random(0), floor=floor).called == {"big": 1.0, "mid": pytest.approx(mid),
+                                                                   "small": pytest.approx(small)}
+
+
+def test_when_no_challenger_can_win_the_draw_is_even(tiny):
+    d = scored(tiny, big=(0.9, 0.0), mid=(0.4, 0.0), small=(0.1, 0.0))
+    beats, draw = challenger_odds(d, floor=0.0)
+    assert beats == {"mid": 0.0, "small": 0.0}
+    assert draw == {"mid": 0.5, "small": 0.5}
+
+
+def test_a_seeded_draw_takes_the_agent_whose_share_holds_the_first_uniform(tiny):
+    # Agents in id order own consecutive slices of [0, 1): mid [0, 0.95), small [0.95, 1). The same
+    # seed must draw the same challenger (the bench's runs are replayed from their seeds).
+    d = scored(tiny, big=(0.6, 0.0), mid=(0.6, 0.1), small=(0.3, 0.0))
+    for seed in range(60):
+        u = random.Random(seed).random()
+        assert pick_pair(d, random.Random(seed)).challenger == ("mid" if u < 0.95 else "small")
+
+
 def test_no_pair_when_only_one_agent_can_answer(tiny):
     d = Router(tiny).route([Message("user", "hi")], exclude={"mid": "x", "small": "y"})
     assert pick_pair(d, random.Random(0)) is None
@@ -94,6 +134,17 @@ def test_side_decision_logs_the_chance_of_being_called(tiny):
     assert "compared" in right.reason
     with pytest.raises(ValueError):
         side_decision(d, pair, "nobody")
+
+
+def test_side_decision_logs_no_chance_for_an_excluded_agent_and_names_the_other_side(tiny):
+    d = decide(tiny, exclude={"small": "over budget"})
+    pair = pick_pair(d, random.Random(3))
+    names = {a.agent_id: a.name for a in d.ranking}
+    left, right = side_decision(d, pair, pair.best), side_decision(d, pair, pair.challenger)
+    for side in (left, right):
+        assert {a.agent_id: a.probability for a in side.ranking if not a.eligible} == {"small": 0.0}
+    assert names[pair.challenger] in left.reason and names[pair.best] not in left.reason
+    assert names[pair.best] in right.reason and names[pair.challenger] not in right.reason
 
 
 def test_outcomes_become_ratings():

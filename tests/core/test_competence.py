@@ -1,7 +1,10 @@
+import math
+from dataclasses import replace
+
 import pytest
 from ratings import rate  # tests/core/ratings.py
 
-from skillchat.core import posterior
+from skillchat.core import Posterior, competence, posterior
 
 
 def test_unseen_skill_scores_its_prior_not_zero(tiny):
@@ -87,3 +90,81 @@ def test_difficulty_leaves_an_agents_own_ratings_out(tiny):
     assert shifted.mean < posterior(tiny, "big", "code.python").mean
     assert after.alpha - shifted.alpha == pytest.approx(3, abs=1e-9)
     assert after.beta == pytest.approx(shifted.beta, abs=1e-9)
+
+
+# The tests below pin the tiers' arithmetic to the module docstring's formulas, worked by hand on
+# tiny.json: prior_strength 12, mode_strength 6 (the default), skill_strength 4; mid's prior is 0.7
+# overall and 0.72 in code; big's is 0.8 (no code override); small's is 0.55 (no code override).
+def _logit(p):
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def test_variance_is_the_beta_variance():
+    # a b / ((a + b)^2 (a + b + 1)): 2 * 3 / (25 * 6)
+    assert Posterior(2.0, 3.0).variance == pytest.approx(0.04)
+
+
+def test_an_unseen_skill_is_as_uncertain_as_its_pseudo_counts(tiny):
+    # Beta(4 * 0.72, 4 * 0.28): 2.88 * 1.12 / (16 * 5)
+    assert posterior(tiny, "mid", "code.debugging").variance == pytest.approx(2.88 * 1.12 / 80)
+
+
+def test_sibling_ratings_set_the_mode_level_by_mode_strength_pseudo_counts(tiny):
+    # mid's code ratings are all on python, so its code centre is its code prior (0.72) and the
+    # mode tier for debugging is (6 * 0.72 + 3) / (6 + 3 + 1) = 0.732; debugging has no ratings of
+    # its own, so that level gets skill_strength pseudo-counts.
+    rate(tiny, "mid", "code.python", 3, 1)
+    post = posterior(tiny, "mid", "code.debugging")
+    assert post.alpha == pytest.approx(4 * 0.732)
+    assert post.beta == pytest.approx(4 * (1 - 0.732))
+
+
+def test_less_than_one_rating_still_counts_at_every_tier(tiny):
+    # One thumbs-up split half and half over chat and code.python: half a rating in another mode
+    # moves mid's level, and half a rating on a sibling skill moves its code level.
+    tiny.record_outcome("mid", {"chat.general": 0.5, "code.python": 0.5}, 1.0)
+    level = (12 * 0.7 + 0.5) / (12 + 0.5)
+    center = _sigmoid(_logit(level) + _logit(0.72) - _logit(0.7))  # the code prior's offset kept
+    assert competence.mode_center(tiny, "mid", "code") == pytest.approx(center)
+    mode_level = (6 * center + 0.5) / (6 + 0.5)
+    assert posterior(tiny, "mid", "code.debugging").mean == pytest.approx(mode_level)
+
+
+def test_a_skill_prior_keeps_its_offset_from_the_mode_and_replaces_a_cached_agent(tiny):
+    # Fill the prior-logit cache, then replace mid in place (as the provider pool does) with a
+    # prior of 0.9 on debugging: the new prior applies, as an offset from the code level.
+    posterior(tiny, "mid", "code.debugging")
+    agent = tiny.agents["mid"]
+    tiny.agents["mid"] = replace(agent, prior=replace(agent.prior, skills={"code.debugging": 0.9}))
+    assert posterior(tiny, "mid", "code.debugging").mean == pytest.approx(0.9)
+    rate(tiny, "mid", "code.python", 3, 1)  # code level 0.72 -> 0.732, as above
+    expected = _sigmoid(_logit(0.732) + _logit(0.9) - _logit(0.72))
+    assert posterior(tiny, "mid", "code.debugging").mean == pytest.approx(expected)
+
+
+def test_difficulty_is_one_newton_step_over_the_other_agents(tiny):
+    # big (level 0.8) goes 1 up 1 down on performance, mid (0.72) 0 up 2 down. For small, never
+    # tried there, the shift is sum(succ - n q) / (sum(n q (1 - q)) + skill_strength) over them.
+    rate(tiny, "big", "code.performance", 1, 1)
+    rate(tiny, "mid", "code.performance", 0, 2)
+    resid = (1 - 2 * 0.8) + (0 - 2 * 0.72)
+    info = 2 * 0.8 * 0.2 + 2 * 0.72 * 0.28
+    assert posterior(tiny, "small", "code.performance").mean == pytest.approx(
+        _sigmoid(_logit(0.55) + resid / (info + 4)))
+    # Decayed below one rating each, the two agents still count.
+    tiny.evidence.scale(0.4)
+    resid = (0.4 - 0.8 * 0.8) + (0 - 0.8 * 0.72)
+    info = 0.8 * 0.8 * 0.2 + 0.8 * 0.72 * 0.28
+    assert posterior(tiny, "small", "code.performance").mean == pytest.approx(
+        _sigmoid(_logit(0.55) + resid / (info + 4)))
+
+
+def test_difficulty_shift_is_capped_at_three_logits(tiny):
+    # 200 failures each: one Newton step would be -304 / 76.32 ~ -4 logits; the cap keeps it at -3.
+    rate(tiny, "big", "code.performance", 0, 200)
+    rate(tiny, "mid", "code.performance", 0, 200)
+    assert posterior(tiny, "small", "code.performance").mean == pytest.approx(_sigmoid(_logit(0.55) - 3))

@@ -33,6 +33,36 @@ def test_new_rating_replaces_old(tiny):
     assert tiny.evidence.agent("big") == pytest.approx((0.0, 0.0))
 
 
+def test_a_changed_rating_takes_back_only_its_own_credit(tiny):
+    w = {"code.debugging": 1.0}
+    apply_rating(tiny, "big", w, "down")  # another turn's rating on the same skill
+    apply_rating(tiny, "big", w, "up")
+    replace_rating(tiny, "big", w, "up", "down")
+    assert tiny.evidence.skill("big", "code.debugging") == pytest.approx((0.0, 2.0))
+    replace_rating(tiny, "big", w, "down", 0.25)
+    assert tiny.evidence.skill("big", "code.debugging") == pytest.approx((0.25, 1.75))
+    assert tiny.evidence.clamped == []
+
+
+def test_replacing_nothing_applies_the_new_rating(tiny):
+    replace_rating(tiny, "mid", {"code.debugging": 1.0}, None, "up")
+    assert tiny.evidence.skill("mid", "code.debugging") == pytest.approx((1.0, 0.0))
+
+
+def test_a_replaced_rating_is_taken_back_from_the_skills_and_agents_still_there(tiny):
+    # The turn was routed to a skill and an agent since removed from the handbook. Its rating went
+    # in full to the skill that remains (shares are over the known skills: 0.6 / 0.6), so that is
+    # what a change takes back; the removed agent has nothing to take back.
+    w = {"code.debugging": 0.6, "gone.skill": 0.4}
+    apply_rating(tiny, "big", w, "up")
+    assert tiny.evidence.skill("big", "code.debugging") == pytest.approx((1.0, 0.0))
+    replace_rating(tiny, "big", w, "up", "down")
+    assert tiny.evidence.skill("big", "code.debugging") == pytest.approx((0.0, 1.0))
+    replace_rating(tiny, "ghost", w, "up", "down")
+    assert tiny.evidence.agent("ghost") == (0.0, 0.0)
+    assert tiny.evidence.clamped == []
+
+
 def test_rating_changes_from_the_log_are_applied_replaced_or_taken_back(tiny):
     from types import SimpleNamespace as Change
 
