@@ -47,11 +47,6 @@ class Posterior:
         a, b = self.alpha, self.beta
         return a * b / ((a + b) ** 2 * (a + b + 1.0))
 
-    def interval(self, z: float = 1.64) -> tuple[float, float]:
-        """A normal-approximation credible interval, clipped to [0, 1]."""
-        sd = math.sqrt(self.variance)
-        return max(0.0, self.mean - z * sd), min(1.0, self.mean + z * sd)
-
 
 def mode_center(hb: Handbook, agent_id: str, mode: str) -> float:
     """An agent's expected success rate in a mode before its ratings there: its prior for the
