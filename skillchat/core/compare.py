@@ -114,8 +114,8 @@ def outcome_ratings(outcome: str) -> tuple[float, float]:
 
 
 def preference(left_score: float, right_score: float) -> str:
-    """What a user who sees both answers' quality says: the better one, or both good (or bad) when
-    they are alike. The benchmark's simulated user."""
+    """What a user who sees both answers' quality says: the better one, or, when they are alike,
+    both good (scores of at least half marks) or both bad. The benchmark's simulated user."""
     if left_score != right_score:
         return "left" if left_score > right_score else "right"
     return "both_good" if left_score >= 0.5 else "both_bad"

@@ -212,6 +212,8 @@ def test_simulated_preference_is_the_better_answer_or_both_alike():
 
     assert preference(1.0, 0.0) == "left" and preference(0.2, 0.7) == "right"
     assert preference(1.0, 1.0) == "both_good" and preference(0.0, 0.0) == "both_bad"
+    # Replay scores are floats: two answers alike at exactly half marks are both good, just under it both bad.
+    assert preference(0.5, 0.5) == "both_good" and preference(0.49, 0.49) == "both_bad"
 
 
 def test_a_cut_to_the_newest_turns_never_keeps_half_a_pair(tiny):
