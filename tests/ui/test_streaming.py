@@ -11,6 +11,7 @@ import random
 
 from app_driver import SIZE, make_app, ready, send, start_a_long_answer, wait_for
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 
 from skillchat import handbooks
 from skillchat.ui.widgets.answer import AnswerView, draw
@@ -63,6 +64,21 @@ async def test_any_chunking_draws_what_the_whole_answer_draws():
             view.end()
             await pilot.pause()
             assert view.size.height == len(whole)
+
+
+async def test_an_update_repaints_the_lines_drawn_again_not_the_room_below():
+    app = OneAnswer()
+    async with app.run_test(size=(80, 40)) as pilot:
+        view = app.query_one(AnswerView)
+        view.write("A first paragraph.\n\nA second")
+        await pilot.pause()  # laid out, with room kept below the lines for what is still to come
+        assert view.size.height > len(view.lines(80)) == 3
+        painted: list[Region] = []
+        real_refresh = view.refresh
+        view.refresh = lambda *regions, **kw: painted.extend(regions) or real_refresh(*regions, **kw)
+        view.write(" paragraph goes on")
+        assert painted == [Region(0, 1, 80, 2)], "the growing paragraph and the blank line above it"
+        assert text_of(view.lines(80))[2] == "A second paragraph goes on"
 
 
 async def test_a_streamed_answer_is_exactly_what_was_sent(tmp_path, monkeypatch):
