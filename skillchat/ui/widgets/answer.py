@@ -198,9 +198,9 @@ class AnswerView(GrowsWithAnswer, Widget):
 
     def _changed(self, first_line: int, drawn_before: int = 0) -> None:
         """Lines from `first_line` on were drawn again (there were `drawn_before` lines): the
-        screen is laid out if the height must change, else only those lines are repainted, not
-        the blank ones reserved below them (which a repaint redrew each time, a screen's worth
-        of layers for each line)."""
+        screen is laid out if the height must change, else those lines are repainted, not the
+        blank room kept below them (repainted at every update, with the turn, transcript and
+        screen under each of its lines)."""
         del self._styled[first_line:]
         if self._layout_height() != self._height:
             self.refresh(layout=True)
