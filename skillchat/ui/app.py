@@ -120,7 +120,7 @@ class SkillchatApp(App[int]):
         """No full garbage collection while an answer streams; one that came due meanwhile runs
         once the answer is on screen.
 
-        A full pass walks every live object and stops the event loop for as long: 0.4-0.6 s about
+        A full pass walks every live object and stops the event loop for as long: 0.4-0.8 s about
         once a minute of streaming into a long conversation, keys typed meanwhile waiting. Young
         and middle collections go on, so what a turn leaves behind is still freed, cycles included,
         at most one full pass later than Python would have."""
