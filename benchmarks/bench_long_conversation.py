@@ -13,8 +13,9 @@ lays out and renders every frame but discards the output) over the real ChatServ
 * stream: `--streams` more turns, one after another, whose demo answer (through litellm's
   mock_response, the real streaming path) is a long Markdown answer, while a 20 ms timer records
   its lag and a keystroke is queued every 250 ms the way the terminal driver queues one (time
-  until the character is in the prompt), samples pooled over the turns, and the screen layouts
-  counted (through Textual's layout signal); then the same measures
+  until the character is in the prompt), samples pooled over the turns, the screen layouts
+  counted (through Textual's layout signal), the timer's lag from each answer's end to half a
+  second after it measured apart, and Python's full garbage collections timed; then the same measures
   with the app idle, as a baseline for what the machine's load alone costs;
 * memory: `--add` more turns sent one after another, the process's resident memory and the
   number of widgets on the chat screen sampled every 10 turns.
@@ -109,8 +110,9 @@ def rss_mb() -> float:
 class LagMeter:
     """A 20 ms interval timer on the app's loop, recording how late each tick fires."""
 
-    def __init__(self, app, interval: float = 0.02) -> None:  # noqa: ANN001
+    def __init__(self, app, interval: float = 0.02, during=lambda: True) -> None:  # noqa: ANN001
         self.app, self.interval, self.lags = app, interval, []
+        self.during, self.after = during, []  # ticks once during() is false go to after
         self._expected = 0.0
         self._timer = None
 
@@ -121,7 +123,7 @@ class LagMeter:
 
     def _tick(self) -> None:
         now = time.perf_counter()
-        self.lags.append(max(0.0, now - self._expected) * 1000)
+        (self.lags if self.during() else self.after).append(max(0.0, now - self._expected) * 1000)
         self._expected = now + self.interval
 
     def __exit__(self, *exc: object) -> None:
@@ -195,14 +197,26 @@ async def run(args: argparse.Namespace) -> None:
             keys: list[float] = []
             while going():
                 await asyncio.sleep(0.25)
-                keys.append(await key_to_prompt(app, prompt) * 1000)
+                if going():
+                    keys.append(await key_to_prompt(app, prompt) * 1000)
             return keys
 
         # Several answers, one after another, their samples pooled: a p99 of one answer's ~80 keys is
         # its second-slowest key.
-        keys, lags, stream_s, complete = [], [], 0.0, 0
+        keys, lags, end_lags, stream_s, complete = [], [], [], 0.0, 0
         layouts = [0]  # screen layouts while streaming: each arranges every mounted widget
         streaming = [False]
+        full_gc: dict[bool, list[float]] = {True: [], False: []}  # ms of each full collection, by streaming or not
+        gc_started = [0.0]
+
+        def gc_timed(phase: str, info: dict) -> None:
+            if info["generation"] == 2:
+                if phase == "start":
+                    gc_started[0] = time.perf_counter()
+                else:
+                    full_gc[streaming[0]].append((time.perf_counter() - gc_started[0]) * 1000)
+
+        gc.callbacks.append(gc_timed)
         app.screen.screen_layout_refresh_signal.subscribe(
             chat, lambda screen: layouts.__setitem__(0, layouts[0] + streaming[0]), immediate=True)
         for _ in range(args.streams):
@@ -217,21 +231,28 @@ async def run(args: argparse.Namespace) -> None:
                 await pilot.pause(0.005)
             turn = transcript.last_turn()
             t0 = time.perf_counter()
-            with LagMeter(app) as lag:
-                streaming[0] = True
+            streaming[0] = True
+            # The moment the answer ends, not when the key loop next looks: what runs then is the end's.
+            chat.watch(turn, "status", lambda status: streaming.__setitem__(0, status == "streaming"), init=False)
+            with LagMeter(app, during=lambda: streaming[0]) as lag:
                 keys += await type_while(lambda turn=turn: turn.status == "streaming")
-                streaming[0] = False
                 stream_s += time.perf_counter() - t0
                 await asyncio.sleep(0.5)  # the end of the turn: last flush, stats, rating buttons
             lags += lag.lags
+            end_lags += lag.after
             await pilot.pause()
             complete += turn.text == streamed and turn.status == "done"
         print(f"streamed {args.streams} answers of {len(streamed):,} characters (~{args.tokens:,} tokens, "
               f"{args.streams * len(streamed) / stream_s:.0f} chars/s) in {stream_s:.1f} s; "
               f"final text complete: {complete} of {args.streams}; {layouts[0] / args.streams:.0f} screen layouts "
               f"per answer")
+        gc.callbacks.remove(gc_timed)
         print(summary("  timer lag while streaming", lags))
         print(summary("  key to prompt while streaming", keys))
+        print(summary("  timer lag from each answer's end to 0.5 s after it", end_lags))
+        for during, label in ((True, "while streaming"), (False, "after the answers")):
+            ms = full_gc[during]
+            print(f"  full garbage collections {label}: {len(ms)}" + (f", {max(ms):.0f} ms the longest" if ms else ""))
         # The same app doing nothing but taking keys, for as long, on the machine as loaded now: what
         # the machine alone costs (a shared machine delays any process now and then).
         await asyncio.sleep(1.0)

@@ -67,11 +67,11 @@ async def ready(pilot: Any) -> None:
 async def send(pilot: Any, text: str) -> Any:
     """Type a message, press enter, and wait until its answer is complete; returns the turn widget."""
     app = pilot.app
-    before = len(app.chat.transcript.turns())
+    before = app.chat.transcript.last_turn()  # not a count: a new turn unloads the oldest past 4
     await pilot.click("#prompt")
     app.chat.prompt.insert(text)
     await pilot.press("enter")
-    turn = await wait_for(pilot, lambda: len(app.chat.transcript.turns()) > before and app.chat.transcript.turns()[-1],
+    turn = await wait_for(pilot, lambda: (last := app.chat.transcript.last_turn()) is not before and last,
                           what="the turn widget")
     await wait_for(pilot, lambda: turn.status in ("done", "failed", "stopped"), 30, "the answer")
     await pilot.pause()

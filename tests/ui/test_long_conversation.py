@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from app_driver import SIZE, db_rows, make_app, ready, wait_for
+from app_driver import SIZE, db_rows, make_app, ready, start_a_long_answer, wait_for
 
 from skillchat.core import Message, Router
 from skillchat.events import Attempt
@@ -123,6 +123,31 @@ async def test_new_turns_unload_the_oldest_and_they_come_back_from_the_log(tmp_p
         await pilot.pause()
         assert [x for kind, x in shown(app) if kind == "user"] == [f"message {i}" for i in range(5)]
         assert all(t.rateable for t in transcript.turns())
+
+
+async def test_an_answer_streams_with_only_the_opening_window_mounted(tmp_path):
+    """Each growth of a streaming answer lays out every mounted widget, and keys wait for it: after
+    the user has scrolled back through a long conversation, a new turn unloads the pages read,
+    down to the window the conversation opened with (they come back from the log on scrolling up)."""
+    app = make_app(tmp_path, chunk_delay_s=0.03)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        cid, ids = write_conversation(app, 5 * PAGE_TURNS)
+        await app.resume(cid)
+        await pilot.pause()
+        transcript = app.chat.transcript
+        for pages in range(2, 5):
+            transcript.scroll_home(animate=False)
+            await wait_for(pilot, lambda pages=pages: len(transcript.turns()) == pages * PAGE_TURNS, what="earlier turns")
+            await pilot.pause()
+        turn = await start_a_long_answer(pilot)
+        assert turn.status == "streaming"
+        assert len(transcript.turns()) == PAGE_TURNS, "the new answer and the 3 before it"
+        assert transcript.more_before
+        await wait_for(pilot, lambda: turn.status == "done", 30, "the answer")
+        transcript.scroll_home(animate=False)
+        await wait_for(pilot, lambda: len(transcript.turns()) == 2 * PAGE_TURNS, what="the unloaded turns")
+        assert [t.turn_id for t in transcript.turns()][:-1] == ids[-(2 * PAGE_TURNS - 1):]
 
 
 def test_the_last_block_of_streamed_markdown():

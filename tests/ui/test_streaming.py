@@ -11,6 +11,7 @@ import random
 
 from app_driver import SIZE, make_app, ready, send, start_a_long_answer, wait_for
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 
 from skillchat import handbooks
 from skillchat.ui.widgets.answer import AnswerView, draw
@@ -63,6 +64,21 @@ async def test_any_chunking_draws_what_the_whole_answer_draws():
             view.end()
             await pilot.pause()
             assert view.size.height == len(whole)
+
+
+async def test_an_update_repaints_the_lines_drawn_again_not_the_room_below():
+    app = OneAnswer()
+    async with app.run_test(size=(80, 40)) as pilot:
+        view = app.query_one(AnswerView)
+        view.write("A first paragraph.\n\nA second")
+        await pilot.pause()  # laid out, with room kept below the lines for what is still to come
+        assert view.size.height > len(view.lines(80)) == 3
+        painted: list[Region] = []
+        real_refresh = view.refresh
+        view.refresh = lambda *regions, **kw: painted.extend(regions) or real_refresh(*regions, **kw)
+        view.write(" paragraph goes on")
+        assert painted == [Region(0, 1, 80, 2)], "the growing paragraph and the blank line above it"
+        assert text_of(view.lines(80))[2] == "A second paragraph goes on"
 
 
 async def test_a_streamed_answer_is_exactly_what_was_sent(tmp_path, monkeypatch):
@@ -170,3 +186,43 @@ async def test_each_growth_of_a_streaming_answer_lays_the_screen_out_once(tmp_pa
         growths = len(set(heights))
         assert growths >= 8, "the answer grew several times while it streamed"
         assert len(heights) <= growths + 2, f"{len(heights)} layouts for {growths} heights while streaming"
+
+
+async def test_no_full_garbage_collection_while_an_answer_streams_one_after_it(tmp_path, monkeypatch):
+    """A full collection walks every live object and stops the app for as long (0.4-0.6 s with a
+    long conversation loaded): it waits while an answer streams, and runs once the answer is done."""
+    import gc
+
+    from skillchat.providers import demo as demo_script
+
+    monkeypatch.setattr(demo_script, "answer", lambda *a: "\n\n".join([TRICKY] * 4))
+    app = make_app(tmp_path, chunk_delay_s=0.01)
+    thresholds = gc.get_threshold()
+    full: list[tuple[bool, bool]] = []  # at each full collection: answering? the answer done?
+    turn = None
+
+    def collected(phase: str, info: dict) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full.append((app.chat.busy, turn is not None and turn.status == "done"))
+
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        gc.callbacks.append(collected)
+        try:
+            gc.collect()
+            # Full passes as often as Python allows: after each middle one, once the objects that
+            # survived since the last full pass are a quarter of those that survived it.
+            gc.set_threshold(thresholds[0], 1, 1)
+            turn = await start_a_long_answer(pilot)
+            kept = []
+            while turn.status == "streaming":
+                kept.append([[i] for i in range(20_000)])  # long-lived objects, as a long answer makes
+                await pilot.pause(0.02)
+            assert turn.status == "done"
+            busy = [f for f in full if f[0]]
+            assert not busy, f"{len(busy)} full collections while answering"
+            await wait_for(pilot, lambda: (False, True) in full, what="the full collection held back")
+            assert gc.get_threshold() == (thresholds[0], 1, 1), "full collections come as before once answered"
+        finally:
+            gc.callbacks.remove(collected)
+            gc.set_threshold(*thresholds)

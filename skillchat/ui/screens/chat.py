@@ -132,9 +132,10 @@ class ChatScreen(Screen):
         if svc is None:
             return
         try:
-            async with aclosing(svc.run_turn(self.conversation_id, text)) as events:
-                async for ev in events:
-                    await self._on_turn_event(turn, ev)
+            with app.answering():
+                async with aclosing(svc.run_turn(self.conversation_id, text)) as events:
+                    async for ev in events:
+                        await self._on_turn_event(turn, ev)
         except asyncio.CancelledError:
             await turn.stopped()
             raise
@@ -278,17 +279,18 @@ class ChatScreen(Screen):
         if svc is None:
             return
         try:
-            async with aclosing(svc.run_compare(self.conversation_id, text)) as events:
-                async for ev in events:
-                    if isinstance(ev, CompareStarted):
-                        self.conversation_id = ev.left.conversation_id
-                        await panel.started(ev)
-                    elif isinstance(ev, TurnFailed) and panel.left.decision is None:  # before it started: no comparison
-                        if ev.conversation_id is not None:
-                            self.conversation_id = ev.conversation_id
-                        await panel.all_failed(ev.error, ev.kind)
-                    elif (side := panel.side(getattr(ev, "turn_id", None))) is not None:
-                        await self._on_turn_event(side, ev)
+            with app.answering():
+                async with aclosing(svc.run_compare(self.conversation_id, text)) as events:
+                    async for ev in events:
+                        if isinstance(ev, CompareStarted):
+                            self.conversation_id = ev.left.conversation_id
+                            await panel.started(ev)
+                        elif isinstance(ev, TurnFailed) and panel.left.decision is None:  # before it started: no comparison
+                            if ev.conversation_id is not None:
+                                self.conversation_id = ev.conversation_id
+                            await panel.all_failed(ev.error, ev.kind)
+                        elif (side := panel.side(getattr(ev, "turn_id", None))) is not None:
+                            await self._on_turn_event(side, ev)
             panel.answers_done()
         except asyncio.CancelledError:
             await panel.stopped()

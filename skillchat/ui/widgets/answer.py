@@ -156,7 +156,7 @@ class AnswerView(GrowsWithAnswer, Widget):
         if not self._drawn:  # not laid out yet: drawn whole when it is
             self.refresh(layout=True)
             return
-        first_changed = self._tail_at
+        first_changed, drawn_before = self._tail_at, len(self._lines)
         tail = self.source[self._done:]
         blocks = _blocks(tail)
         # The last block is still growing. So may a list before it: after a blank line, what
@@ -173,7 +173,7 @@ class AnswerView(GrowsWithAnswer, Widget):
             self._tail_at = len(self._lines)
             tail = tail[cut:]
         self._add(tail, blocks[keep][1] if blocks else None)
-        self._changed(first_changed)
+        self._changed(first_changed, drawn_before)
 
     def end(self) -> None:
         """The answer is complete: its height is its lines again."""
@@ -196,12 +196,18 @@ class AnswerView(GrowsWithAnswer, Widget):
             self._lines.append([])
         self._lines.extend(draw(markdown, self.app.console, self._width))
 
-    def _changed(self, first_line: int) -> None:
+    def _changed(self, first_line: int, drawn_before: int = 0) -> None:
+        """Lines from `first_line` on were drawn again (there were `drawn_before` lines): the
+        screen is laid out if the height must change, else those lines are repainted, not the
+        blank room kept below them (repainted at every update, with the turn, transcript and
+        screen under each of its lines)."""
         del self._styled[first_line:]
         if self._layout_height() != self._height:
             self.refresh(layout=True)
-        elif first_line < self._height:
-            self.refresh(Region(0, first_line, self.size.width, self._height - first_line))
+            return
+        end = min(self._height, max(drawn_before, len(self._lines)))
+        if first_line < end:
+            self.refresh(Region(0, first_line, self.size.width, end - first_line))
 
     def _layout_height(self) -> int:
         n = len(self._lines)
