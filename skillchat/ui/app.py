@@ -12,11 +12,12 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
@@ -47,6 +48,7 @@ GC_YOUNG = 10_000  # allocations between young collections (Python's default is 
 # full passes come as rarely as before (after 3 x 34 young collections instead of 10 x 10).
 GC_MIDDLE, GC_OLD = 3, 34
 GC_NEVER = 1 << 30  # middle collections before a full one while an answer streams: none
+GC_QUIET_S = 1.0  # seconds without a key before the full collection held back by an answer runs
 
 
 def quiet_gc() -> None:
@@ -104,6 +106,7 @@ class SkillchatApp(App[int]):
         self._service_ready = asyncio.Event()
         self._providers_done = asyncio.Event()
         self._unknown_keymap_ids: list[str] = []
+        self._last_key = 0.0  # time.monotonic() of the last key
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
                markup: bool = True) -> None:
@@ -118,7 +121,7 @@ class SkillchatApp(App[int]):
     @contextlib.contextmanager
     def answering(self) -> Iterator[None]:
         """No full garbage collection while an answer streams; one that came due meanwhile runs
-        once the answer is on screen.
+        once the answer is on screen and no key has come for a moment.
 
         A full pass walks every live object and stops the event loop for as long: 0.4-0.8 s about
         once a minute of streaming into a long conversation, keys typed meanwhile waiting. Young
@@ -131,7 +134,24 @@ class SkillchatApp(App[int]):
         finally:
             gc.set_threshold(young, middle, old)
             if gc.get_count()[2] > old:  # middle collections since the last full one
-                self.call_after_refresh(gc.collect)
+                self.set_timer(GC_QUIET_S, self._collect_when_quiet)
+
+    def _collect_when_quiet(self) -> None:
+        """The full collection an answer held back, once no key has come for GC_QUIET_S: it stops
+        the app for 0.5-0.8 s with a long conversation loaded, better while the answer is read than
+        while the next question is typed."""
+        if gc.get_count()[2] <= gc.get_threshold()[2]:
+            return  # not due: Python ran it meanwhile, or another answer holds it (its end comes back here)
+        quiet = time.monotonic() - self._last_key
+        if quiet < GC_QUIET_S:
+            self.set_timer(GC_QUIET_S - quiet, self._collect_when_quiet)
+            return
+        gc.collect()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._last_key = time.monotonic()
+        await super().on_event(event)
 
     # --- start-up ----------------------------------------------------------------------------
     def on_mount(self) -> None:

@@ -226,3 +226,44 @@ async def test_no_full_garbage_collection_while_an_answer_streams_one_after_it(t
         finally:
             gc.callbacks.remove(collected)
             gc.set_threshold(*thresholds)
+
+
+async def test_the_full_collection_an_answer_held_back_waits_until_no_key_has_come_for_a_moment(tmp_path):
+    """Once the answer is done the user may start typing at once: the held-back pass (0.5-0.8 s
+    with a long conversation) runs only after GC_QUIET_S without a key."""
+    import gc
+    import time
+
+    from skillchat.ui.app import GC_QUIET_S
+
+    app = make_app(tmp_path)
+    thresholds = gc.get_threshold()
+    full: list[float] = []
+
+    def collected(phase: str, info: dict) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full.append(time.monotonic())
+
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.chat.prompt.focus()
+        gc.callbacks.append(collected)
+        try:
+            gc.collect()
+            full.clear()
+            gc.set_threshold(10**9, 1, 1)  # no collection of Python's own: only the app's can run
+            with app.answering():
+                gc.collect(1)
+                gc.collect(1)  # two middle collections: a full one is due (threshold 1)
+            assert not full
+            typing_until = time.monotonic() + 2.5 * GC_QUIET_S
+            while time.monotonic() < typing_until:
+                await pilot.press("x")
+                await pilot.pause(0.3 * GC_QUIET_S)
+            assert not full, "a full collection ran while keys were coming"
+            await wait_for(pilot, lambda: bool(full), what="the held-back full collection")
+            assert full[0] - typing_until >= 0.6 * GC_QUIET_S, "it waited for a quiet moment"
+            assert len(full) == 1
+        finally:
+            gc.callbacks.remove(collected)
+            gc.set_threshold(*thresholds)
