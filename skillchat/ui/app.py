@@ -133,15 +133,14 @@ class SkillchatApp(App[int]):
             yield
         finally:
             gc.set_threshold(young, middle, old)
-            if gc.get_count()[2] > old:  # middle collections since the last full one
-                self.set_timer(GC_QUIET_S, self._collect_when_quiet)
+            self.set_timer(GC_QUIET_S, self._collect_when_quiet)
 
     def _collect_when_quiet(self) -> None:
         """The full collection an answer held back, once no key has come for GC_QUIET_S: it stops
         the app for 0.5-0.8 s with a long conversation loaded, better while the answer is read than
         while the next question is typed."""
-        if gc.get_count()[2] <= gc.get_threshold()[2]:
-            return  # not due: Python ran it meanwhile, or another answer holds it (its end comes back here)
+        if gc.get_count()[2] <= gc.get_threshold()[2]:  # middle collections since the last full one
+            return  # not due, or Python ran it meanwhile, or another answer holds it (its end comes back here)
         quiet = time.monotonic() - self._last_key
         if quiet < GC_QUIET_S:
             self.set_timer(GC_QUIET_S - quiet, self._collect_when_quiet)
