@@ -34,6 +34,8 @@ class TurnState:
     prompt_tokens: int | None = None  # of the call in flight, counted once for progress saves
     saved_at: float = 0.0  # time.monotonic() of the last progress save or heartbeat
     saved_size: tuple[int, int] = (0, 0)  # (text length, attempts) at the last progress save
+    # Completion tokens of the call in flight up to a line end: (its stats, characters, tokens).
+    counted: tuple[CallStats | None, int, int] = (None, 0, 0)
     reserved: bool = False  # budget money is held for this turn (released once the outcome is written)
 
 
@@ -134,8 +136,28 @@ class TurnOutcomes(Session):
             return None, None, 0.0
         if state.prompt_tokens is None:
             state.prompt_tokens = self._counter.count(messages)
-        ct = max(0, self._counter.count([Message("assistant", text)]) - 6)
+        ct = self._completion_tokens(state)
         return state.prompt_tokens, ct, cost_so_far(ep, state.prompt_tokens, ct)
+
+    def _completion_tokens(self, state: TurnState) -> int:
+        """Tokens streamed so far by the call in flight, counted on from the last line end counted
+        at the previous save: counting the whole answer again at every save took 60 ms and more
+        of a long answer, on the loop that draws the screen and takes keys. Cutting at line ends
+        can split a token or two that would have merged: a progress save is an estimate."""
+        stats, text = state.stats, state.stats.text
+        owner, done, tokens = state.counted
+        if owner is not stats:  # a new call (a fallback) starts its text over
+            done, tokens = 0, 0
+        cut = text.rfind("\n", done) + 1
+        if cut > done:
+            tokens += self._text_tokens(text[done:cut])
+            done = cut
+        state.counted = (stats, done, tokens)
+        return tokens + (self._text_tokens(text[done:]) if done < len(text) else 0)
+
+    def _text_tokens(self, text: str) -> int:
+        """Tokens of `text` alone, without a message's overhead."""
+        return max(0, self._counter.count([Message("assistant", text)]) - self._counter.count([Message("assistant", "")]))
 
     # --- a call that broke off or was cancelled: the text that arrived, what it probably cost -----
     def _partial_cost(self, ep: Any, messages: list[Message], stats: CallStats) -> float:
@@ -143,7 +165,7 @@ class TurnOutcomes(Session):
         if not stats.text:
             return 0.0
         pt = self._counter.count(messages)
-        ct = max(0, self._counter.count([Message("assistant", stats.text)]) - 6)
+        ct = self._text_tokens(stats.text)
         stats.prompt_tokens, stats.completion_tokens = pt, ct
         return cost_so_far(ep, pt, ct)  # this path cannot wait for litellm's import
 

@@ -24,6 +24,7 @@ from terminal import Terminal
 from skillchat import paths
 from skillchat.cli import main
 from skillchat.config import Config
+from skillchat.core.ports import Message
 from skillchat.errors import StoreError
 from skillchat.events import TokenChunk, TurnFailed, TurnFinished
 from skillchat.providers.detect import Environment
@@ -240,6 +241,66 @@ async def test_streamed_text_is_saved_every_second_or_so(tmp_path, tiny_path, mo
     assert 3 <= len(set(saves)) <= 20  # bounded: not one write per token (30 of them)
     assert all(s.startswith("w0 ") for s in saves)
     assert svc.store.db.execute("SELECT progress_json FROM turns").fetchone()[0] is None  # cleared when finished
+
+
+class LinesProvider(SlowProvider):
+    """Streams lines of five words."""
+
+    async def stream(self, ep, messages, stats, **kw):
+        import asyncio
+
+        for i in range(self.words):
+            await asyncio.sleep(self.delay)
+            piece = f"word{i}" + ("\n" if i % 5 == 4 else " ")
+            stats.text += piece
+            yield piece
+        stats.prompt_tokens, stats.completion_tokens = 10, self.words
+
+
+async def test_each_progress_save_counts_only_the_text_that_arrived_since_the_last(tmp_path, tiny_path, monkeypatch):
+    # Counting the whole answer at every save made each save cost more as the answer grew (60 ms
+    # and more for a long one, on the loop that draws the screen).
+    from skillchat.service import outcomes
+
+    monkeypatch.setattr(outcomes, "SAVE_EVERY_S", 0.0)
+    svc = _service(tmp_path, tiny_path, LinesProvider(words=200, delay=0.0))
+    exact = svc._counter
+    counted: list[int] = []
+
+    class Recording:
+        def count(self, messages):
+            counted.append(sum(len(m.content) for m in messages))
+            return exact.count(messages)
+
+    svc._counter = Recording()
+    estimates = []
+    async for ev in svc.run_turn(None, "hello"):
+        if isinstance(ev, TokenChunk):
+            row = svc.store.db.execute("SELECT progress_json FROM turns WHERE id = ?", [ev.turn_id]).fetchone()
+            if row[0]:
+                saved = json.loads(row[0])
+                estimates.append((saved["text"], saved["completion_tokens"]))
+    assert len(estimates) >= 50
+    text, tokens = estimates[-1]
+    whole = exact.count([Message("assistant", text)]) - exact.count([Message("assistant", "")])
+    assert abs(tokens - whole) <= 0.02 * whole  # the same count, give or take a token split at a line end
+    # Each character once, and at each save the line still growing: not the whole text again each time.
+    longest_line = max(len(line) + 1 for line in text.split("\n"))
+    assert sum(counted) <= counted[0] + len(text) + len(estimates) * longest_line
+
+
+def test_the_progress_count_starts_over_with_a_fallbacks_text(tmp_path, tiny_path):
+    from skillchat.providers.litellm_client import CallStats
+    from skillchat.service.outcomes import TurnState
+
+    svc = _service(tmp_path, tiny_path, SlowProvider())
+    state = TurnState()
+    state.stats.text = "the first agent wrote this line\nand half of another"
+    first = svc._completion_tokens(state)
+    assert first == svc._text_tokens(state.stats.text) > 0
+    state.stats = CallStats()  # the fallback's call
+    state.stats.text = "short\n"
+    assert svc._completion_tokens(state) == svc._text_tokens("short\n") < first
 
 
 async def test_a_finishing_write_that_fails_is_shown_retried_and_never_leaves_the_turn_running(tmp_path, tiny_path, monkeypatch):
