@@ -29,7 +29,7 @@ class Comparing(TurnRunner):
         either is made: if both do not fit, neither is made. No fallbacks: a failed side just fails.
         Yields CompareStarted, then both turns' events as they come. `choose` records the pick.
         """
-        routed = self._open_and_route(conversation_id, text, None)  # a comparison is never pinned
+        routed = await self._open_and_route(conversation_id, text, None)  # a comparison is never pinned
         if isinstance(routed, TurnFailed):
             yield routed
             return

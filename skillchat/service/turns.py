@@ -39,7 +39,7 @@ class TurnRunner(TurnOutcomes, BudgetHolds, HandbookLifecycle, Records):
     chunk_delay_s: float  # between a demo agent's chunks
 
     async def run_turn(self, conversation_id: int | None, text: str, pin: str | None = None) -> AsyncGenerator[TurnEvent, None]:
-        routed = self._open_and_route(conversation_id, text, pin or self._pinned)
+        routed = await self._open_and_route(conversation_id, text, pin or self._pinned)
         if isinstance(routed, TurnFailed):
             yield routed
             return
@@ -74,16 +74,20 @@ class TurnRunner(TurnOutcomes, BudgetHolds, HandbookLifecycle, Records):
         self.sync_ratings()
         return conversation_id, user_message_id, self.store.history(conversation_id)
 
-    def _open_and_route(self, conversation_id: int | None, text: str, pin: str | None
-                        ) -> tuple[int, int, list[Message], RoutingDecision] | TurnFailed:
+    async def _open_and_route(self, conversation_id: int | None, text: str, pin: str | None
+                              ) -> tuple[int, int, list[Message], RoutingDecision] | TurnFailed:
         """The user's message saved and the turn routed, or the failed turn to report (the message kept)."""
         opened = self._open_turn(conversation_id, text)
         if isinstance(opened, TurnFailed):
             return opened
         conversation_id, user_message_id, messages = opened
+        # Counted in a thread: the first message after opening a long conversation counts all of it
+        # (0.7 s for 500 turns; later turns find the counts cached by text), and the app stays
+        # responsive meanwhile.
+        tokens = await asyncio.to_thread(self._counter.count, messages)
         try:
             decision = self.router.route(messages, lam=self.lam, policy=self.policy, rng=self.rng,
-                                         pin=pin, exclude=self.pool.why_not(self.handbook.agents))
+                                         pin=pin, exclude=self.pool.why_not(self.handbook.agents), prompt_tokens=tokens)
         except NoEligibleAgent as e:
             return self._no_agent(conversation_id, user_message_id, str(e))
         return conversation_id, user_message_id, messages, decision

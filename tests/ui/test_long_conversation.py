@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from app_driver import SIZE, db_rows, make_app, ready, start_a_long_answer, wait_for
+from app_driver import SIZE, db_rows, make_app, ready, send, start_a_long_answer, wait_for
 
 from skillchat.core import Message, Router
 from skillchat.events import Attempt
@@ -154,3 +154,47 @@ def test_the_last_block_of_streamed_markdown():
     text = "para one\n\n```py\nx = 1\n\n```\n\n| a |\n|---|\n| 1 |\n\nthe tail is still"
     assert text[last_block_start(text):] == "the tail is still"
     assert last_block_start("```py\nstill open\n\nmore") == 0
+
+
+async def test_the_first_message_after_opening_a_conversation_counts_it_in_a_thread(tmp_path, monkeypatch):
+    # Routing counts the context's tokens (cached by text). Counted on the event loop, the first new
+    # message in a 500-turn conversation held the app for 0.7 s.
+    import threading
+    import uuid
+
+    from skillchat import tokens
+
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        marker = uuid.uuid4().hex  # texts no earlier test has counted
+        store = app.service.store
+        cid = store.new_conversation(demo=True)
+        router = Router(app.service.handbook)
+        history = []
+        for i in range(12):
+            question, answer = f"question {i} {marker}", f"answer {i} {marker}\n\n" + "some words " * 50
+            d = router.route([Message("user", question)], rng=random.Random(i))
+            tid = store.start_turn(cid, store.add_message(cid, "user", question), d, demo=True)
+            store.finish_turn(tid, "answered", attempts=[Attempt(d.chosen, d.winner.model, True)], agent_id=d.chosen,
+                              model=d.winner.model, text=answer, prompt_tokens=10, completion_tokens=20,
+                              cost_usd=0.001, cost_known=True, latency_s=1.0)
+            history += [question, answer]
+
+        counted = tokens._count_text
+        on_the_loop: list[str] = []
+        in_a_thread: list[str] = []
+
+        def recording(text: str) -> int:
+            misses = counted.cache_info().misses
+            n = counted(text)
+            if counted.cache_info().misses > misses:
+                (on_the_loop if threading.current_thread() is threading.main_thread() else in_a_thread).append(text)
+            return n
+
+        monkeypatch.setattr(tokens, "_count_text", recording)
+        await app.resume(cid)
+        turn = await send(pilot, f"one more question {marker}")
+        assert turn.status == "done"
+        assert set(history) <= set(in_a_thread)
+        assert not set(on_the_loop) & set(history)
