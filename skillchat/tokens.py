@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from skillchat import atomic, paths
-from skillchat.core.ports import HeuristicCounter, Message
+from skillchat.core.ports import HeuristicCounter, Message, TokenCounter
 
 ENCODING = "o200k_base"  # the current OpenAI family; close enough for others' estimates
 _PER_MESSAGE = 4  # role and separators of the chat format
@@ -96,6 +96,11 @@ def _encoding_args(tiktoken_version: str) -> dict[str, Any]:
     except OSError:
         pass  # a read-only cache costs the parse next time, nothing else
     return args
+
+
+def answer_tokens(counter: TokenCounter, text: str) -> int:
+    """Tokens of an answer's text alone, without the overhead of the message around it."""
+    return max(0, counter.count([Message("assistant", text)]) - counter.count([Message("assistant", "")]))
 
 
 class TiktokenCounter:

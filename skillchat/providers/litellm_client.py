@@ -25,6 +25,7 @@ from skillchat.core.ports import HeuristicCounter, Message, TokenCounter
 from skillchat.errors import ProviderError
 from skillchat.providers import keys, openai_compat, unpriced
 from skillchat.providers.pool import Endpoint
+from skillchat.tokens import answer_tokens
 
 DEFAULT_TIMEOUT_S = 60.0
 _lock = threading.Lock()
@@ -186,7 +187,7 @@ class LitellmProvider:
             stats.usage_reported = True
         else:
             stats.prompt_tokens = self.token_counter.count(messages)
-            stats.completion_tokens = max(0, self.token_counter.count([Message("assistant", stats.text)]) - 6)
+            stats.completion_tokens = answer_tokens(self.token_counter, stats.text)
         cost = cost_if_known(ep, stats.prompt_tokens, stats.completion_tokens)
         if cost is None:  # after the answer, not before its first token
             cost = actual_cost(await _imported_litellm(), ep, stats.prompt_tokens, stats.completion_tokens)

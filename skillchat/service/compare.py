@@ -90,7 +90,7 @@ class Comparing(TurnRunner):
             await asyncio.gather(*tasks, return_exceptions=True)
             for tid, state in zip(c.turns, states, strict=True):  # a side cancelled before it ever ran
                 if not state.done:
-                    self._record_cancelled(tid, messages, state)
+                    self._record_cancelled(tid, state)
                 if state.reserved:
                     self._settle(tid)
 

@@ -9,11 +9,11 @@ import dataclasses
 import time
 from typing import Any
 
-from skillchat.core.ports import Message
 from skillchat.errors import StoreError
 from skillchat.events import Attempt
 from skillchat.providers.litellm_client import CallStats, cost_so_far
 from skillchat.service.session import Session
+from skillchat.tokens import answer_tokens
 
 # A streaming turn saves its text and estimated cost this often (whichever comes first), and says it
 # is alive at least every HEARTBEAT_S while it waits for a token.
@@ -31,7 +31,7 @@ class TurnState:
     endpoint: Any = None  # the endpoint streaming right now
     done: bool = False  # the outcome is written
     attempt_started: float = 0.0  # time.monotonic() when the call in flight began
-    prompt_tokens: int | None = None  # of the call in flight, counted once for progress saves
+    prompt_tokens: int = 0  # of the call in flight: routing's count of the same messages
     saved_at: float = 0.0  # time.monotonic() of the last progress save or heartbeat
     saved_size: tuple[int, int] = (0, 0)  # (text length, attempts) at the last progress save
     # Completion tokens of the call in flight up to a line end: (its stats, characters, tokens).
@@ -87,7 +87,7 @@ class TurnOutcomes(Session):
             self._reservations.release(turn_id)
 
     # --- progress while it streams: what a killed turn is closed with ----------------------------
-    def _save_progress(self, turn_id: int, messages: list[Message], state: TurnState, *, beat: bool = False) -> None:
+    def _save_progress(self, turn_id: int, state: TurnState, *, beat: bool = False) -> None:
         """Save the text streamed so far every SAVE_EVERY_S or SAVE_EVERY_CHARS, whichever first
         (a cheap write, skipped when another process holds the lock); on `beat`, at least say
         the turn is alive every HEARTBEAT_S."""
@@ -99,27 +99,27 @@ class TurnOutcomes(Session):
         changed = (size, len(state.attempts)) != state.saved_size
         since = now - state.saved_at
         if changed and (since >= SAVE_EVERY_S or size - state.saved_size[0] >= SAVE_EVERY_CHARS):
-            if self.store.save_progress(turn_id, self._progress(messages, state)):
+            if self.store.save_progress(turn_id, self._progress(state)):
                 state.saved_size = (size, len(state.attempts))
                 state.saved_at = now
         elif beat and since >= HEARTBEAT_S:
             if self.store.save_progress(turn_id):
                 state.saved_at = now
 
-    async def _keep_alive(self, turn_id: int, messages: list[Message], state: TurnState) -> None:
+    async def _keep_alive(self, turn_id: int, state: TurnState) -> None:
         """Saves text that stopped arriving (a stalled stream) and keeps the heartbeat going."""
         while not state.done:
             await asyncio.sleep(SAVE_EVERY_S)
-            self._save_progress(turn_id, messages, state, beat=True)
+            self._save_progress(turn_id, state, beat=True)
 
-    def _progress(self, messages: list[Message], state: TurnState) -> dict[str, Any]:
+    def _progress(self, state: TurnState) -> dict[str, Any]:
         """What a killed turn is closed with: the text of the call in flight, its estimated cost
         and the attempts so far (that call last, as cancelled)."""
         ep, stats = state.endpoint, state.stats
         attempts = list(state.attempts)
         doc: dict[str, Any] = {"text": ""}
         if ep is not None:
-            pt, ct, cost = self._estimate(ep, messages, state)
+            pt, ct, cost = self._estimate(ep, state)
             attempts.append(Attempt(ep.agent_id, ep.model, False, "cancelled", "interrupted: the process stopped",
                                     time.monotonic() - state.attempt_started, cost))
             doc.update(text=stats.text, agent_id=ep.agent_id, model=ep.model, prompt_tokens=pt,
@@ -129,13 +129,11 @@ class TurnOutcomes(Session):
         doc["attempts"] = [a.to_dict() for a in attempts]
         return doc
 
-    def _estimate(self, ep: Any, messages: list[Message], state: TurnState) -> tuple[int | None, int | None, float]:
+    def _estimate(self, ep: Any, state: TurnState) -> tuple[int | None, int | None, float]:
         """Tokens and cost of the call in flight so far (as _partial_cost, without touching its stats)."""
         text = state.stats.text
         if not text:
             return None, None, 0.0
-        if state.prompt_tokens is None:
-            state.prompt_tokens = self._counter.count(messages)
         ct = self._completion_tokens(state)
         return state.prompt_tokens, ct, cost_so_far(ep, state.prompt_tokens, ct)
 
@@ -150,33 +148,29 @@ class TurnOutcomes(Session):
             done, tokens = 0, 0
         cut = text.rfind("\n", done) + 1
         if cut > done:
-            tokens += self._text_tokens(text[done:cut])
+            tokens += answer_tokens(self._counter, text[done:cut])
             done = cut
         state.counted = (stats, done, tokens)
-        return tokens + (self._text_tokens(text[done:]) if done < len(text) else 0)
-
-    def _text_tokens(self, text: str) -> int:
-        """Tokens of `text` alone, without a message's overhead."""
-        return max(0, self._counter.count([Message("assistant", text)]) - self._counter.count([Message("assistant", "")]))
+        return tokens + (answer_tokens(self._counter, text[done:]) if done < len(text) else 0)
 
     # --- a call that broke off or was cancelled: the text that arrived, what it probably cost -----
-    def _partial_cost(self, ep: Any, messages: list[Message], stats: CallStats) -> float:
-        """What a call that broke off mid-answer probably cost: prompt plus the text that did arrive."""
+    def _partial_cost(self, ep: Any, pt: int, stats: CallStats) -> float:
+        """What a call that broke off mid-answer probably cost: its prompt (`pt` tokens) plus the text
+        that did arrive."""
         if not stats.text:
             return 0.0
-        pt = self._counter.count(messages)
-        ct = self._text_tokens(stats.text)
+        ct = answer_tokens(self._counter, stats.text)
         stats.prompt_tokens, stats.completion_tokens = pt, ct
         return cost_so_far(ep, pt, ct)  # this path cannot wait for litellm's import
 
-    def _record_cancelled(self, turn_id: int, messages: list[Message], state: TurnState) -> None:
+    def _record_cancelled(self, turn_id: int, state: TurnState) -> None:
         """Keep what arrived of the answer, and what it probably cost, on a turn the user stopped."""
         ep, stats = state.endpoint, state.stats
         attempts = list(state.attempts)
         reason = self.cancel_reason
         if ep is not None:
             attempts.append(Attempt(ep.agent_id, ep.model, False, "cancelled", reason,
-                                    stats.latency_s, self._partial_cost(ep, messages, stats)))
+                                    stats.latency_s, self._partial_cost(ep, state.prompt_tokens, stats)))
         state.done = True
         # If this cannot be written (the database stays locked), the turn is closed on the next
         # start with the progress saved while it streamed: the cancellation itself must go on.

@@ -104,7 +104,7 @@ class TurnRunner(TurnOutcomes, BudgetHolds, HandbookLifecycle, Records):
         """A started turn's events (`started` first), its outcome always written: cancelled, failed by a
         bug, or answered; its budget hold released at the end, and its progress saved meanwhile."""
         turn_id, conversation_id, decision = started.turn_id, started.conversation_id, started.decision
-        keep_alive = asyncio.ensure_future(self._keep_alive(turn_id, messages, state))
+        keep_alive = asyncio.ensure_future(self._keep_alive(turn_id, state))
         try:
             yield started
             # aclosing: when the consumer is cancelled or closes us, the inner generators (and the
@@ -116,7 +116,7 @@ class TurnRunner(TurnOutcomes, BudgetHolds, HandbookLifecycle, Records):
                     yield ev
         except (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt):
             if not state.done:
-                self._record_cancelled(turn_id, messages, state)
+                self._record_cancelled(turn_id, state)
             raise
         except Exception as e:  # a bug must not leave the turn 'running' forever
             if state.done:
@@ -160,7 +160,7 @@ class TurnRunner(TurnOutcomes, BudgetHolds, HandbookLifecycle, Records):
                 if ep.mock_response is None:
                     ep = dataclasses.replace(ep, mock_response=demo_script.answer(hb, decision, agent_id, text))
             stats = state.stats = CallStats()
-            state.endpoint, state.attempt_started, state.prompt_tokens = ep, time.monotonic(), None
+            state.endpoint, state.attempt_started, state.prompt_tokens = ep, time.monotonic(), decision.prompt_tokens
             try:
                 if ep.via == "local":
                     ep = await self._local_endpoint(ep)
@@ -168,13 +168,13 @@ class TurnRunner(TurnOutcomes, BudgetHolds, HandbookLifecycle, Records):
                 async with contextlib.aclosing(call) as pieces:
                     async for piece in pieces:
                         yield TokenChunk(turn_id, piece)
-                        self._save_progress(turn_id, messages, state)
+                        self._save_progress(turn_id, state)
             except ProviderError as e:
                 died = self.local.death() if ep.via == "local" and self.local is not None else None
                 if died:
                     e = ProviderError(died, e.kind, agent_id)
                 attempts.append(Attempt(agent_id, ep.model, False, e.kind, str(e), stats.latency_s,
-                                        self._partial_cost(ep, messages, stats)))
+                                        self._partial_cost(ep, state.prompt_tokens, stats)))
                 state.endpoint = None
                 yield AgentFailed(turn_id, agent_id, str(e), e.kind, nxt)
                 continue

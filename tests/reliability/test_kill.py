@@ -292,15 +292,16 @@ async def test_each_progress_save_counts_only_the_text_that_arrived_since_the_la
 def test_the_progress_count_starts_over_with_a_fallbacks_text(tmp_path, tiny_path):
     from skillchat.providers.litellm_client import CallStats
     from skillchat.service.outcomes import TurnState
+    from skillchat.tokens import answer_tokens
 
     svc = _service(tmp_path, tiny_path, SlowProvider())
     state = TurnState()
     state.stats.text = "the first agent wrote this line\nand half of another"
     first = svc._completion_tokens(state)
-    assert first == svc._text_tokens(state.stats.text) > 0
+    assert first == answer_tokens(svc._counter, state.stats.text) > 0
     state.stats = CallStats()  # the fallback's call
     state.stats.text = "short\n"
-    assert svc._completion_tokens(state) == svc._text_tokens("short\n") < first
+    assert svc._completion_tokens(state) == answer_tokens(svc._counter, "short\n") < first
 
 
 async def test_a_finishing_write_that_fails_is_shown_retried_and_never_leaves_the_turn_running(tmp_path, tiny_path, monkeypatch):
