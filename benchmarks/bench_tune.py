@@ -67,6 +67,7 @@ def one(args: tuple[str, str, int, bool]) -> tuple[str, int, dict[str, object]]:
         "lam0": res.router[0].result.score,
         "best_single": res.best_single[1].score,
         "r95": runner.ratings_to_reach(res.learning_curve, 0.95),
+        "teach": res.experienced.score if res.experienced else None,
         "seconds": time.perf_counter() - t,
     }
     if with_baselines:
@@ -108,14 +109,16 @@ def main() -> None:
         lam0 = sum(o["lam0"] for o in outs) / len(outs)  # type: ignore[misc]
         secs = sum(o["seconds"] for o in outs) / len(outs)  # type: ignore[misc]
         r95 = [o["r95"] for o in outs]
+        teach = [float(o["teach"]) for o in outs if o["teach"] is not None]  # type: ignore[arg-type]
         print(f"router   {fmt(avg(outs, 'router'))}  {mean:.4f} {lam0:.3f}  {secs:5.1f}s  [{config or 'defaults'}]  "
-              f"ratings to 95%: {r95}")
+              f"ratings to 95%: {r95}" + (f"; while teaching {sum(teach) / len(teach):.4f}" if teach else ""))
         # "Never worse than the best single model" holds for every user history or not at all: the
         # worst fold matters, not only the mean.
         top = [o["router"][-1] - o["best_single"] for o in outs]  # type: ignore[index,operator]
         if all(t is not None for t in top):
             print(f"         at the best single model's cost, against it: mean {sum(top) / len(top):+.4f}, "
-                  f"worst {min(top):+.4f}, {sum(t < 0 for t in top)} of {len(top)} folds below")
+                  f"worst {min(top):+.4f}, {sum(t < 0 for t in top)} of {len(top)} folds below; "
+                  f"by fold: {' '.join(f'{t:+.3f}' for t in top)}")
         if "knn" in outs[0]:
             for name in ("knn", "category"):
                 m = sum(o[name + "_mean"] for o in outs) / len(outs)  # type: ignore[misc]
