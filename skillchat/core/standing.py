@@ -11,6 +11,12 @@ with each agent's ability shrunk towards its prior centre in that mode (its leve
 each skill's ease shrunk towards 0, by a few rounds of coordinate Newton steps. An agent's
 standing is then its expected success on the same mix of turns for everyone: the share of all
 ratings each skill received.
+
+How far an agent's ability in one mode may stray from its level elsewhere is learned from the
+ratings themselves (empirical Bayes): a first fit uses `mode_strength`, the spread of the agents'
+deviations beyond their sampling noise sets the prior of a second. Where the models' strengths
+hardly differ between task types, a mode then needs far more evidence to overturn the champion,
+which with many models otherwise happens by luck alone; where they do differ, it needs no more.
 """
 
 from __future__ import annotations
@@ -24,6 +30,13 @@ from skillchat.core.taxonomy import Settings
 
 _ROUNDS = 6
 _MAX_LOGIT = 8.0
+# The learned spread of abilities between modes (logit variance) never goes below this: however
+# alike the modes look, a mode whose evidence is overwhelming still gets its own ability.
+_MIN_SPREAD = 0.02
+# The configured spread counts as this many rated modes in the learned one, so a new user's first
+# couple of rated modes cannot pin it near zero (a model nobody has rated would then be trusted as
+# if it had been); with the hundreds of (model, mode) records of a long history the data decide.
+_SPREAD_PRIOR_CELLS = 10.0
 
 
 def _sigmoid(x: float) -> float:
@@ -84,25 +97,32 @@ def _fit(hb: Handbook) -> Standing:
         by_s.setdefault(s, []).append((a, succ, fail))
 
     info_am: dict[tuple[str, str], float] = {}
-    for _ in range(_ROUNDS):
-        for (a, m), rows in by_am.items():
-            th = ability[a, m]
-            g, h = -prec_ability * (th - centre[a, m]), prec_ability
-            for s, succ, fail in rows:
-                q = _sigmoid(th + ease[s])
-                g += succ - (succ + fail) * q
-                h += (succ + fail) * q * (1 - q)
-            ability[a, m] = max(-_MAX_LOGIT, min(_MAX_LOGIT, th + g / h))
-            info_am[a, m] = h
-        for s, rows in by_s.items():
-            m = mode_of[s]
-            b = ease[s]
-            g, h = -prec_ease * b, prec_ease
-            for a, succ, fail in rows:
-                q = _sigmoid(ability[a, m] + b)
-                g += succ - (succ + fail) * q
-                h += (succ + fail) * q * (1 - q)
-            ease[s] = max(-_MAX_LOGIT, min(_MAX_LOGIT, b + g / h))
+
+    def rounds(prec_ability: float) -> None:
+        for _ in range(_ROUNDS):
+            for (a, m), rows in by_am.items():
+                th = ability[a, m]
+                g, h = -prec_ability * (th - centre[a, m]), prec_ability
+                for s, succ, fail in rows:
+                    q = _sigmoid(th + ease[s])
+                    g += succ - (succ + fail) * q
+                    h += (succ + fail) * q * (1 - q)
+                ability[a, m] = max(-_MAX_LOGIT, min(_MAX_LOGIT, th + g / h))
+                info_am[a, m] = h
+            for s, rows in by_s.items():
+                m = mode_of[s]
+                b = ease[s]
+                g, h = -prec_ease * b, prec_ease
+                for a, succ, fail in rows:
+                    q = _sigmoid(ability[a, m] + b)
+                    g += succ - (succ + fail) * q
+                    h += (succ + fail) * q * (1 - q)
+                ease[s] = max(-_MAX_LOGIT, min(_MAX_LOGIT, b + g / h))
+
+    rounds(prec_ability)
+    spread = mode_spread(ability, centre, info_am, prec_ability)
+    if spread is not None:
+        rounds(1.0 / spread)
 
     # The usual mix of turns: every skill by its share of all ratings (uniform before any rating).
     traffic = {s: 0.0 for s in hb.skills}
@@ -139,3 +159,29 @@ def _fit(hb: Handbook) -> Standing:
             var_all += share * share * sd * sd
         overall[a] = (mean_all, math.sqrt(var_all))
     return Standing(overall, by_mode)
+
+
+def mode_spread(
+    ability: dict[tuple[str, str], float],
+    centre: dict[tuple[str, str], float],
+    info: dict[tuple[str, str], float],
+    prec: float,
+) -> float | None:
+    """The variance of abilities around their centres beyond sampling noise (method of moments,
+    with `_SPREAD_PRIOR_CELLS` cells at the configured spread 1 / prec), or None without a mode
+    rated enough to say (more than one rating's worth of information).
+
+    A fitted ability is its own evidence shrunk by prec / info; undoing the shrinkage gives the
+    deviation the evidence alone says, whose square overstates the spread by its sampling
+    variance, 1 / (the evidence's information).
+    """
+    total = count = 0.0
+    for key, h in info.items():
+        evidence = h - prec
+        if evidence > 1.0:
+            d = (ability[key] - centre[key]) * h / evidence
+            total += d * d - 1.0 / evidence
+            count += 1
+    if not count:
+        return None
+    return max(_MIN_SPREAD, (_SPREAD_PRIOR_CELLS / prec + total) / (_SPREAD_PRIOR_CELLS + count))

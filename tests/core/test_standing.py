@@ -95,3 +95,50 @@ def test_a_changed_rating_refits_even_though_the_amount_of_evidence_is_the_same(
         replace_rating(tiny, "mid", {"code.python": 1.0}, "up", "down")
     assert tiny.evidence.total() == pytest.approx(300)
     assert standing(tiny).by_mode["mid", "code"][0] < long.by_mode["mid", "code"][0] - 0.05
+
+
+def test_the_spread_between_modes_is_what_the_deviations_say_beyond_their_noise():
+    from skillchat.core.standing import mode_spread
+
+    # prec 1.5 is a configured spread of 2/3, worth 10 cells. Two cells with 100 and 50 units of
+    # evidence beyond the prior, whose fitted abilities sit 0.5 and 0 from their centres: the
+    # shrinkage undone, 0.5 * 101.5 / 100; less each cell's sampling variance.
+    ability = {("a", "m"): 1.5, ("b", "m"): 0.2}
+    centre = {("a", "m"): 1.0, ("b", "m"): 0.2}
+    info = {("a", "m"): 101.5, ("b", "m"): 51.5}
+    d = 0.5 * 101.5 / 100
+    expected = (10 / 1.5 + d * d - 1 / 100 + 0 - 1 / 50) / 12
+    assert mode_spread(ability, centre, info, 1.5) == pytest.approx(expected)
+
+
+def test_modes_alike_over_many_records_make_a_small_spread_and_little_evidence_none():
+    from skillchat.core.standing import _MIN_SPREAD, mode_spread
+
+    keys = [(f"a{i}", "m") for i in range(400)]
+    alike = mode_spread(dict.fromkeys(keys, 0.3), dict.fromkeys(keys, 0.3), dict.fromkeys(keys, 201.5), 1.5)
+    assert alike == pytest.approx(max(_MIN_SPREAD, (10 / 1.5 - 400 / 200) / 410))
+    assert alike < 0.05
+    # A cell with less than one rating's worth of evidence says nothing about the spread.
+    assert mode_spread({("a", "m"): 2.0}, {("a", "m"): 0.0}, {("a", "m"): 2.0}, 1.5) is None
+
+
+def test_where_models_differ_little_between_modes_one_odd_mode_needs_more_evidence(tiny, monkeypatch):
+    # Every agent does in every mode what its level elsewhere predicts, except mid in math, on a
+    # thin record. Learned from the rest, the spread is small, so that record moves mid's math
+    # standing less than the configured mode_strength alone would let it.
+    from skillchat.core import standing as standing_mod
+    from skillchat.core.competence import mode_center
+
+    for _ in range(3):
+        for a in tiny.agents:
+            for m in tiny.modes:
+                if (a, m) != ("mid", "math"):
+                    q = mode_center(tiny, a, m)
+                    skill = tiny.skills_in_mode(m)[0]
+                    rate(tiny, a, skill, round(40 * q), 40 - round(40 * q))
+    rate(tiny, "mid", tiny.skills_in_mode("math")[0], 9, 1)
+    centre = mode_center(tiny, "mid", "math")
+    learned = standing(tiny).by_mode["mid", "math"][0]
+    monkeypatch.setattr(standing_mod, "mode_spread", lambda *a: None)
+    configured = standing_mod._fit(tiny).by_mode["mid", "math"][0]
+    assert centre < learned < configured
