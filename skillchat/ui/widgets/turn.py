@@ -271,7 +271,12 @@ class AssistantTurn(GrowsWithAnswer, Vertical):
         self.watch_rating(self.rating)
 
     def watch_rating(self, rating: str | None) -> None:
-        up, down = self.query_one(".rate-up", RateButton), self.query_one(".rate-down", RateButton)
+        # A turn scrolled out of the mounted window can be removed while its Mount is still queued:
+        # its buttons are gone by then, and there is nothing left to show the rating on.
+        buttons = {b.rating: b for b in self.query(RateButton)}
+        if len(buttons) < 2:
+            return
+        up, down = buttons["up"], buttons["down"]
         up.set_class(rating == "up", "-chosen")
         down.set_class(rating == "down", "-chosen")
         up.update("[+] rated good" if rating == "up" else "[+] good")
