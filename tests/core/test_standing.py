@@ -4,7 +4,9 @@ import math
 import pytest
 from ratings import rate  # tests/core/ratings.py
 
-from skillchat.core.standing import standing
+from skillchat.core import standing as standing_mod
+from skillchat.core.competence import mode_center
+from skillchat.core.standing import _MIN_SPREAD, mode_spread, standing
 
 
 def test_an_agent_sent_the_hard_turns_is_not_judged_by_its_rawrate(tiny):
@@ -39,8 +41,6 @@ def test_before_any_rating_the_standing_is_the_tier_prior_with_its_uncertainty(t
     # No rating yet: each mode sits at the centre the competence tiers give it, with the prior's
     # uncertainty (precision mode_strength / 4 on the logit scale) carried through the curve; the
     # overall figure weighs the modes by their share of skills.
-    from skillchat.core.competence import mode_center
-
     fit = standing(tiny)
     prec = 0.25 * tiny.settings.mode_strength
     skills_in = {m: len(tiny.skills_in_mode(m)) for m in tiny.modes}
@@ -98,8 +98,6 @@ def test_a_changed_rating_refits_even_though_the_amount_of_evidence_is_the_same(
 
 
 def test_the_spread_between_modes_is_what_the_deviations_say_beyond_their_noise():
-    from skillchat.core.standing import mode_spread
-
     # prec 1.5 is a configured spread of 2/3, worth 10 cells. Two cells with 100 and 50 units of
     # evidence beyond the prior, whose fitted abilities sit 0.5 and 0 from their centres: the
     # shrinkage undone, 0.5 * 101.5 / 100; less each cell's sampling variance.
@@ -112,8 +110,6 @@ def test_the_spread_between_modes_is_what_the_deviations_say_beyond_their_noise(
 
 
 def test_modes_alike_over_many_records_make_a_small_spread_and_little_evidence_none():
-    from skillchat.core.standing import _MIN_SPREAD, mode_spread
-
     keys = [(f"a{i}", "m") for i in range(400)]
     alike = mode_spread(dict.fromkeys(keys, 0.3), dict.fromkeys(keys, 0.3), dict.fromkeys(keys, 201.5), 1.5)
     assert alike == pytest.approx(max(_MIN_SPREAD, (10 / 1.5 - 400 / 200) / 410))
@@ -126,9 +122,6 @@ def test_where_models_differ_little_between_modes_one_odd_mode_needs_more_eviden
     # Every agent does in every mode what its level elsewhere predicts, except mid in math, on a
     # thin record. Learned from the rest, the spread is small, so that record moves mid's math
     # standing less than the configured mode_strength alone would let it.
-    from skillchat.core import standing as standing_mod
-    from skillchat.core.competence import mode_center
-
     for _ in range(3):
         for a in tiny.agents:
             for m in tiny.modes:

@@ -198,10 +198,6 @@ async def test_a_service_that_cannot_open_fails_turns_and_commands_with_its_reas
 async def test_a_turn_removed_while_its_mount_is_queued_does_not_crash_the_app(tmp_path):
     # A turn scrolled out of the mounted window can lose its children before its Mount event runs
     # (seen under load in CI): showing its rating then has no buttons to show it on.
-    from app_driver import make_app, ready, send
-
-    from skillchat.ui.widgets.turn import AssistantTurn, RateButton
-
     app = make_app(tmp_path)
     async with app.run_test() as pilot:
         await ready(pilot)
