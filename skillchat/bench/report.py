@@ -17,6 +17,15 @@ _TRAIN_POLICY = {"thompson": "Thompson sampling",
                  "gentle": "gentle Thompson sampling (at most 1 turn in 4 away from the best expected model)"}
 
 
+# How each skill source reads in a report: "labels" must not pass for a router a user could have.
+_SOURCE = {
+    "learned": "learned from the train texts",
+    "handbook": "the shipped general handbook's",
+    "both": "learned and shipped",
+    "labels": "the category labels, read from each query: a diagnostic, chat turns carry none",
+}
+
+
 def _usd_k(cost: float) -> str:
     """Mean cost per query, shown per 1,000 queries."""
     return f"${cost * 1000:,.3f}"
@@ -271,7 +280,8 @@ def render(res: BenchResult, *, plot: bool = True, width: int = 72, height: int 
         *render_summary({"summary": summary(res)}),
         *notes,
         "",
-        f"handbook: {len(hb.modes)} modes, {len(hb.skills)} skills ({o.skills}); every model starts from the same prior",
+        f"handbook: {len(hb.modes)} modes, {len(hb.skills)} skills ({_SOURCE.get(o.skills, o.skills)}); "
+        "every model starts from the same prior",
         f"training: {res.ratings_used} bandit ratings (one model's score revealed per train query), "
         f"{_TRAIN_POLICY[o.train_policy]} at lambda={o.train_lambda:g}",
         f"best single model on train: {res.best_single[0]}: test score {res.best_single[1].score:.3f} "
@@ -521,7 +531,7 @@ def render_seeds(doc: dict[str, Any], *, plot: bool = True, width: int = 72, hei
         *([doc["shuffle_test"]["verdict"]] if doc.get("shuffle_test") else []),
         "",
         f"handbook: {f(hb['modes'], '.3g', 'handbook', 'modes')} modes, {f(hb['skills'], '.3g', 'handbook', 'skills')} skills "
-        f"({doc['skills']}), discovered per seed; every model starts from the same prior",
+        f"({_SOURCE.get(doc['skills'], doc['skills'])}), built per seed; every model starts from the same prior",
         f"training: {doc['ratings_used']:g} bandit ratings per seed, {_TRAIN_POLICY[doc['policy']['train']]} "
         f"at lambda={doc['train_lambda']:g}",
         f"best single model on train: {best['model']}: test score {best['score']:.3f} "

@@ -22,10 +22,10 @@ from typing import Any
 from skillchat.bench import baselines
 from skillchat.bench.data import Environment, FullInformation, Query, ReplaySet, Result, TestScorer
 from skillchat.bench.progress import Progress
-from skillchat.bench.skills import SkillOptions, agent_ids, build_handbook
+from skillchat.bench.skills import FALLBACK_SKILL, SkillOptions, agent_ids, build_handbook, label_skills
 from skillchat.core import compare as compare_core
 from skillchat.core.handbook import Handbook
-from skillchat.core.inference import SkillProfile
+from skillchat.core.inference import ActiveSkill, SkillProfile
 from skillchat.core.learning import RatedTurn, apply_rating
 from skillchat.core.ports import Message
 from skillchat.routing import build_router
@@ -105,8 +105,11 @@ def prompt_tokens(text: str) -> int:
 class Learner:
     """A handbook, its Router, and the skill profile of every text (inference reads text only)."""
 
-    def __init__(self, hb: Handbook, *, profiles_from: Learner | None = None) -> None:
+    def __init__(
+        self, hb: Handbook, *, profiles_from: Learner | None = None, labels: dict[str, str] | None = None
+    ) -> None:
         self._profiles: dict[str, SkillProfile] = {}
+        self.labels = labels  # category -> skill: each query is read as its label (--skills labels)
         self.use(hb)
         if profiles_from is not None and profiles_from._structure == self._structure:
             self._profiles = profiles_from._profiles  # same skills, same inference: same profiles
@@ -122,7 +125,11 @@ class Learner:
     def profile(self, q: Query) -> SkillProfile:
         p = self._profiles.get(q.qid)
         if p is None:
-            p = self.router.inferrer.infer([Message("user", q.text)])
+            if self.labels is not None:  # a category the train split never had reads as the fallback
+                sid = self.labels.get(q.category, FALLBACK_SKILL)
+                p = SkillProfile(self.hb.skills[sid].mode, (ActiveSkill(sid, 1.0),))
+            else:
+                p = self.router.inferrer.infer([Message("user", q.text)])
             self._profiles[q.qid] = p
         return p
 
@@ -291,12 +298,13 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
     # 1. A fresh handbook: skills from the train texts only.
     t = time.perf_counter()
     progress.phase("discovering skills", 1)
+    labels = label_skills([q.category for q in train_q]) if opts.skills == "labels" else None
     hb, _ = build_handbook(
         rs.name, rs.models, [q.text for q in train_q], source=opts.skills, seed=opts.seed, opts=opts.skill,
-        train_ids=[q.qid for q in train_q],
+        train_ids=[q.qid for q in train_q], labels=labels,
     )
     base = hb.structure_copy()
-    learner = Learner(hb)
+    learner = Learner(hb, labels=labels)
     progress.advance()
     timings["skills"] = time.perf_counter() - t
 
@@ -348,7 +356,7 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
         per_lambda = []
         progress.phase("one router per lambda", len(lambdas) * len(order))
         for lam in lambdas:
-            other = Learner(base.copy(), profiles_from=learner)
+            other = Learner(base.copy(), profiles_from=learner, labels=labels)
             train(other, Environment(rs), order, model_of, lam=lam, rng=random.Random(f"policy:{opts.seed}"), log=[],
                   progress=progress, compare_share=opts.compare_share, compare_rng=random.Random(f"compare:{opts.seed}"),
                   policy=opts.train_policy)
@@ -394,7 +402,12 @@ def run(rs: ReplaySet, opts: BenchOptions = BenchOptions(), progress: Progress |
     base_rows.append(row("oracle: cheapest correct model (full info on test)", oracle, kind="oracle"))
 
     # 5. Periodic relearn, when another issue's relearn is installed.
-    relearn_mod, note = _relearn_module() if opts.relearn else (None, "relearn: skipped (--no-relearn)")
+    if not opts.relearn:
+        relearn_mod, note = None, "relearn: skipped (--no-relearn)"
+    elif labels is not None:  # relearning rebuilds skills from the texts, which would drop the labels
+        relearn_mod, note = None, "relearn: skipped (the category labels are the skills)"
+    else:
+        relearn_mod, note = _relearn_module()
     router_relearn: list[Point] | None = None
     if relearn_mod is not None:
         every = opts.relearn_every or max(100, len(order) // 8)

@@ -6,6 +6,10 @@
   a name from its distinctive terms, and as examples the train texts nearest to its centre.
 * handbook: the skills of the shipped general handbook (hand-written indicators and examples).
 * both: the two side by side.
+* labels: one mode and one skill per category label of the train split, and each query read as
+  its label. A diagnostic, not a router a user could have: real chat turns carry no label. Next to
+  the learned skills it splits the gap to the per-category reference into what reading the task
+  costs and what learning from one outcome per query costs.
 
 Every agent gets the same uninformative prior and no price: the bench knows nothing about the
 models, and their cost is learned from the calls the router makes (Router.estimate_cost falls back
@@ -25,7 +29,7 @@ from skillchat.core.clustering import Hierarchy, cluster_hierarchy
 from skillchat.core.handbook import Handbook, from_dict
 from skillchat.core.text import stem, words
 
-SKILL_SOURCES = ("learned", "handbook", "both")
+SKILL_SOURCES = ("learned", "handbook", "both", "labels")
 FALLBACK_MODE = "other"
 FALLBACK_SKILL = "other.general"
 # The bench's agents never hit a context limit: replay sets do not say what the models accept.
@@ -121,6 +125,30 @@ def _settings(opts: SkillOptions, fallback: str) -> dict[str, Any]:
     return out
 
 
+def label_skills(categories: Sequence[str]) -> dict[str, str]:
+    """category label -> the id of its skill (mode id + ".task"), unique and valid as handbook ids."""
+    out: dict[str, str] = {}
+    used: set[str] = {FALLBACK_MODE}
+    for c in sorted(set(categories)):
+        base = mid = "c-" + (re.sub(r"[^a-z0-9]+", "-", c.lower()).strip("-") or "x")
+        n = 2
+        while mid in used:
+            mid, n = f"{base}-{n}", n + 1
+        used.add(mid)
+        out[c] = f"{mid}.task"
+    return out
+
+
+def _label_parts(labels: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    modes: list[dict[str, Any]] = []
+    skills: list[dict[str, Any]] = []
+    for c, sid in labels.items():
+        mid = sid.rsplit(".", 1)[0]
+        modes.append({"id": mid, "name": c, "description": f"The category label {c!r}."})
+        skills.append({"id": sid, "mode": mid, "name": c, "description": f"Queries labelled {c!r}.", "parent": None})
+    return modes, skills
+
+
 def learned_parts(
     texts: Sequence[str], seed: int, opts: SkillOptions, ids: Sequence[str] = ()
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Hierarchy]:
@@ -202,8 +230,10 @@ def build_handbook(
     opts: SkillOptions = SkillOptions(),
     train_ids: Sequence[str] = (),
     shipped: dict[str, Any] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> tuple[Handbook, Hierarchy | None]:
-    """A fresh handbook for a replay set. `shipped`: the general handbook's JSON (for handbook/both)."""
+    """A fresh handbook for a replay set. `shipped`: the general handbook's JSON (for handbook/both);
+    `labels`: category -> skill id (for labels, see label_skills)."""
     if source not in SKILL_SOURCES:
         raise ValueError(f"unknown skill source {source!r}")
     modes: list[dict[str, Any]] = []
@@ -224,7 +254,9 @@ def build_handbook(
                 raise ValueError(f"learned mode id {m['id']!r} clashes with a shipped one")
         modes += lm
         skills += ls
-    if source == "learned":
+    if source == "labels":
+        modes, skills = _label_parts(labels or {})
+    if source in ("learned", "labels"):
         modes.append({"id": FALLBACK_MODE, "name": "Other", "description": "Texts that match no discovered skill."})
         skills.append(
             {"id": FALLBACK_SKILL, "mode": FALLBACK_MODE, "name": "General", "description": "No skill matched.", "parent": None}

@@ -63,8 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("dir", metavar="DIR", help="a replay-set folder (queries.csv, outcomes.csv)")
     p.add_argument("--models", metavar="A,B,C", help="use only these models of the set")
-    p.add_argument("--skills", choices=("learned", "handbook", "both"), default="learned",
-                   help="skills learned from the train texts (default), the shipped general handbook's, or both")
+    p.add_argument("--skills", choices=("learned", "handbook", "both", "labels"), default="learned",
+                   help="skills learned from the train texts (default), the shipped general handbook's, both, or "
+                        "the category labels (a diagnostic: each query read as its label, which chat turns do not have)")
     p.add_argument("--seed", type=_seed, default=0, help="seed for skill discovery, replay order and exploration (default 0)")
     p.add_argument("--seeds", type=_whole(1, MAX_SEEDS), default=1, metavar="N",
                    help="run seeds S..S+N-1 (S = --seed) and report each figure as a mean with a 95%% t-interval (default 1)")

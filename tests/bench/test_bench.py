@@ -163,6 +163,36 @@ def test_handbook_and_both_skill_sources_run(mixed_set):
         assert all(a.prior.mean == 0.5 and a.price is None for a in res.handbook.agents.values())
 
 
+def test_label_skills_read_each_query_as_its_category(spec_set):
+    rs = data.load(spec_set)
+    res = _run(spec_set, skills="labels", baselines=True, curve_start=0)
+    category = {q.text: q.category for q in rs.train}
+    labels = {c: f"c-{c}.task" for c in category.values()}
+    assert set(res.handbook.skills) == {*labels.values(), "other.general"}
+    assert res.ratings_log and all(t.skills == {labels[category[t.text]]: 1.0} for t in res.ratings_log)
+    # Read right, the three specialists (one task type each, same price) are routed as the
+    # per-category reference routes them, give or take the few turns still being explored.
+    cat = next(p for p in res.per_category if p.lam == 0.0).result.score
+    assert res.router[0].result.score >= cat - 0.05
+    assert res.relearn_note == "relearn: skipped (--no-relearn)"
+    assert _run(spec_set, skills="labels", relearn=True, curve_start=0, baselines=False).relearn_note.endswith(
+        "(the category labels are the skills)"
+    )
+
+
+def test_cli_runs_with_label_skills_and_says_it_is_a_diagnostic(spec_set, capsys):
+    assert main(["bench", str(spec_set), "--skills", "labels", "--quiet", "--no-relearn", "--no-per-lambda"]) == 0
+    assert "the category labels, read from each query: a diagnostic" in capsys.readouterr().out
+
+
+def test_label_skills_are_unique_valid_ids_whatever_the_labels():
+    from skillchat.bench.skills import label_skills
+
+    ids = label_skills(["Math", "math", "C++ / code", "", "other"])
+    assert len(set(ids.values())) == 5
+    assert ids["Math"] != ids["math"] and ids["C++ / code"] == "c-c-code.task" and ids[""] == "c-x.task"
+
+
 # --- relearn integration ----------------------------------------------------------------------
 
 
