@@ -114,8 +114,38 @@ def test_modes_alike_over_many_records_make_a_small_spread_and_little_evidence_n
     alike = mode_spread(dict.fromkeys(keys, 0.3), dict.fromkeys(keys, 0.3), dict.fromkeys(keys, 201.5), 1.5)
     assert alike == pytest.approx(max(_MIN_SPREAD, (10 / 1.5 - 400 / 200) / 410))
     assert alike < 0.05
-    # A cell with less than one rating's worth of evidence says nothing about the spread.
+    # A cell with up to one rating's worth of evidence says nothing about the spread; one with more does.
     assert mode_spread({("a", "m"): 2.0}, {("a", "m"): 0.0}, {("a", "m"): 2.0}, 1.5) is None
+    assert mode_spread({("a", "m"): 2.0}, {("a", "m"): 0.0}, {("a", "m"): 2.5}, 1.5) is None
+    assert mode_spread({("a", "m"): 2.0}, {("a", "m"): 0.0}, {("a", "m"): 3.0}, 1.5) is not None
+
+
+def test_the_second_fit_pools_the_modes_with_exactly_the_learned_spread(tiny, monkeypatch):
+    # A learned spread v is a prior precision of 1 / v on the abilities: the same fit as a
+    # configured mode_strength of 4 / v (precision mode_strength / 4) with nothing learned.
+    rate(tiny, "big", "code.python", 30, 10)
+    rate(tiny, "mid", "code.python", 9, 1)
+    rate(tiny, "mid", "math.calculus", 12, 8)
+    monkeypatch.setattr(standing_mod, "mode_spread", lambda *a: 0.1)
+    learned = standing_mod._fit(tiny).by_mode
+    monkeypatch.setattr(standing_mod, "mode_spread", lambda *a: None)
+    tiny.settings = dataclasses.replace(tiny.settings, mode_strength=40.0)
+    configured = standing_mod._fit(tiny).by_mode
+    for key in (("big", "code"), ("mid", "code"), ("mid", "math")):
+        assert learned[key] == pytest.approx(configured[key], abs=1e-4)
+
+
+def test_a_larger_skill_strength_puts_more_of_a_failure_on_the_agent_than_on_the_skill(tiny):
+    # Only mid was rated on debugging, and it failed: the skill may be hard, or mid weak at code.
+    # The skills' ease is shrunk towards 0 with skill_strength, so the stronger that is, the more
+    # of the blame lands on mid's ability in code, and the lower mid stands on Python, where the
+    # usual code turn is.
+    rate(tiny, "big", "code.python", 60, 20)
+    rate(tiny, "mid", "code.debugging", 2, 8)
+    loose = standing_mod._fit(tiny).by_mode["mid", "code"][0]
+    tiny.settings = dataclasses.replace(tiny.settings, skill_strength=40.0)
+    strict = standing_mod._fit(tiny).by_mode["mid", "code"][0]
+    assert strict < loose - 0.02
 
 
 def test_where_models_differ_little_between_modes_one_odd_mode_needs_more_evidence(tiny, monkeypatch):
