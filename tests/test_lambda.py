@@ -97,7 +97,7 @@ def test_the_service_refuses_with_the_projects_error(tiny_path):
     for bad in (math.inf, math.nan, -0.5, 10.01):
         with pytest.raises(SkillchatError, match="lambda must be a finite number between 0 and 10"):
             svc.set_lambda(bad)
-        assert svc.lam == 0.2
+        assert svc.lam == config.DEFAULT_LAMBDA  # unchanged
     svc.set_lambda(7)
     assert svc.lam == 7.0 and isinstance(svc.lam, float)
 

@@ -44,3 +44,15 @@ def test_the_bench_uses_the_one_router(recording, tiny):
     from skillchat.bench.runner import Learner
 
     assert isinstance(Learner(tiny).router.inferrer, Recording)
+
+
+def test_one_default_cost_weight_for_the_app_the_core_and_the_bench():
+    # The bench replays a user who keeps the app's default; the core's default is for callers
+    # that name none. All three must be the one chosen on validation (skillchat.config).
+    from skillchat.bench.runner import BenchOptions
+    from skillchat.config import DEFAULT_LAMBDA, Config
+    from skillchat.core import router
+
+    assert router.DEFAULT_LAMBDA == DEFAULT_LAMBDA == Config().lam
+    assert BenchOptions().train_lambda == BenchOptions().curve_lambda == DEFAULT_LAMBDA
+    assert router.Router.route.__kwdefaults__["lam"] == router.Router.decide.__kwdefaults__["lam"] == DEFAULT_LAMBDA

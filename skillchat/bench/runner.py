@@ -23,6 +23,7 @@ from skillchat.bench import baselines
 from skillchat.bench.data import Environment, FullInformation, Query, ReplaySet, Result, TestScorer
 from skillchat.bench.progress import Progress
 from skillchat.bench.skills import FALLBACK_SKILL, SkillOptions, agent_ids, build_handbook, label_skills
+from skillchat.config import DEFAULT_LAMBDA
 from skillchat.core import compare as compare_core
 from skillchat.core.handbook import Handbook
 from skillchat.core.inference import ActiveSkill, SkillProfile
@@ -40,8 +41,9 @@ class BenchOptions:
     seed: int = 0
     skills: str = "learned"
     lambdas: tuple[float, ...] = DEFAULT_LAMBDAS
-    train_lambda: float = 0.1
-    curve_lambda: float = 0.1
+    # The replayed user keeps the app's default cost weight while teaching.
+    train_lambda: float = DEFAULT_LAMBDA
+    curve_lambda: float = DEFAULT_LAMBDA
     knn_k: int = 50
     skill: SkillOptions = field(default_factory=SkillOptions)
     relearn: bool = True

@@ -37,7 +37,7 @@ from skillchat.core.handbook import Handbook
 from skillchat.core.inference import profile_from_weights
 from skillchat.core.learning import RatedTurn
 from skillchat.core.ports import HeuristicCounter, Message, NoPrices, PriceBook
-from skillchat.core.router import NoEligibleAgent, Router
+from skillchat.core.router import DEFAULT_LAMBDA, NoEligibleAgent, Router
 
 Z95 = 1.959964
 NON_POLICY = frozenset({"pinned", "fallback"})
@@ -98,7 +98,7 @@ class Comparison:
     n_logged: int
     skipped: dict[str, int] = field(default_factory=dict)
     policy: str = "greedy"
-    lam: float = 0.2
+    lam: float = DEFAULT_LAMBDA
 
     def not_worse(self, margin: float = 0.01, min_ess: float = 30.0) -> bool:
         """Not credibly worse: the point estimate is within `margin` and the interval reaches 0.
@@ -282,7 +282,7 @@ def evaluate(
     hb: Handbook,
     turns: Sequence[RatedTurn],
     *,
-    lam: float = 0.2,
+    lam: float = DEFAULT_LAMBDA,
     policy: str = "greedy",
     reward_model: Handbook | None = None,
     prices: PriceBook | None = None,
@@ -318,7 +318,7 @@ def compare(
     candidate: Handbook,
     turns: Sequence[RatedTurn],
     *,
-    lam: float = 0.2,
+    lam: float = DEFAULT_LAMBDA,
     policy: str = "greedy",
     prices: PriceBook | None = None,
     folds: int = 2,

@@ -39,6 +39,10 @@ _MIN_SD = 1e-4
 # The share of `challenge_z` a dearer challenger must clear (a cheaper one clears all of it):
 # chosen on validation folds of the replay sets (benchmarks/bench_tune.py).
 _DEARER_MARGIN = 0.5
+# The app's default cost weight (skillchat.config.DEFAULT_LAMBDA, where its choice is explained),
+# for callers that name none; the core cannot import the app's config. tests/test_one_router.py
+# holds the two equal.
+DEFAULT_LAMBDA = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +144,7 @@ class Router:
         self,
         messages: Sequence[Message],
         *,
-        lam: float = 0.2,
+        lam: float = DEFAULT_LAMBDA,
         policy: str = "thompson",
         rng: random.Random | None = None,
         pin: str | None = None,
@@ -157,7 +161,7 @@ class Router:
         profile: SkillProfile,
         prompt_tokens: int,
         *,
-        lam: float = 0.2,
+        lam: float = DEFAULT_LAMBDA,
         policy: str = "thompson",
         rng: random.Random | None = None,
         pin: str | None = None,

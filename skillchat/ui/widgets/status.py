@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from skillchat.config import DEFAULT_LAMBDA
 from skillchat.text_safety import clean
 
 
 @dataclass(frozen=True)
 class StatusState:
     handbook: str = ""
-    lam: float = 0.2
+    lam: float = DEFAULT_LAMBDA
     pinned: str | None = None  # display name of the pinned agent
     providers: str = "loading"  # loading, starting (the local model), ready, failed, none
     demo: bool = False
