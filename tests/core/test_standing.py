@@ -97,6 +97,13 @@ def test_a_changed_rating_refits_even_though_the_amount_of_evidence_is_the_same(
     assert standing(tiny).by_mode["mid", "code"][0] < long.by_mode["mid", "code"][0] - 0.05
 
 
+def test_the_usual_mix_is_the_rated_turns_alone(tiny):
+    # Only code was rated, so the usual mix is all code: a skill nobody was rated on has no share.
+    rate(tiny, "mid", "code.python", 40, 10)
+    fit = standing(tiny)
+    assert fit.overall["mid"] == pytest.approx(fit.by_mode["mid", "code"])
+
+
 def test_the_spread_between_modes_is_what_the_deviations_say_beyond_their_noise():
     # prec 1.5 is a configured spread of 2/3, worth 10 cells. Two cells with 100 and 50 units of
     # evidence beyond the prior, whose fitted abilities sit 0.5 and 0 from their centres: the
