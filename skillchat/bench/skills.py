@@ -65,18 +65,19 @@ def agent_id(model: str) -> str:
     return aid if aid and aid[0].isalnum() else "m" + aid
 
 
+def _unique(base: str, used: set[str]) -> str:
+    """`base`, or `base-2`, `base-3`, ... if taken; the id returned is marked as used."""
+    out, n = base, 2
+    while out in used:
+        out, n = f"{base}-{n}", n + 1
+    used.add(out)
+    return out
+
+
 def agent_ids(models: Sequence[str]) -> dict[str, str]:
     """model -> agent id, unique."""
-    out: dict[str, str] = {}
     used: set[str] = set()
-    for m in models:
-        base = aid = agent_id(m)
-        n = 2
-        while aid in used:
-            aid, n = f"{base}-{n}", n + 1
-        used.add(aid)
-        out[m] = aid
-    return out
+    return {m: _unique(agent_id(m), used) for m in models}
 
 
 def _slug(parts: Sequence[str], limit: int = 2) -> str:
@@ -127,16 +128,11 @@ def _settings(opts: SkillOptions, fallback: str) -> dict[str, Any]:
 
 def label_skills(categories: Sequence[str]) -> dict[str, str]:
     """category label -> the id of its skill (mode id + ".task"), unique and valid as handbook ids."""
-    out: dict[str, str] = {}
     used: set[str] = {FALLBACK_MODE}
-    for c in sorted(set(categories)):
-        base = mid = "c-" + (re.sub(r"[^a-z0-9]+", "-", c.lower()).strip("-") or "x")
-        n = 2
-        while mid in used:
-            mid, n = f"{base}-{n}", n + 1
-        used.add(mid)
-        out[c] = f"{mid}.task"
-    return out
+    return {
+        c: _unique("c-" + (re.sub(r"[^a-z0-9]+", "-", c.lower()).strip("-") or "x"), used) + ".task"
+        for c in sorted(set(categories))
+    }
 
 
 def _label_parts(labels: dict[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -255,7 +251,9 @@ def build_handbook(
         modes += lm
         skills += ls
     if source == "labels":
-        modes, skills = _label_parts(labels or {})
+        if not labels:
+            raise ValueError("skill source 'labels' needs the train split's labels (see label_skills)")
+        modes, skills = _label_parts(labels)
     if source in ("learned", "labels"):
         modes.append({"id": FALLBACK_MODE, "name": "Other", "description": "Texts that match no discovered skill."})
         skills.append(
