@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skillchat.core.clustering import Hierarchy, cluster_hierarchy
+from skillchat.core.evolution.naming import unique_id
 from skillchat.core.handbook import Handbook, from_dict
 from skillchat.core.text import stem, words
 
@@ -65,19 +66,10 @@ def agent_id(model: str) -> str:
     return aid if aid and aid[0].isalnum() else "m" + aid
 
 
-def _unique(base: str, used: set[str]) -> str:
-    """`base`, or `base-2`, `base-3`, ... if taken; the id returned is marked as used."""
-    out, n = base, 2
-    while out in used:
-        out, n = f"{base}-{n}", n + 1
-    used.add(out)
-    return out
-
-
 def agent_ids(models: Sequence[str]) -> dict[str, str]:
     """model -> agent id, unique."""
     used: set[str] = set()
-    return {m: _unique(agent_id(m), used) for m in models}
+    return {m: unique_id(agent_id(m), used, sep="-") for m in models}
 
 
 def _slug(parts: Sequence[str], limit: int = 2) -> str:
@@ -130,7 +122,7 @@ def label_skills(categories: Sequence[str]) -> dict[str, str]:
     """category label -> the id of its skill (mode id + ".task"), unique and valid as handbook ids."""
     used: set[str] = {FALLBACK_MODE}
     return {
-        c: _unique("c-" + (re.sub(r"[^a-z0-9]+", "-", c.lower()).strip("-") or "x"), used) + ".task"
+        c: unique_id("c-" + (re.sub(r"[^a-z0-9]+", "-", c.lower()).strip("-") or "x"), used, sep="-") + ".task"
         for c in sorted(set(categories))
     }
 

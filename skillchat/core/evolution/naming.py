@@ -43,9 +43,10 @@ def slugify(s: str, default: str = "topic") -> str:
     return s[:40] or default
 
 
-def unique_id(base: str, taken: set[str]) -> str:
+def unique_id(base: str, taken: set[str], sep: str = "_") -> str:
+    """`base`, or `base_2`, `base_3`, ... (with `sep`) if taken; the id returned is marked as taken."""
     sid, k = base, 2
     while sid in taken:
-        sid, k = f"{base}_{k}", k + 1
+        sid, k = f"{base}{sep}{k}", k + 1
     taken.add(sid)
     return sid
