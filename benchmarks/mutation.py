@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 # module -> (tests that cover it quickly, functions to mutate; empty means the whole module)
 TARGETS: dict[str, tuple[list[str], list[str]]] = {
-    "skillchat.core.router": (["tests/core/test_router.py"], []),
+    "skillchat.core.router": (["tests/core/test_router.py", "tests/core/test_reason.py", "tests/test_one_router.py"], []),
     "skillchat.core.standing": (["tests/core/test_standing.py"], []),
     "skillchat.core.competence": (["tests/core/test_competence.py", "tests/core/test_router.py"], []),
     "skillchat.core.learning": (["tests/core/test_learning.py", "tests/core/test_relearn.py"], []),

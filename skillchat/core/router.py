@@ -289,8 +289,8 @@ def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: s
     """The agent to take when not exploring: the proven one unless the evidence says otherwise.
 
     Per-skill estimates are noisy, and the agent with the highest estimate on a thin skill is often
-    just the luckiest (the winner's curse). So the turn goes to an incumbent, and a cheaper
-    challenger takes it only by beating the incumbent by more than `challenge_z` standard
+    just the luckiest (the winner's curse). So the turn goes to an incumbent, and a challenger
+    that is not dearer takes it only by beating the incumbent by more than `challenge_z` standard
     deviations of the difference (a dearer one by `_DEARER_MARGIN` of that), one level at a time:
     the overall champion (the best score at this lambda on the usual mix of turns, see
     core/standing.py, counting `challenge_z` standard deviations against it) holds the turn's mode
@@ -311,10 +311,12 @@ def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: s
 
     def beats(c: _Candidate, gain: float, sd: float, incumbent: _Candidate) -> bool:
         # Taking a turn from the incumbent for a cheaper agent risks the answer, so it needs clear
-        # evidence. A dearer agent already pays for its place through lambda, but only in proportion
-        # to the price gap: among agents of about the same price, one lucky record would otherwise
-        # take the turn from a better agent and charge more for it. So it needs half the margin.
-        return gain > z * sd * (1.0 if c.usd < incumbent.usd else _DEARER_MARGIN)
+        # evidence; so does an agent at the same price (agents of unknown price all cost the typical
+        # one), which saves nothing for that risk. A dearer agent already pays for its place through
+        # lambda, but only in proportion to the price gap: among agents of about the same price, one
+        # lucky record would otherwise take the turn from a better agent and charge more for it. So
+        # it needs half the margin.
+        return gain > z * sd * (1.0 if c.usd <= incumbent.usd else _DEARER_MARGIN)
 
     # A mode nobody has been rated on yet has no standing to compare: the champion keeps it.
     if all((c.agent.id, mode) in fit.by_mode for c in eligible):
@@ -394,19 +396,17 @@ def _with_reason(d: RoutingDecision, hb: Handbook, greedy: str, note: str = "") 
             tie = next((a for a in others if a.score >= w.score - tied), None)
             reason = f"best expected score ({w.score:.2f}" + (f", tied with {tie.name})" if tie else ")")
             ablest = max(others, key=lambda a: a.competence)
-            if w.competence >= ablest.competence:
+            if w.competence >= ablest.competence - tied:
                 mine, theirs = two(w.competence, ablest.competence)
                 reason += f"; most competent at {skill_name} ({mine} vs {ablest.name} {theirs})"
                 if all(w.cost_usd < a.cost_usd for a in others):
                     reason += " and cheapest"
-            elif ablest.cost_usd > w.cost_usd:
+            else:
+                # More competent, yet no better a score than the winner's: only its price explains it.
                 ratio = ablest.cost_usd / w.cost_usd if w.cost_usd > 0 else math.inf
                 more = f"{ratio:.0f}x as much" if math.isfinite(ratio) and ratio >= 2 else "more"
                 reason += (f": {ablest.name} is more competent at {skill_name} ({vs(ablest.competence, w.competence)}) "
                            f"but costs {more}; at lambda={d.lam:g} the saving wins")
-            else:
-                reason += (f": {ablest.name} is more competent at {skill_name} ({vs(ablest.competence, w.competence)}) "
-                           f"but its expected score is lower ({ablest.score:.2f})")
     if not w.cost_known:
         reason += "; its price is unknown, so cost is a guess"
     if not d.confident:

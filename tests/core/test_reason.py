@@ -138,3 +138,56 @@ def test_explored_is_false_for_greedy_and_pinned_policies(tiny):
     d = drawn(tiny, True)
     assert not replace(d, policy="greedy").explored
     assert not replace(d, policy="pinned").explored
+
+
+def test_a_pick_that_passed_over_a_higher_uncertain_estimate_names_it(tiny):
+    # big is the proven agent; mid's four answers out of four on debugging give it the higher
+    # estimate there, within its uncertainty, so greedy routing keeps big and says why.
+    from ratings import rate  # tests/core/ratings.py
+
+    for skill in ("code.python", "code.debugging", "math.calculus", "chat.general"):
+        rate(tiny, "big", skill, 40, 10)
+    rate(tiny, "mid", "code.debugging", 4, 0)
+    d = route(tiny, lam=0.0, policy="greedy")
+    scores = {a.agent_id: a for a in d.ranking}
+    assert d.chosen == "big" and scores["mid"].score > scores["big"].score
+    assert d.reason.startswith(
+        f"Big is the surer bet: Mid's estimate at Debugging is higher ({scores['mid'].score:.2f} vs "
+        f"{scores['big'].score:.2f}) but not by more than its uncertainty"
+    )
+
+
+def test_the_reason_names_the_turns_main_skill(tiny):
+    from skillchat.core.inference import profile_from_weights
+
+    for main, other, name in (("code.debugging", "code.python", "Debugging"), ("code.python", "code.debugging", "Python")):
+        profile = profile_from_weights(tiny, {main: 0.7, other: 0.3})
+        d = Router(tiny).decide(profile, 100, lam=0.0, policy="greedy")
+        assert f"most competent at {name} (" in d.reason, d.reason
+
+
+@pytest.mark.parametrize(("ratio", "says"), [(10, "costs 10x as much"), (2.4, "costs 2x as much"), (1.5, "costs more")])
+def test_a_cheaper_winner_says_how_much_more_the_abler_agent_costs(tiny, ratio, says):
+    big = tiny.agents["big"].price
+    cheaper = Price(big.input / ratio, big.output / ratio)
+    tiny.agents["mid"] = replace(tiny.agents["mid"], price=cheaper)
+    d = route(tiny, lam=1.0, policy="greedy", exclude=("small",))
+    assert d.chosen == "mid" and most_competent(d).agent_id == "big"
+    assert f"but {says}; at lambda=1 the saving wins" in d.reason
+
+
+def test_a_free_winner_says_the_abler_agent_costs_more(tiny):
+    d = route(tiny, lam=1.0, policy="greedy", exclude=("mid",))
+    assert d.chosen == "small" and d.winner.cost_usd == 0
+    assert "Big is more competent at Debugging" in d.reason and "but costs more; at lambda=1 the saving wins" in d.reason
+
+
+def test_the_reason_says_when_the_price_is_a_guess_or_no_skill_was_detected(tiny):
+    tiny.agents["mid"] = replace(tiny.agents["mid"], price=None, model="unknown/model")
+    d = route(tiny, pin="mid")
+    assert d.reason == "pinned by you (Mid); its price is unknown, so cost is a guess"
+    d = route(tiny, pin="big")
+    assert d.reason == "pinned by you (Big)"
+    d = route(tiny, "zzz qqq", pin="big")
+    assert not d.confident
+    assert d.reason == "pinned by you (Big); no specific skill detected, using the general one"

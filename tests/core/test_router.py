@@ -34,6 +34,17 @@ def test_win_probabilities_match_monte_carlo():
     assert p[3] == 0.0  # hopeless: pruned without integration
 
 
+def test_win_probabilities_hold_when_one_score_is_far_less_certain_than_the_others():
+    # A wide, low estimate stretches the integration grid far below the others: the grid must still
+    # span every contender's range, or the narrow ones are integrated over the wrong stretch.
+    means, sds = [0.30, 0.10, 0.25], [0.02, 0.30, 0.05]
+    p = win_probabilities(means, sds)
+    rng = random.Random(1)
+    wins = Counter(max(range(3), key=lambda i: rng.gauss(means[i], sds[i])) for _ in range(40000))
+    for i in range(3):
+        assert p[i] == pytest.approx(wins[i] / 40000, abs=0.015)
+
+
 def test_win_probabilities_edge_cases():
     assert win_probabilities([], []) == []
     assert win_probabilities([0.3], [0.1]) == [1.0]
@@ -96,6 +107,35 @@ def test_agent_without_price_uses_observed_cost_or_a_typical_one(tiny):
 def test_lambda_trades_competence_for_cost(tiny):
     assert route(tiny, "derivative of x^3", lam=0.0, policy="greedy").chosen == "big"
     assert route(tiny, "derivative of x^3", lam=1.0, policy="greedy").chosen == "mid"
+
+
+def test_a_turn_of_several_skills_is_scored_by_their_shares_of_its_weight(tiny):
+    # Skill weights need not sum to one: each skill counts by its share, and the uncertainty of the
+    # blend is that of a weighted sum of independent estimates.
+    from skillchat.core.competence import posterior
+    from skillchat.core.inference import ActiveSkill, SkillProfile
+
+    rate(tiny, "mid", "code.python", 30, 2)
+    rate(tiny, "mid", "code.debugging", 4, 12)
+    profile = SkillProfile("code", (ActiveSkill("code.python", 3.0), ActiveSkill("code.debugging", 1.0)))
+    d = Router(tiny).decide(profile, 100, lam=0.0, policy="greedy")
+    mid = next(a for a in d.ranking if a.agent_id == "mid")
+    py, dbg = posterior(tiny, "mid", "code.python"), posterior(tiny, "mid", "code.debugging")
+    assert mid.competence == pytest.approx(0.75 * py.mean + 0.25 * dbg.mean)
+    assert mid.uncertainty == pytest.approx(math.sqrt(0.75**2 * py.variance + 0.25**2 * dbg.variance))
+
+
+def test_a_conversation_exactly_as_long_as_the_context_window_still_fits(tiny):
+    small = next(a for a in route(tiny, counter=FixedCounter(2000), policy="greedy").ranking if a.agent_id == "small")
+    assert small.eligible
+    small = next(a for a in route(tiny, counter=FixedCounter(2001), policy="greedy").ranking if a.agent_id == "small")
+    assert not small.eligible
+
+
+@pytest.mark.parametrize("lam", [math.inf, -math.inf, math.nan, -0.1])
+def test_a_cost_weight_that_is_not_a_finite_number_at_least_zero_is_refused(tiny, lam):
+    with pytest.raises(ValueError, match="lambda must be a finite number >= 0"):
+        route(tiny, lam=lam)
 
 
 def test_context_window_excludes_agents(tiny):
@@ -199,6 +239,17 @@ def test_a_lucky_short_record_does_not_take_the_turn_from_the_champion(tiny):
     assert route(tiny, lam=0.0, policy="greedy").chosen == "mid"
 
 
+def test_the_champion_keeps_the_turn_against_a_lucky_short_record_with_two_agents_as_well(tiny):
+    tiny.settings = dataclasses.replace(tiny.settings, challenge_z=1.0)
+    for skill in ("code.python", "code.debugging", "math.calculus", "chat.general"):
+        rate(tiny, "big", skill, 40, 10)
+    rate(tiny, "mid", "code.debugging", 4, 0)
+    d = route(tiny, lam=0.0, policy="greedy", exclude={"small"})
+    scores = {a.agent_id: a for a in d.ranking}
+    assert scores["mid"].score > scores["big"].score
+    assert d.chosen == "big"
+
+
 def test_strong_evidence_does_take_the_turn_from_the_champion(tiny):
     assert _champion_world(tiny, 95, 5).chosen == "mid"
 
@@ -245,6 +296,30 @@ def test_a_dearer_agent_needs_half_the_margin_of_a_cheaper_one(tiny, wins, takes
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(router_mod, "_DEARER_MARGIN", margin)
             assert (route(tiny, "hello there, how are you?", lam=0.1, policy="greedy").chosen == "big") is big_takes
+
+
+def test_an_agent_at_the_same_price_needs_the_full_margin(tiny):
+    # small is the proven champion; big, here at small's price, has seven answers out of seven on
+    # chat: more than half the margin ahead of small there, less than all of it. At the same price
+    # a lucky record saves nothing for the risk it brings, so it is held to the full margin.
+    tiny.agents["big"] = dataclasses.replace(tiny.agents["big"], price=tiny.agents["small"].price)
+    rate(tiny, "small", "chat.general", 88, 12)
+    for skill in ("code.python", "math.calculus"):
+        rate(tiny, "small", skill, 90, 10)
+    rate(tiny, "big", "chat.general", 7, 0)
+    d = route(tiny, "hello there, how are you?", lam=0.1, policy="greedy", exclude=("mid",))
+    scores = {a.agent_id: a for a in d.ranking}
+    z_gain = (scores["big"].score - scores["small"].score) / math.hypot(scores["big"].uncertainty, scores["small"].uncertainty)
+    assert 0.5 * tiny.settings.challenge_z < z_gain < tiny.settings.challenge_z
+    assert d.chosen == "small"
+
+
+def test_without_any_known_price_every_cost_reads_zero_and_unknown(tiny):
+    for aid in list(tiny.agents):
+        tiny.agents[aid] = dataclasses.replace(tiny.agents[aid], price=None, model=f"unknown/{aid}")
+    d = route(tiny, lam=1.0, policy="greedy")
+    assert all((a.cost_usd, a.cost_norm, a.cost_known) == (0.0, 0.0, False) for a in d.ranking)
+    assert d.chosen == route(tiny, lam=0.0, policy="greedy").chosen  # the cost weight has nothing to weigh
 
 
 def test_gentle_exploration_strays_from_the_best_expected_agent_on_at_most_a_quarter_of_turns(tiny):
@@ -330,6 +405,32 @@ def test_a_clear_record_on_the_mode_carries_to_a_thin_skill_of_it(tiny):
     assert d.chosen == "small"
 
 
+def test_of_two_agents_clearly_better_on_the_mode_the_better_one_takes_it(tiny):
+    # big is the overall champion (math is most of the traffic). On code both mid and small have
+    # long records clearly better than big's, mid's better than small's; on performance work, which
+    # nobody was rated on, neither is clearly better than the other, so the mode's holder keeps it.
+    rate(tiny, "big", "math.calculus", 540, 60)
+    rate(tiny, "mid", "math.calculus", 100, 100)
+    rate(tiny, "small", "math.calculus", 20, 80)
+    for skill in ("code.python", "code.debugging"):
+        rate(tiny, "big", skill, 60, 40)
+        rate(tiny, "mid", skill, 88, 12)
+        rate(tiny, "small", skill, 78, 22)
+    assert _greedy(tiny, "code.performance").chosen == "mid"
+
+
+def test_of_two_agents_clearly_better_on_the_turns_skill_the_better_one_takes_it(tiny):
+    # big holds code (mid and small are poor at Python, most of code's traffic), but on debugging
+    # both are clearly better than big: the turn goes to the better of the two, not just to one.
+    rate(tiny, "big", "math.calculus", 540, 60)
+    for agent, python, debugging in (("big", (160, 40), (50, 50)), ("mid", (60, 140), (95, 5)), ("small", (50, 150), (88, 12))):
+        rate(tiny, agent, "code.python", *python)
+        rate(tiny, agent, "code.debugging", *debugging)
+    d = _greedy(tiny, "code.debugging")
+    assert d.chosen == "mid"
+    assert _greedy(tiny, "code.python").chosen == "big"
+
+
 def test_excluded_agents_say_why_and_no_agent_is_a_user_facing_error(tiny):
     from skillchat.errors import SkillchatError
 
@@ -354,8 +455,13 @@ def test_cost_estimate_smooths_observed_answer_lengths_toward_the_modes_default(
     mid = tiny.agents["mid"]
     fresh = estimate_cost(tiny, mid, "code", 1000, _NoPrices())
     assert (fresh.usd, fresh.known, fresh.completion_tokens) == (pytest.approx(1000 * 1e-6 + 600 * 3e-6), True, 600)
-    for _ in range(2):
-        tiny.record_cost("mid", "code", 1000, 1200, 0.01)
+    tiny.record_cost("mid", "code", 1000, 0, 0.001)  # a provider that reported no answer length
+    assert estimate_cost(tiny, mid, "code", 1000, _NoPrices()).completion_tokens == 600
+    tiny.costs.clear()
+    tiny.record_cost("mid", "code", 1000, 1200, 0.01)
+    # One observed answer already counts, against the two pseudo-answers.
+    assert estimate_cost(tiny, mid, "code", 1000, _NoPrices()).completion_tokens == pytest.approx(800)
+    tiny.record_cost("mid", "code", 1000, 1200, 0.01)
     est = estimate_cost(tiny, mid, "code", 1000, _NoPrices())
     # Two observed answers of 1200 tokens against two pseudo-answers of the default 600.
     assert est.completion_tokens == pytest.approx(900)
@@ -375,7 +481,7 @@ def test_without_a_price_the_cost_is_the_observed_mean_pooled_over_modes_when_fe
     # One code call, three in all: the code mean shrunk toward the pooled mean with weight 2.
     est = estimate_cost(tiny, unpriced, "code", 100, _NoPrices())
     pooled = (0.004 * 2 + 0.010) / 3
-    assert est.usd == pytest.approx((1 * 0.010 + 2 * pooled) / 3)
+    assert (est.usd, est.known) == (pytest.approx((1 * 0.010 + 2 * pooled) / 3), True)
     assert estimate_cost(tiny, unpriced, "code", 100, _NoPrices()).usd < 0.010
 
 
