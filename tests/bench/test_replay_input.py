@@ -87,6 +87,62 @@ def test_bad_replay_set_is_one_line_naming_file_and_line(good_set, tmp_path, cap
     assert expected in err, err
 
 
+def _only_train(header, rows):  # type: ignore[no-untyped-def]
+    return header, [r[:3] + ["train"] for r in rows]
+
+
+def _short_row(header, rows):  # type: ignore[no-untyped-def]
+    return header, rows[:1] + [rows[1][:2]] + rows[2:]  # line 3 cut to two fields
+
+
+@pytest.mark.parametrize(
+    "file, edit, expected",
+    [
+        ("outcomes.csv", _cell("score", "1.5", 0), "line 2: score 1.5 is outside [0, 1]"),
+        ("outcomes.csv", _cell("score", "-0.5", 1), "line 3: score -0.5 is outside [0, 1]"),
+        ("outcomes.csv", _cell("prompt_tokens", "-3", 2), "line 4: prompt_tokens -3 is outside >= 0"),
+        ("outcomes.csv", _cell("cost_usd", "abc", 0), "line 2: cost_usd 'abc' is not a number"),
+        ("outcomes.csv", lambda h, r: (h, r[1:]), "not a dense matrix: 1 (query, model) pair(s) have no row, for example query "),
+        ("outcomes.csv", _short_row, "line 3: 2 fields, expected at least 6"),
+        ("queries.csv", _only_train, "no test queries (a replay set needs both splits)"),
+        ("queries.csv", lambda h, r: (h, []), "no queries"),
+    ],
+)
+def test_more_bad_replay_sets_are_one_line_naming_the_file(good_set, tmp_path, capsys, file, edit, expected):
+    d = _copy(good_set, tmp_path / "bad")
+    synth.edit_csv(d / file, edit)
+    assert main(["bench", str(d), "--quiet", "--no-relearn", "--no-per-lambda"]) == 2
+    cap = capsys.readouterr()
+    assert cap.err.startswith(f"skillchat: {d / file}: {expected}") and cap.err.count("\n") == 1, cap.err
+    assert cap.out == ""
+
+
+def test_an_empty_file_names_the_header_it_needs_and_a_file_is_not_a_folder(good_set, tmp_path, capsys):
+    d = _copy(good_set, tmp_path / "empty")
+    (d / "queries.csv").write_bytes(b"")
+    assert main(["bench", str(d), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"skillchat: {d / 'queries.csv'}: empty file (expected a header: qid,text,category,split)"
+    assert main(["bench", str(d / "outcomes.csv"), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip() == f"skillchat: {d / 'outcomes.csv'}: not a folder"
+
+
+def test_zero_tokens_are_a_valid_count(good_set, tmp_path):
+    from skillchat.bench import data
+
+    d = _copy(good_set, tmp_path / "zero")
+    synth.edit_csv(d / "outcomes.csv", _cell("prompt_tokens", "0", 0))
+    rs = data.load(d)
+    assert len(rs.models) >= 2
+
+
+def test_models_naming_an_unknown_model(good_set, capsys):
+    assert main(["bench", str(good_set), "--models", "alpha,nope", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"skillchat: {good_set / 'outcomes.csv'}: unknown model(s) 'nope' (the set has: ")
+    assert err.count("\n") == 1
+
+
 def test_the_duplicate_lines_are_both_named(good_set, tmp_path, capsys):
     d = _copy(good_set, tmp_path / "dupq")
     synth.edit_csv(d / "queries.csv", _dup_query)
