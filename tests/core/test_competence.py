@@ -168,3 +168,14 @@ def test_difficulty_shift_is_capped_at_three_logits(tiny):
     rate(tiny, "big", "code.performance", 0, 200)
     rate(tiny, "mid", "code.performance", 0, 200)
     assert posterior(tiny, "small", "code.performance").mean == pytest.approx(_sigmoid(_logit(0.55) - 3))
+
+
+@pytest.mark.parametrize("edge", [0.0, 1.0])
+def test_a_prior_at_the_edge_still_gives_a_posterior_inside_zero_and_one(tiny, edge):
+    # A handbook file may not hold a prior of 0 or 1, but code may build one (a relearned or
+    # generated handbook): it is read as all but certain, never as a division by zero.
+    big = tiny.agents["big"]
+    tiny.agents["big"] = replace(big, prior=replace(big.prior, mean=edge, modes={"math": edge}))
+    for skill in ("math.calculus", "code.python"):
+        p = posterior(tiny, "big", skill)
+        assert 0 < p.mean < 1 and p.mean == pytest.approx(edge, abs=1e-3)
