@@ -23,13 +23,16 @@ def route(hb, text="Why does this raise TypeError?", **kw):
     return router.route([Message("user", text)], **kw)
 
 
+def _sampled_wins(means, sds, seed, n=40000):
+    rng = random.Random(seed)
+    wins = Counter(max(range(len(means)), key=lambda i: rng.gauss(means[i], sds[i])) for _ in range(n))
+    return [wins[i] / n for i in range(len(means))]
+
+
 def test_win_probabilities_match_monte_carlo():
     means, sds = [0.70, 0.66, 0.55, 0.2], [0.05, 0.08, 0.10, 0.01]
     p = win_probabilities(means, sds)
-    rng = random.Random(0)
-    wins = Counter(max(range(4), key=lambda i: rng.gauss(means[i], sds[i])) for _ in range(40000))
-    for i in range(4):
-        assert p[i] == pytest.approx(wins[i] / 40000, abs=0.015)
+    assert p == pytest.approx(_sampled_wins(means, sds, seed=0), abs=0.015)
     assert sum(p) == pytest.approx(1.0)
     assert p[3] == 0.0  # hopeless: pruned without integration
 
@@ -38,11 +41,7 @@ def test_win_probabilities_hold_when_one_score_is_far_less_certain_than_the_othe
     # A wide, low estimate stretches the integration grid far below the others: the grid must still
     # span every contender's range, or the narrow ones are integrated over the wrong stretch.
     means, sds = [0.30, 0.10, 0.25], [0.02, 0.30, 0.05]
-    p = win_probabilities(means, sds)
-    rng = random.Random(1)
-    wins = Counter(max(range(3), key=lambda i: rng.gauss(means[i], sds[i])) for _ in range(40000))
-    for i in range(3):
-        assert p[i] == pytest.approx(wins[i] / 40000, abs=0.015)
+    assert win_probabilities(means, sds) == pytest.approx(_sampled_wins(means, sds, seed=1), abs=0.015)
 
 
 def test_win_probabilities_edge_cases():
@@ -221,13 +220,13 @@ def test_a_pin_that_cannot_take_the_turn_is_explained(tiny):
 
 
 
-def _champion_world(tiny, mid_good, mid_bad):
+def _champion_world(tiny, mid_good, mid_bad, exclude=()):
     # big is the proven champion (many ratings everywhere); mid has a short record on debugging.
     tiny.settings = dataclasses.replace(tiny.settings, challenge_z=1.0)
     for skill in ("code.python", "code.debugging", "math.calculus", "chat.general"):
         rate(tiny, "big", skill, 40, 10)
     rate(tiny, "mid", "code.debugging", mid_good, mid_bad)
-    return route(tiny, lam=0.0, policy="greedy")
+    return route(tiny, lam=0.0, policy="greedy", exclude=exclude)
 
 
 def test_a_lucky_short_record_does_not_take_the_turn_from_the_champion(tiny):
@@ -240,11 +239,7 @@ def test_a_lucky_short_record_does_not_take_the_turn_from_the_champion(tiny):
 
 
 def test_the_champion_keeps_the_turn_against_a_lucky_short_record_with_two_agents_as_well(tiny):
-    tiny.settings = dataclasses.replace(tiny.settings, challenge_z=1.0)
-    for skill in ("code.python", "code.debugging", "math.calculus", "chat.general"):
-        rate(tiny, "big", skill, 40, 10)
-    rate(tiny, "mid", "code.debugging", 4, 0)
-    d = route(tiny, lam=0.0, policy="greedy", exclude={"small"})
+    d = _champion_world(tiny, 4, 0, exclude={"small"})
     scores = {a.agent_id: a for a in d.ranking}
     assert scores["mid"].score > scores["big"].score
     assert d.chosen == "big"
