@@ -97,6 +97,8 @@ def summary(res: BenchResult) -> dict[str, Any]:
         "router_at_100pct": at100,
         "gain_at_100pct": None if at100 is None else at100 - best.score,
         "cheapest_cost_share": min((c for c, _ in pts), default=None),
+        # Where no model costs 10% of the best one, no router can get there: the summary says so.
+        "cheapest_single_share": min((_share(r.cost, ref) for _, r in res.singles or ()), default=None),
         "score_at_cost": [
             {"cost_share": c, "router": at(res.router, c), "knn": at(res.knn, c), "per_category": at(res.per_category, c)}
             for c in SUMMARY_COSTS
@@ -224,6 +226,9 @@ def render_summary(doc: dict[str, Any], intervals: dict[str, Any] | None = None)
         note = f"<= 10% in {reach} of {len(per_seed)} seed(s)"
     else:
         note = "reaches <= 10%" if cheap is not None and cheap <= 0.1 + 1e-12 else "does not reach 10%"
+    floor = sm.get("cheapest_single_share")
+    if floor is not None and floor > 0.1 + 1e-12:
+        note += f"; the cheapest model costs {floor:.1%}"
     lines.append(f"  router, cheapest point: {f(cheap, '.1%', 'cheapest_cost_share')} of the cost ({note})")
     for i, row in enumerate(sm["score_at_cost"]):
         lines.append(

@@ -196,12 +196,14 @@ def test_summary_figures_by_hand():
         experienced=_result(0.7, 0.005),
         best_single_on_train=_result(0.78, 0.01, "big"),
         learning_curve=[(50, _result(0.5, 0.0)), (100, _result(0.8, 0.0)), (200, _result(0.82, 0.0))],
+        singles=[("big", _result(0.8, ref, "big")), ("small", _result(0.5, 0.001, "small"))],
     )
     sm = report.summary(res)
     assert sm["best_single"] == {"model": "big", "score": 0.8, "cost": 0.01}
     assert sm["router_at_100pct"] == pytest.approx(0.85 + 0.05 * 0.2 / 0.4)  # on the 80%-120% segment
     assert sm["gain_at_100pct"] == pytest.approx(0.875 - 0.8)
     assert sm["cheapest_cost_share"] == pytest.approx(0.1)
+    assert sm["cheapest_single_share"] == pytest.approx(0.1)
     at30, at50 = sm["score_at_cost"]
     assert at30["cost_share"] == 0.3 and at50["cost_share"] == 0.5
     assert at30["router"] == pytest.approx(0.7) and at50["router"] == pytest.approx(0.7 + 0.15 * 0.2 / 0.5)
@@ -229,8 +231,20 @@ def test_summary_without_teaching_figures_shows_dashes():
     assert sm["experienced"] is None and sm["best_single_on_train"] is None and sm["ratings_to_95pct"] is None
     text = "\n".join(report.render_summary({"summary": sm}))
     assert "router, best at <= 100% cost: - " in text and "does not reach 10%" in text
+    assert "cheapest model costs" not in text  # no single models to say it with
     assert "while teaching (the answers rated on the train split): -" in text
     assert "best single model on the same train queries: -" in text
+
+
+def test_summary_says_when_no_model_is_cheap_enough_to_reach_10_percent():
+    # No router can go below its cheapest model: the summary says so next to the router's figure.
+    res = _bench_result(best_single=("big", _result(0.8, 0.01, "big")), router=[Point(9.0, _result(0.6, 0.003))],
+                        knn=[], per_category=[], learning_curve=[],
+                        singles=[("big", _result(0.8, 0.01, "big")), ("mid", _result(0.6, 0.0025, "mid"))])
+    sm = report.summary(res)
+    assert sm["cheapest_single_share"] == pytest.approx(0.25)
+    text = "\n".join(report.render_summary({"summary": sm}))
+    assert "cheapest point: 30.0% of the cost (does not reach 10%; the cheapest model costs 25.0%)" in text
 
 
 def test_summary_is_at_the_top_of_one_seeds_report_and_in_its_json(mixed_set, tmp_path, capsys):
