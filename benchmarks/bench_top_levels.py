@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import random
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,7 +22,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skillchat.bench import baselines, data, runner  # noqa: E402
-from skillchat.bench.skills import agent_ids, build_handbook  # noqa: E402
 from skillchat.core import router as router_mod  # noqa: E402
 from skillchat.core.standing import standing  # noqa: E402
 
@@ -44,15 +42,7 @@ def champion_only(hb, eligible, lam, mode):  # type: ignore[no-untyped-def]
 def one(args: tuple[str, int]) -> str:
     path, seed = args
     rs = data.load(path)
-    opts = runner.BenchOptions(seed=seed)
-    model_of = {a: m for m, a in agent_ids(rs.models).items()}
-    hb, _ = build_handbook(rs.name, rs.models, [q.text for q in rs.train], source="learned", seed=seed,
-                           opts=opts.skill, train_ids=[q.qid for q in rs.train])
-    learner = runner.Learner(hb)
-    order = list(rs.train)
-    random.Random(f"order:{seed}").shuffle(order)  # as runner.run replays it
-    runner.train(learner, data.Environment(rs), order, model_of, lam=opts.train_lambda,
-                 rng=random.Random(f"policy:{seed}"), log=[])
+    learner, _, model_of = runner.taught(rs, seed)
     scorer = data.TestScorer(rs)
     best = baselines.best_single(data.FullInformation(rs))
     base = scorer.single(best)

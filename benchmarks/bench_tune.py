@@ -114,11 +114,15 @@ def main() -> None:
               f"ratings to 95%: {r95}" + (f"; while teaching {sum(teach) / len(teach):.4f}" if teach else ""))
         # "Never worse than the best single model" holds for every user history or not at all: the
         # worst fold matters, not only the mean.
-        top = [o["router"][-1] - o["best_single"] for o in outs]  # type: ignore[index,operator]
+        # None where a fold's router has no point at or below the best single model's cost.
+        top = [None if o["router"][-1] is None else o["router"][-1] - o["best_single"] for o in outs]  # type: ignore[index,operator]
         if all(t is not None for t in top):
             print(f"         at the best single model's cost, against it: mean {sum(top) / len(top):+.4f}, "
                   f"worst {min(top):+.4f}, {sum(t < 0 for t in top)} of {len(top)} folds below; "
                   f"by fold: {' '.join(f'{t:+.3f}' for t in top)}")
+        else:
+            print(f"         at the best single model's cost: no router point at or below it in "
+                  f"{sum(t is None for t in top)} of {len(top)} folds")
         if "knn" in outs[0]:
             for name in ("knn", "category"):
                 m = sum(o[name + "_mean"] for o in outs) / len(outs)  # type: ignore[misc]

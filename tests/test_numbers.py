@@ -135,7 +135,8 @@ HANDBOOK_FIELDS = [
     ("settings.prior_strength", "a finite number > 0 and < 1e9", [0.001, C - 1]),
     ("settings.mode_strength", "a finite number > 0 and < 1e9", [0.001, C - 1]),
     ("settings.skill_strength", "a finite number > 0 and < 1e9", [0.001, C - 1]),
-    ("settings.exploration_floor", "a finite number ≥ 0 and ≤ 1", [0, 0.9]),
+    # 0.85: the two floors together may not pass 1, and the quality floor's default is 0.15.
+    ("settings.exploration_floor", "a finite number ≥ 0 and ≤ 1", [0, 0.85]),
     ("settings.quality_floor", "a finite number ≥ 0 and ≤ 1", [0, 0.9]),
     ("settings.challenge_z", "a finite number ≥ 0 and ≤ 10", [0, 10]),
     ("agents[0].context_window", "a whole number ≥ 1 and ≤ 1000000000", [1, 10**9]),

@@ -244,6 +244,23 @@ def train(
     return compared
 
 
+def taught(rs: ReplaySet, seed: int) -> tuple[Learner, list[RatedTurn], dict[str, str]]:
+    """The learner as `run` teaches it with the default options (skills learned from the train
+    texts, the same replay order and draws), its rated turns, and agent id -> model. For the
+    diagnostics in benchmarks/ that look inside a taught router; `run` itself also takes a learning
+    curve along the way, which changes nothing it learns."""
+    opts = BenchOptions(seed=seed)
+    model_of = {a: m for m, a in agent_ids(rs.models).items()}
+    hb, _ = build_handbook(rs.name, rs.models, [q.text for q in rs.train], source="learned", seed=seed,
+                           opts=opts.skill, train_ids=[q.qid for q in rs.train])
+    learner = Learner(hb)
+    order = list(rs.train)
+    random.Random(f"order:{seed}").shuffle(order)
+    log: list[RatedTurn] = []
+    train(learner, Environment(rs), order, model_of, lam=opts.train_lambda, rng=random.Random(f"policy:{seed}"), log=log)
+    return learner, log, model_of
+
+
 def reference_routes(
     rs: ReplaySet, knn_k: int, lambdas: Sequence[float], progress: Progress | None = None
 ) -> tuple[dict[float, list[str]], dict[float, list[str]]]:

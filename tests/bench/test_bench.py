@@ -124,6 +124,16 @@ def test_router_learns_only_from_train_ratings(spec_set, monkeypatch):
         data.Environment(rs).reveal(rs.test[0].qid, rs.models[0])
 
 
+def test_taught_learns_what_run_learns(mixed_set):
+    # The diagnostics in benchmarks/ look inside `taught`; they must be looking at the bench's router.
+    rs = data.load(mixed_set)
+    res = _run(mixed_set, seed=3)
+    learner, log, model_of = runner.taught(rs, 3)
+    assert sorted(learner.hb.evidence.cells()) == sorted(res.handbook.evidence.cells())
+    assert [(t.turn_id, t.agent_id, t.score) for t in log] == [(t.turn_id, t.agent_id, t.score) for t in res.ratings_log]
+    assert set(model_of.values()) == set(rs.models)
+
+
 def test_shuffled_test_outcomes_leave_the_router_at_chance(spec_set, tmp_path):
     shuffled = synth.shuffle_test_outcomes(spec_set, tmp_path / "shuffled", seed=5)
     honest = _run(spec_set, per_lambda=True)
