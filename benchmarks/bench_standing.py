@@ -27,21 +27,21 @@ from skillchat.core.standing import standing  # noqa: E402
 
 def one(path: str, fold: int, top_n: int) -> list[str]:
     rs = runner.holdout(data.load(path), 0.25, fold)
-    learner, log, model_of = runner.taught(rs, fold)
-    fit = standing(learner.hb)
+    t = runner.taught(rs, fold)
+    fit = standing(t.learner.hb)
     full = data.FullInformation(rs)
     idx = {m: i for i, m in enumerate(rs.models)}
-    qid_of = {q.text: q.qid for q in rs.train}
-    main_skill = {q.qid: max(learner.profile(q).skills, key=lambda s: s.weight).id for q in rs.train}
-    mix = collections.Counter(main_skill[qid_of[t.text]] for t in log)
+    main_skill = {q.qid: max(t.learner.profile(q).skills, key=lambda s: s.weight).id for q in rs.train}
+    rated = list(zip(t.order, t.log, strict=True))  # (query, its rating)
+    mix = collections.Counter(main_skill[q.qid] for q, _ in rated)
     lines = [f"fold {fold}: {'agent':30s} {'ratings':>7s} {'raw':>6s} {'same skills':>11s} {'usual mix':>9s} {'standing':>14s}"]
     for a, (mean, sd) in sorted(fit.overall.items(), key=lambda kv: -kv[1][0])[:top_n]:
-        i = idx[model_of[a]]
+        i = idx[t.model_of[a]]
         by_skill: dict[str, list[float]] = collections.defaultdict(list)
         for q in rs.train:
             by_skill[main_skill[q.qid]].append(full.row(q.qid)[i].score)
         rate = {s: sum(v) / len(v) for s, v in by_skill.items()}
-        mine = [qid_of[t.text] for t in log if t.agent_id == a]
+        mine = [q.qid for q, r in rated if r.agent_id == a]
         raw = sum(full.row(q)[i].score for q in mine) / max(1, len(mine))
         same = sum(rate[main_skill[q]] for q in mine) / max(1, len(mine))
         target = sum(rate[s] * c for s, c in mix.items()) / sum(mix.values())

@@ -42,7 +42,8 @@ def champion_only(hb, eligible, lam, mode):  # type: ignore[no-untyped-def]
 def one(args: tuple[str, int]) -> str:
     path, seed = args
     rs = data.load(path)
-    learner, _, model_of = runner.taught(rs, seed)
+    t = runner.taught(rs, seed)
+    learner, model_of = t.learner, t.model_of
     scorer = data.TestScorer(rs)
     best = baselines.best_single(data.FullInformation(rs))
     base = scorer.single(best)

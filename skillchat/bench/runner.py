@@ -244,11 +244,18 @@ def train(
     return compared
 
 
-def taught(rs: ReplaySet, seed: int) -> tuple[Learner, list[RatedTurn], dict[str, str]]:
+@dataclass
+class Taught:
+    learner: Learner
+    log: list[RatedTurn]  # the rated turns, one per query of `order` (no side-by-side comparisons)
+    order: list[Query]  # the train queries in the order they were replayed
+    model_of: dict[str, str]  # agent id -> model
+
+
+def taught(rs: ReplaySet, seed: int) -> Taught:
     """The learner as `run` teaches it with the default options (skills learned from the train
-    texts, the same replay order and draws), its rated turns, and agent id -> model. For the
-    diagnostics in benchmarks/ that look inside a taught router; `run` itself also takes a learning
-    curve along the way, which changes nothing it learns."""
+    texts, the same replay order and draws), for the diagnostics in benchmarks/ that look inside a
+    taught router. `run` also takes a learning curve along the way, which changes nothing it learns."""
     opts = BenchOptions(seed=seed)
     model_of = {a: m for m, a in agent_ids(rs.models).items()}
     hb, _ = build_handbook(rs.name, rs.models, [q.text for q in rs.train], source="learned", seed=seed,
@@ -258,7 +265,7 @@ def taught(rs: ReplaySet, seed: int) -> tuple[Learner, list[RatedTurn], dict[str
     random.Random(f"order:{seed}").shuffle(order)
     log: list[RatedTurn] = []
     train(learner, Environment(rs), order, model_of, lam=opts.train_lambda, rng=random.Random(f"policy:{seed}"), log=log)
-    return learner, log, model_of
+    return Taught(learner, log, order, model_of)
 
 
 def reference_routes(

@@ -128,10 +128,12 @@ def test_taught_learns_what_run_learns(mixed_set):
     # The diagnostics in benchmarks/ look inside `taught`; they must be looking at the bench's router.
     rs = data.load(mixed_set)
     res = _run(mixed_set, seed=3)
-    learner, log, model_of = runner.taught(rs, 3)
-    assert sorted(learner.hb.evidence.cells()) == sorted(res.handbook.evidence.cells())
-    assert [(t.turn_id, t.agent_id, t.score) for t in log] == [(t.turn_id, t.agent_id, t.score) for t in res.ratings_log]
-    assert set(model_of.values()) == set(rs.models)
+    t = runner.taught(rs, 3)
+    assert sorted(t.learner.hb.evidence.cells()) == sorted(res.handbook.evidence.cells())
+    assert [(r.turn_id, r.agent_id, r.score) for r in t.log] == [(r.turn_id, r.agent_id, r.score) for r in res.ratings_log]
+    assert [r.text for r in t.log] == [q.text for q in t.order]  # one rating per query, in replay order
+    assert sorted(q.qid for q in t.order) == sorted(q.qid for q in rs.train)
+    assert set(t.model_of.values()) == set(rs.models)
 
 
 def test_shuffled_test_outcomes_leave_the_router_at_chance(spec_set, tmp_path):
