@@ -295,7 +295,7 @@ def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: s
     the overall champion (the best score at this lambda on the usual mix of turns, see
     core/standing.py, counting `challenge_z` standard deviations against it) holds the turn's mode
     unless an agent beats it on the mode; the mode's holder keeps the turn unless an agent beats it
-    on the turn's own skills.
+    on the turn's own skills (by twice the margin if it is worse than the holder on the mode).
     """
     key = lambda c: (c.score, -c.usd, c.agent.id)  # noqa: E731
     z = hb.settings.challenge_z
@@ -318,17 +318,26 @@ def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: s
         # it needs half the margin.
         return gain > z * sd * (1.0 if c.usd <= incumbent.usd else _DEARER_MARGIN)
 
-    # A mode nobody has been rated on yet has no standing to compare: the champion keeps it.
-    if all((c.agent.id, mode) in fit.by_mode for c in eligible):
-        def on_mode(c: _Candidate) -> tuple[float, float]:
-            mean, sd = fit.by_mode[c.agent.id, mode]
-            return mean - lam * c.norm, sd
+    def on_mode(c: _Candidate) -> tuple[float, float]:
+        mean, sd = fit.by_mode[c.agent.id, mode]
+        return mean - lam * c.norm, sd
 
+    # A mode nobody has been rated on yet has no standing to compare: the champion keeps it.
+    rated_mode = all((c.agent.id, mode) in fit.by_mode for c in eligible)
+    if rated_mode:
         h_score, h_sd = on_mode(holder)
         better = [c for c in eligible if beats(c, on_mode(c)[0] - h_score, math.hypot(on_mode(c)[1], h_sd), holder)]
         if better:
             holder = max(better, key=lambda c: (on_mode(c)[0], -c.usd, c.agent.id))
-    better = [c for c in eligible if beats(c, c.score - holder.score, math.hypot(c.sd, holder.sd), holder)]
+
+    def on_skills_sd(c: _Candidate) -> float:
+        # An agent worse than the holder on the whole mode but ahead on a thin record of the turn's
+        # own skill is most often just lucky (with many agents, one is): it needs twice the margin.
+        # A real specialist, with a long record on the skill, still clears it.
+        sd = math.hypot(c.sd, holder.sd)
+        return 2.0 * sd if rated_mode and on_mode(c)[0] < on_mode(holder)[0] else sd
+
+    better = [c for c in eligible if beats(c, c.score - holder.score, on_skills_sd(c), holder)]
     return max(better, key=key) if better else holder
 
 

@@ -426,6 +426,24 @@ def test_of_two_agents_clearly_better_on_the_turns_skill_the_better_one_takes_it
     assert _greedy(tiny, "code.python").chosen == "big"
 
 
+@pytest.mark.parametrize(("debugging_wins", "chosen"), [(10, "big"), (20, "mid")])
+def test_an_agent_worse_on_the_mode_needs_twice_the_margin_on_the_turns_skill(tiny, debugging_wins, chosen):
+    # big holds code; mid is far worse at code overall (Python), with an unbeaten record on
+    # debugging. Ten straight wins put mid ahead by more than one margin but less than two: with many
+    # agents, someone's short record looks like that by luck. Twenty is a specialist's record.
+    rate(tiny, "big", "math.calculus", 540, 60)
+    rate(tiny, "big", "code.python", 160, 40)
+    rate(tiny, "big", "code.debugging", 30, 20)
+    rate(tiny, "mid", "code.python", 60, 140)
+    rate(tiny, "mid", "code.debugging", debugging_wins, 0)
+    d = _greedy(tiny, "code.debugging", exclude=("small",))
+    scores = {a.agent_id: a for a in d.ranking}
+    margins = (scores["mid"].score - scores["big"].score) / (
+        tiny.settings.challenge_z * math.hypot(scores["mid"].uncertainty, scores["big"].uncertainty))
+    assert (1 < margins < 2) if chosen == "big" else margins > 2
+    assert d.chosen == chosen
+
+
 def test_excluded_agents_say_why_and_no_agent_is_a_user_facing_error(tiny):
     from skillchat.errors import SkillchatError
 
