@@ -318,24 +318,25 @@ def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: s
         # it needs half the margin.
         return gain > z * sd * (1.0 if c.usd <= incumbent.usd else _DEARER_MARGIN)
 
-    def on_mode(c: _Candidate) -> tuple[float, float]:
-        mean, sd = fit.by_mode[c.agent.id, mode]
-        return mean - lam * c.norm, sd
-
-    # A mode nobody has been rated on yet has no standing to compare: the champion keeps it.
-    rated_mode = all((c.agent.id, mode) in fit.by_mode for c in eligible)
-    if rated_mode:
-        h_score, h_sd = on_mode(holder)
-        better = [c for c in eligible if beats(c, on_mode(c)[0] - h_score, math.hypot(on_mode(c)[1], h_sd), holder)]
+    # Each agent's score on the turn's mode and its sd; a mode nobody has been rated on yet has no
+    # standing to compare, and the champion keeps it.
+    on_mode: dict[str, tuple[float, float]] = {}
+    if all((c.agent.id, mode) in fit.by_mode for c in eligible):
+        for c in eligible:
+            mean, sd = fit.by_mode[c.agent.id, mode]
+            on_mode[c.agent.id] = (mean - lam * c.norm, sd)
+        h_score, h_sd = on_mode[holder.agent.id]
+        better = [c for c in eligible
+                  if beats(c, on_mode[c.agent.id][0] - h_score, math.hypot(on_mode[c.agent.id][1], h_sd), holder)]
         if better:
-            holder = max(better, key=lambda c: (on_mode(c)[0], -c.usd, c.agent.id))
+            holder = max(better, key=lambda c: (on_mode[c.agent.id][0], -c.usd, c.agent.id))
 
     def on_skills_sd(c: _Candidate) -> float:
         # An agent worse than the holder on the whole mode but ahead on a thin record of the turn's
         # own skill is most often just lucky (with many agents, one is): it needs twice the margin.
         # A real specialist, with a long record on the skill, still clears it.
         sd = math.hypot(c.sd, holder.sd)
-        return 2.0 * sd if rated_mode and on_mode(c)[0] < on_mode(holder)[0] else sd
+        return 2.0 * sd if on_mode and on_mode[c.agent.id][0] < on_mode[holder.agent.id][0] else sd
 
     better = [c for c in eligible if beats(c, c.score - holder.score, on_skills_sd(c), holder)]
     return max(better, key=key) if better else holder
