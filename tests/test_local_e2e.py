@@ -60,7 +60,7 @@ class App(Tmux):
 
 @pytest.fixture
 def app(tmp_path, skillchat_home):
-    a = App(f"skillchat-local-{os.getpid()}", skillchat_home / "data" / "traces.db", skillchat_home)
+    a = App("skillchat-local", skillchat_home / "data" / "traces.db", skillchat_home)
     a.start(tmp_path, skillchat_home, size=(110, 34))
     yield a
     a.stop()

@@ -7,11 +7,12 @@ end-to-end tests then took an app that had exited for one that hung. A real unre
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 
 import pytest
-from tmux_driver import exited
+from tmux_driver import Tmux, exited
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a zombie is told apart through /proc")
 
@@ -44,3 +45,15 @@ def test_a_running_process_has_not_exited():
     finally:
         os.close(w)
         os.waitpid(pid, 0)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_each_session_has_its_own_socket_and_stop_ends_its_server():
+    # Sessions that shared a socket raced: one test's server, still quitting, was reached by the
+    # next test's new-session, which died with "server exited unexpectedly" (CI, stop 24).
+    first, second = Tmux("driver"), Tmux("driver")
+    assert first.socket != second.socket
+    first("new-session", "-d", "-s", "app", "sleep 60")
+    server = int(first("display-message", "-p", "#{pid}").strip())
+    first.stop()
+    assert exited(server)

@@ -8,14 +8,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from itertools import count
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+_sessions = count()
 
 
 class Tmux:
-    def __init__(self, socket: str) -> None:
-        self.socket = socket
+    def __init__(self, name: str) -> None:
+        # A socket of its own per session, never reused: a server told to quit by the previous
+        # test's kill-server may still hold a shared socket, and a new session that connects to it
+        # dies with "server exited unexpectedly".
+        self.socket = f"{name}-{os.getpid()}-{next(_sessions)}"
 
     def __call__(self, *args: str, check: bool = True) -> str:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check).stdout
@@ -79,8 +84,13 @@ class Tmux:
         raise AssertionError(f"the app (pid {pid}) {state} {timeout:g} s after it was asked to quit; "
                              f"the screen was:\n{self.screen()}")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the server and wait until it has, so no test leaves one behind."""
+        server = self("display-message", "-p", "#{pid}", check=False).strip()
         self("kill-server", check=False)
+        deadline = time.monotonic() + timeout
+        while server.isdigit() and not exited(int(server)) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def exited(pid: int) -> bool:

@@ -66,7 +66,7 @@ def quit_app(t: Tmux, how: str) -> float:
 
 @pytest.mark.parametrize("how", ["ctrl+q", "SIGTERM"])
 def test_quitting_while_the_local_model_starts_ends_the_process_at_once(tmp_path, skillchat_home, how):
-    t = Tmux(f"skillchat-quit-{os.getpid()}")
+    t = Tmux("skillchat-quit")
     t.start(tmp_path, skillchat_home, extra_env=never_ready_engine(tmp_path / "engine"))
     try:
         t.wait_for("starting local model…", timeout=30)
@@ -110,7 +110,7 @@ def test_quitting_mid_answer_ends_the_process_at_once_and_keeps_what_arrived(tmp
                      for m in openai_server.models)
     paths.config_file().parent.mkdir(parents=True, exist_ok=True)
     paths.config_file().write_text(f'handbook = "{tiny_path}"\n{agents}', encoding="utf-8")
-    t = Tmux(f"skillchat-quit-{os.getpid()}")
+    t = Tmux("skillchat-quit")
     t.start(tmp_path, skillchat_home, extra_env={"FAKE_SERVER_KEY": KEY, local_model.MODEL_ENV: "off",
                                                  "OLLAMA_HOST": f"127.0.0.1:{closed_port()}"})
     try:

@@ -22,7 +22,7 @@ pytestmark = [
 
 @pytest.fixture
 def tmux(tmp_path, skillchat_home):
-    t = Tmux(f"skillchat-test-{os.getpid()}")
+    t = Tmux("skillchat-test")
     t.start(tmp_path, skillchat_home, "--demo")
     yield t
     t.stop()
