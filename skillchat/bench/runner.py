@@ -252,20 +252,26 @@ class Taught:
     model_of: dict[str, str]  # agent id -> model
 
 
-def taught(rs: ReplaySet, seed: int) -> Taught:
-    """The learner as `run` teaches it with the default options (skills learned from the train
-    texts, the same replay order and draws), for the diagnostics in benchmarks/ that look inside a
-    taught router. `run` also takes a learning curve along the way, which changes nothing it learns."""
+def untaught(rs: ReplaySet, seed: int) -> Taught:
+    """What `run` starts from with the default options: the handbook of skills learned from the
+    train texts, no rating yet, and the train queries in the order `run` replays them."""
     opts = BenchOptions(seed=seed)
     model_of = {a: m for m, a in agent_ids(rs.models).items()}
     hb, _ = build_handbook(rs.name, rs.models, [q.text for q in rs.train], source="learned", seed=seed,
                            opts=opts.skill, train_ids=[q.qid for q in rs.train])
-    learner = Learner(hb)
     order = list(rs.train)
     random.Random(f"order:{seed}").shuffle(order)
-    log: list[RatedTurn] = []
-    train(learner, Environment(rs), order, model_of, lam=opts.train_lambda, rng=random.Random(f"policy:{seed}"), log=log)
-    return Taught(learner, log, order, model_of)
+    return Taught(Learner(hb), [], order, model_of)
+
+
+def taught(rs: ReplaySet, seed: int) -> Taught:
+    """The learner as `run` teaches it with the default options (skills learned from the train
+    texts, the same replay order and draws), for the diagnostics in benchmarks/ that look inside a
+    taught router. `run` also takes a learning curve along the way, which changes nothing it learns."""
+    t = untaught(rs, seed)
+    train(t.learner, Environment(rs), t.order, t.model_of, lam=BenchOptions().train_lambda, rng=random.Random(f"policy:{seed}"),
+          log=t.log)
+    return t
 
 
 def reference_routes(
