@@ -46,8 +46,7 @@ def rate_every_model(t: runner.Taught, rs: data.ReplaySet) -> None:
             hb.record_cost(agent, profile.mode, out.prompt_tokens or 0, out.completion_tokens or 0, out.cost_usd)
 
 
-def frontier_of(rs: data.ReplaySet, routes: dict[float, list[str]], ref_cost: float) -> list[float | None]:
-    scorer = data.TestScorer(rs)
+def frontier_of(scorer: data.TestScorer, routes: dict[float, list[str]], ref_cost: float) -> list[float | None]:
     pts = [(r.cost / ref_cost, r.score) for r in (scorer.score(routes[lam]) for lam in sorted(routes))]
     return [frontier.score_at(pts, s) for s in SHARES]
 
@@ -56,11 +55,12 @@ def one(args: tuple[str, int]) -> list[list[float | None]]:
     path, fold = args
     rs = runner.holdout(data.load(path), 0.25, fold)
     lambdas = runner.DEFAULT_LAMBDAS
-    ref = data.TestScorer(rs).single(baselines.best_single(data.FullInformation(rs))).cost
+    scorer = data.TestScorer(rs)
+    ref = scorer.single(baselines.best_single(data.FullInformation(rs))).cost
 
     def routed(t: runner.Taught) -> list[float | None]:
         picks = t.learner.route_greedy(rs.test, lambdas)
-        return frontier_of(rs, {lam: [t.model_of[a] for a in picks[lam]] for lam in lambdas}, ref)
+        return frontier_of(scorer, {lam: [t.model_of[a] for a in picks[lam]] for lam in lambdas}, ref)
 
     rows = [routed(runner.taught(rs, fold))]
     full = runner.untaught(rs, fold)
@@ -70,7 +70,7 @@ def one(args: tuple[str, int]) -> list[list[float | None]]:
     hb.settings = dataclasses.replace(hb.settings, challenge_z=0.0)
     rows.append(routed(full))
     cat, knn = runner.reference_routes(rs, runner.BenchOptions().knn_k, lambdas)
-    rows += [frontier_of(rs, cat, ref), frontier_of(rs, knn, ref)]
+    rows += [frontier_of(scorer, cat, ref), frontier_of(scorer, knn, ref)]
     return rows
 
 
@@ -80,11 +80,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=2)
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
-    try:
-        data.load(a.path)
-    except data.ReplaySetError as e:
-        print(f"bench_ceiling: {e}", file=sys.stderr)
-        sys.exit(2)
+    data.load_or_exit(a.path, "bench_ceiling")
     with ProcessPoolExecutor(a.jobs) as ex:
         folds = list(ex.map(one, [(a.path, f) for f in range(a.folds)]))
     print(f"{'cost share':24s} " + " ".join(f"{s:>6g}" for s in SHARES) + f"   (mean over {a.folds} validation folds)")

@@ -55,11 +55,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--top", type=int, default=5, help="agents shown per fold, by standing")
     a = ap.parse_args()
-    try:
-        data.load(a.path)
-    except data.ReplaySetError as e:
-        print(f"bench_standing: {e}", file=sys.stderr)
-        sys.exit(2)
+    data.load_or_exit(a.path, "bench_standing")
     for fold in range(a.folds):
         print("\n".join(one(a.path, fold, a.top)), flush=True)
 

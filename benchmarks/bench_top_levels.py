@@ -63,11 +63,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
-    try:
-        data.load(a.path)  # a bad set is one line here, not a traceback from a worker
-    except data.ReplaySetError as e:
-        print(f"bench_top_levels: {e}", file=sys.stderr)
-        sys.exit(2)
+    data.load_or_exit(a.path, "bench_top_levels")
     with ProcessPoolExecutor(a.jobs) as pool:
         for line in pool.map(one, [(a.path, s) for s in range(a.seed, a.seed + a.seeds)]):
             print(line, flush=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +204,16 @@ def load(path: Path | str) -> ReplaySet:
     queries = _load_queries(qfile)
     models, outcomes = _load_outcomes(ofile, {q.qid for q in queries})
     return ReplaySet(path.resolve().name, path, tuple(queries), models, outcomes)
+
+
+def load_or_exit(path: Path | str, prog: str) -> ReplaySet:
+    """`load` for the scripts in benchmarks/: a bad set is one line on stderr and exit status 2,
+    before any worker starts (whose traceback would bury the problem)."""
+    try:
+        return load(path)
+    except ReplaySetError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _load_queries(qfile: Path) -> list[Query]:

@@ -247,7 +247,7 @@ def train(
 @dataclass
 class Taught:
     learner: Learner
-    log: list[RatedTurn]  # the rated turns, one per query of `order` (no side-by-side comparisons)
+    log: list[RatedTurn]  # the rated turns, one per query of `order` once taught (no side-by-side comparisons)
     order: list[Query]  # the train queries in the order they were replayed
     model_of: dict[str, str]  # agent id -> model
 
