@@ -7,7 +7,8 @@ then names the wrong champion. This module fits an additive logit model to all t
 
     P(agent a succeeds on skill s) = sigmoid(ability[a, mode(s)] + ease[s]),
 
-with each agent's ability shrunk towards its prior centre in that mode (its level elsewhere) and
+with each agent's ability shrunk towards its prior centre in that mode (its level elsewhere, net of
+how hard the modes it was rated in are for the other agents) and
 each skill's ease shrunk towards 0, by a few rounds of coordinate Newton steps. An agent's
 standing is then its expected success on the same mix of turns for everyone: the share of all
 ratings each skill received.
@@ -98,8 +99,45 @@ def _fit(hb: Handbook) -> Standing:
 
     info_am: dict[tuple[str, str], float] = {}
 
+    # The competence tiers' centre is an agent's raw success rate elsewhere, so an agent rated
+    # mostly where every agent does badly would be judged weak in every other mode. Each mode's
+    # hardness (how far the other agents' abilities there sit from their own centres) is taken
+    # back out of it, in proportion to the agent's ratings there and to how much of the centre is
+    # evidence rather than prior.
+    raw_centre = dict(centre)
+    rated_in: dict[str, dict[str, float]] = {}
+    rated_by: dict[str, list[str]] = {}
+    for a, s, succ, fail in cells:
+        counts = rated_in.setdefault(a, {})
+        counts[mode_of[s]] = counts.get(mode_of[s], 0.0) + succ + fail
+    for a, counts in rated_in.items():
+        for m in counts:
+            rated_by.setdefault(m, []).append(a)
+
+    def recentre(prec_ability: float) -> None:
+        gaps = {m: {b: ability[b, m] - raw_centre[b, m] for b in bs} for m, bs in rated_by.items()}
+
+        def hardness(m: str, without: str) -> float:
+            # One other agent cannot tell "this mode is hard" from "that agent is weak here".
+            devs = [d for b, d in gaps[m].items() if b != without]
+            if len(devs) < 2:
+                return 0.0
+            return prec_ability * sum(devs) / (prec_ease + prec_ability * len(devs))
+
+        for a, counts in rated_in.items():
+            total = sum(counts.values())
+            for m in modes:
+                elsewhere = total - counts.get(m, 0.0)
+                if elsewhere <= 1e-9:
+                    continue
+                shift = sum(n * hardness(m2, a) for m2, n in counts.items() if m2 != m) / elsewhere
+                centre[a, m] = raw_centre[a, m] - shift * elsewhere / (st.prior_strength + elsewhere)
+                if m not in counts:
+                    ability[a, m] = centre[a, m]
+
     def rounds(prec_ability: float) -> None:
         for _ in range(_ROUNDS):
+            recentre(prec_ability)
             for (a, m), rows in by_am.items():
                 th = ability[a, m]
                 g, h = -prec_ability * (th - centre[a, m]), prec_ability

@@ -23,6 +23,24 @@ def test_an_agent_sent_the_hard_turns_is_not_judged_by_its_rawrate(tiny):
     assert fit.overall["mid"][0] == pytest.approx((0.3 + 0.9) / 2, abs=0.07)
 
 
+@pytest.mark.parametrize(("others", "mid_above_big"), [(("big", "small"), True), (("big",), False)])
+def test_an_agent_rated_only_where_every_agent_struggles_is_not_judged_weak_elsewhere(tiny, others, mid_above_big):
+    # Calculus is hard for everyone: big answers a quarter of it and small a tenth, where on Python
+    # they answer 90% and 70%. mid was only ever asked calculus, and answered half: better than
+    # both. By its raw rate elsewhere (0.5) it would stand below big at code; net of how hard
+    # calculus is, it stands above. With one other agent rated on calculus, "calculus is hard"
+    # cannot be told from "big is weak at it", and nothing is taken out.
+    ratings = {"big": (10, 30, 36, 4), "small": (4, 36, 28, 12)}
+    for agent in others:
+        calc_good, calc_bad, py_good, py_bad = ratings[agent]
+        rate(tiny, agent, "math.calculus", calc_good, calc_bad)
+        rate(tiny, agent, "code.python", py_good, py_bad)
+    rate(tiny, "mid", "math.calculus", 20, 20)
+    fit = standing(tiny)
+    assert (fit.by_mode["mid", "code"][0] > fit.by_mode["big", "code"][0] + 0.01) is mid_above_big
+    assert (fit.by_mode["mid", "code"][0] < fit.by_mode["big", "code"][0] - 0.03) is not mid_above_big
+
+
 def test_more_evidence_means_a_surer_standing(tiny):
     rate(tiny, "big", "code.python", 8, 2)
     rate(tiny, "mid", "code.python", 80, 20)
