@@ -23,6 +23,7 @@ which with many models otherwise happens by luck alone; where they do differ, it
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from skillchat.core.competence import mode_center
@@ -99,41 +100,19 @@ def _fit(hb: Handbook) -> Standing:
 
     info_am: dict[tuple[str, str], float] = {}
 
-    # The competence tiers' centre is an agent's raw success rate elsewhere, so an agent rated
-    # mostly where every agent does badly would be judged weak in every other mode. Each mode's
-    # hardness (how far the other agents' abilities there sit from their own centres) is taken
-    # back out of it, in proportion to the agent's ratings there and to how much of the centre is
-    # evidence rather than prior.
+    # The centres are refitted each round net of how hard the modes each agent was rated in are,
+    # which the abilities fitted so far say (net_of_hardness).
     raw_centre = dict(centre)
     rated_in: dict[str, dict[str, float]] = {}
-    rated_by: dict[str, list[str]] = {}
-    for a, s, succ, fail in cells:
-        counts = rated_in.setdefault(a, {})
-        counts[mode_of[s]] = counts.get(mode_of[s], 0.0) + succ + fail
-    for a, counts in rated_in.items():
-        for m in counts:
-            rated_by.setdefault(m, []).append(a)
+    for (a, m), rows in by_am.items():
+        rated_in.setdefault(a, {})[m] = sum(succ + fail for _, succ, fail in rows)
 
     def recentre(prec_ability: float) -> None:
-        gaps = {m: {b: ability[b, m] - raw_centre[b, m] for b in bs} for m, bs in rated_by.items()}
-
-        def hardness(m: str, without: str) -> float:
-            # One other agent cannot tell "this mode is hard" from "that agent is weak here".
-            devs = [d for b, d in gaps[m].items() if b != without]
-            if len(devs) < 2:
-                return 0.0
-            return prec_ability * sum(devs) / (prec_ease + prec_ability * len(devs))
-
-        for a, counts in rated_in.items():
-            total = sum(counts.values())
-            for m in modes:
-                elsewhere = total - counts.get(m, 0.0)
-                if elsewhere <= 1e-9:
-                    continue
-                shift = sum(n * hardness(m2, a) for m2, n in counts.items() if m2 != m) / elsewhere
-                centre[a, m] = raw_centre[a, m] - shift * elsewhere / (st.prior_strength + elsewhere)
-                if m not in counts:
-                    ability[a, m] = centre[a, m]
+        net = net_of_hardness(raw_centre, ability, rated_in, modes, prec_ability, prec_ease, st.prior_strength)
+        for (a, m), c in net.items():
+            centre[a, m] = c
+            if m not in rated_in[a]:
+                ability[a, m] = c
 
     def rounds(prec_ability: float) -> None:
         for _ in range(_ROUNDS):
@@ -197,6 +176,53 @@ def _fit(hb: Handbook) -> Standing:
             var_all += share * share * sd * sd
         overall[a] = (mean_all, math.sqrt(var_all))
     return Standing(overall, by_mode)
+
+
+def net_of_hardness(
+    raw: Mapping[tuple[str, str], float],
+    ability: Mapping[tuple[str, str], float],
+    rated_in: Mapping[str, Mapping[str, float]],
+    modes: Sequence[str],
+    prec: float,
+    prec_hard: float,
+    prior_strength: float,
+) -> dict[tuple[str, str], float]:
+    """Each rated agent's centre in each mode (logit), net of how hard the modes it was rated in are.
+
+    The competence tiers' centre `raw` is an agent's success rate elsewhere, so an agent rated mostly
+    where every agent does badly would be judged weak in every other mode. A mode's hardness is how
+    far the other agents' abilities there sit from their own centres, shrunk with `prec_hard`
+    against `prec` per agent, and counts only with two or more of them: one other agent cannot tell
+    "this mode is hard" from "that agent is weak here". It is taken back out of the centre in
+    proportion to the agent's ratings in each mode (`rated_in`: agent -> mode -> ratings) and to the
+    share of the centre that is evidence rather than prior (`prior_strength` pseudo-ratings).
+    Agents and modes with no ratings elsewhere are left out: their centre is the raw one.
+    """
+    gaps: dict[str, dict[str, float]] = {}
+    for a, counts in rated_in.items():
+        for m in counts:
+            gaps.setdefault(m, {})[a] = ability[a, m] - raw[a, m]
+
+    sums = {m: sum(devs.values()) for m, devs in gaps.items()}
+
+    def hardness(m: str, without: str) -> float:
+        devs = gaps[m]
+        own = devs.get(without)
+        n = len(devs) - (own is not None)
+        if n < 2:
+            return 0.0
+        return prec * (sums[m] - (own or 0.0)) / (prec_hard + prec * n)
+
+    out: dict[tuple[str, str], float] = {}
+    for a, counts in rated_in.items():
+        total = sum(counts.values())
+        for m in modes:
+            elsewhere = total - counts.get(m, 0.0)
+            if elsewhere <= 1e-9:
+                continue
+            shift = sum(n * hardness(m2, a) for m2, n in counts.items() if m2 != m) / elsewhere
+            out[a, m] = raw[a, m] - shift * elsewhere / (prior_strength + elsewhere)
+    return out
 
 
 def mode_spread(

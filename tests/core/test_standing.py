@@ -6,7 +6,7 @@ from ratings import rate  # tests/core/ratings.py
 
 from skillchat.core import standing as standing_mod
 from skillchat.core.competence import mode_center
-from skillchat.core.standing import _MIN_SPREAD, mode_spread, standing
+from skillchat.core.standing import _MIN_SPREAD, mode_spread, net_of_hardness, standing
 
 
 def test_an_agent_sent_the_hard_turns_is_not_judged_by_its_rawrate(tiny):
@@ -190,3 +190,24 @@ def test_where_models_differ_little_between_modes_one_odd_mode_needs_more_eviden
     monkeypatch.setattr(standing_mod, "mode_spread", lambda *a: None)
     configured = standing_mod._fit(tiny).by_mode["mid", "math"][0]
     assert centre < learned < configured
+
+
+def test_the_centre_is_taken_net_of_the_hardness_the_other_agents_show():
+    # a was rated 10 times in x; b 20 in x and 10 in y; c 30 in x and 10 in y. In x, b's and c's
+    # abilities sit 1 and 2 below their raw centres: x is hard. For a in y: x's hardness without a
+    # is 1.5 * (-3) / (1 + 1.5 * 2) = -1.125, and a's centre is 10 / (10 + 10) of its evidence, so it
+    # rises by 0.5625. For b in y: without b, a and c sit +0.5 and -2 off, -0.5625, on 20 of 30;
+    # for c in y, a and b: +0.5 and -1, -0.1875, on 30 of 40.
+    # b in x and c in x: only one other agent was rated in y, so nothing is taken out. a in x has
+    # no ratings elsewhere and is left out.
+    raw = {(a, m): 0.0 for a in "abc" for m in "xy"}
+    ability = dict(raw) | {("a", "x"): 0.5, ("b", "x"): -1.0, ("c", "x"): -2.0, ("b", "y"): 1.0, ("c", "y"): 1.0}
+    rated_in = {"a": {"x": 10.0}, "b": {"x": 20.0, "y": 10.0}, "c": {"x": 30.0, "y": 10.0}}
+    net = net_of_hardness(raw, ability, rated_in, ["x", "y"], prec=1.5, prec_hard=1.0, prior_strength=10.0)
+    assert net == pytest.approx({
+        ("a", "y"): 1.125 * 10 / 20,
+        ("b", "x"): 0.0,
+        ("b", "y"): 0.5625 * 20 / 30,
+        ("c", "x"): 0.0,
+        ("c", "y"): 0.1875 * 30 / 40,
+    })
