@@ -206,12 +206,11 @@ def net_of_hardness(
     sums = {m: sum(devs.values()) for m, devs in gaps.items()}
 
     def hardness(m: str, without: str) -> float:
-        devs = gaps[m]
-        own = devs.get(without)
-        n = len(devs) - (own is not None)
-        if n < 2:
+        # `without` was rated in m: its own deviation is left out.
+        others = len(gaps[m]) - 1
+        if others < 2:
             return 0.0
-        return prec * (sums[m] - (own or 0.0)) / (prec_hard + prec * n)
+        return prec * (sums[m] - gaps[m][without]) / (prec_hard + prec * others)
 
     out: dict[tuple[str, str], float] = {}
     for a, counts in rated_in.items():
