@@ -28,7 +28,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skillchat.bench import baselines, data, frontier, runner  # noqa: E402
-from skillchat.core.learning import apply_rating  # noqa: E402
 
 SHARES = (0.1, 0.2, 0.3, 0.5, 1.0)
 ROWS = ("one rating a query", "every model rated", "... and no margins", "per-category (labels)", "kNN")
@@ -39,11 +38,10 @@ def rate_every_model(t: runner.Taught, rs: data.ReplaySet) -> None:
     env, hb = data.Environment(rs), t.learner.hb
     for q in t.order:
         profile = t.learner.profile(q)
-        weights = {s.id: s.weight for s in profile.skills}
+        weights = profile.weights()
         for agent, model in t.model_of.items():
             out = env.reveal(q.qid, model)
-            apply_rating(hb, agent, weights, out.score)
-            hb.record_cost(agent, profile.mode, out.prompt_tokens or 0, out.completion_tokens or 0, out.cost_usd)
+            runner.learn(hb, agent, profile.mode, weights, out, out.score)
 
 
 def frontier_of(scorer: data.TestScorer, routes: dict[float, list[str]], ref_cost: float) -> list[float | None]:

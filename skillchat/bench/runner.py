@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from skillchat.bench import baselines
-from skillchat.bench.data import Environment, FullInformation, Query, ReplaySet, Result, TestScorer
+from skillchat.bench.data import Environment, FullInformation, Outcome, Query, ReplaySet, Result, TestScorer
 from skillchat.bench.progress import Progress
 from skillchat.bench.skills import FALLBACK_SKILL, SkillOptions, agent_ids, build_handbook, label_skills
 from skillchat.config import DEFAULT_LAMBDA
@@ -164,6 +164,12 @@ def _checkpoints(n: int, start: int) -> list[int]:
     return pts
 
 
+def learn(hb: Handbook, agent: str, mode: str, weights: Mapping[str, float], out: Outcome, rating: float) -> None:
+    """One rated answer into the handbook: its rating on the turn's skills and what it cost."""
+    apply_rating(hb, agent, weights, rating)
+    hb.record_cost(agent, mode, out.prompt_tokens or 0, out.completion_tokens or 0, out.cost_usd)
+
+
 def train(
     learner: Learner,
     env: Environment,
@@ -212,8 +218,7 @@ def train(
             ratings = list(compare_core.outcome_ratings(outcome))
             kept = 1 if compare_core.continues_right(outcome) else 0
         for k, ((agent, out, propensity, logged_policy), rating) in enumerate(zip(answers, ratings, strict=True)):
-            apply_rating(hb, agent, weights, rating)
-            hb.record_cost(agent, d.mode, out.prompt_tokens or 0, out.completion_tokens or 0, out.cost_usd)
+            learn(hb, agent, d.mode, weights, out, rating)
             log.append(
                 RatedTurn(
                     turn_id=f"bench-{i + 1}" + (f"-{k}" if pair else ""),
