@@ -68,6 +68,9 @@ def one(args: tuple[str, str, int, bool]) -> tuple[str, int, dict[str, object]]:
         "best_single": res.best_single[1].score,
         "r95": runner.ratings_to_reach(res.learning_curve, 0.95),
         "teach": res.experienced.score if res.experienced else None,
+        # What teaching cost, as a share of the best single model's cost on the same train queries.
+        "teach_cost": (res.experienced.cost / res.best_single_on_train.cost
+                       if res.experienced and res.best_single_on_train and res.best_single_on_train.cost > 0 else None),
         "seconds": time.perf_counter() - t,
     }
     if with_baselines:
@@ -110,8 +113,10 @@ def main() -> None:
         secs = sum(o["seconds"] for o in outs) / len(outs)  # type: ignore[misc]
         r95 = [o["r95"] for o in outs]
         teach = [float(o["teach"]) for o in outs if o["teach"] is not None]  # type: ignore[arg-type]
+        tcost = [float(o["teach_cost"]) for o in outs if o.get("teach_cost") is not None]  # type: ignore[arg-type]
         print(f"router   {fmt(avg(outs, 'router'))}  {mean:.4f} {lam0:.3f}  {secs:5.1f}s  [{config or 'defaults'}]  "
-              f"ratings to 95%: {r95}" + (f"; while teaching {sum(teach) / len(teach):.4f}" if teach else ""))
+              f"ratings to 95%: {r95}" + (f"; while teaching {sum(teach) / len(teach):.4f}" if teach else "")
+              + (f" at {sum(tcost) / len(tcost):.0%} of its cost" if tcost else ""))
         # "Never worse than the best single model" holds for every user history or not at all: the
         # worst fold matters, not only the mean.
         # None where a fold's router has no point at or below the best single model's cost.
