@@ -64,8 +64,8 @@ class Evidence:
         if have[0] + successes < 0 or have[1] + failures < 0:
             if have[0] + successes < -_SLACK or have[1] + failures < -_SLACK:
                 self.clamped = self.clamped[-9:] + [
-                    f"{agent} on {skill}: taking back {-min(successes, 0):.3g} successes and "
-                    f"{-min(failures, 0):.3g} failures from {have[0]:.3g} and {have[1]:.3g} would go below zero; "
+                    f"{agent} on {skill}: taking back {abs(min(successes, 0.0)):.3g} successes and "
+                    f"{abs(min(failures, 0.0)):.3g} failures from {have[0]:.3g} and {have[1]:.3g} would go below zero; "
                     "kept at zero (a rating was taken back that this handbook never had)"]
             successes, failures = max(successes, -have[0]), max(failures, -have[1])
         _add(self._cells, (agent, skill), successes, failures)
