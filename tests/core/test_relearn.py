@@ -177,3 +177,62 @@ def test_handbook_diff_names_what_moved(tiny):
     assert d["skills_added"] == [] and d["observations_before"] == 0 and d["observations_after"] == pytest.approx(60)
     assert d["evidence_by_skill"][0]["skill"] == "code.debugging"
     assert {m["agent"] for m in d["competence_moves"]} == {"big", "mid", "small"}
+
+
+def test_costs_are_decayed_means_per_agent_and_mode(tiny):
+    log = make_log(10, FLAT)
+    usage = [
+        TurnCost("big", "code", 1000, 100, 0.01),
+        TurnCost("big", "code", 4000, 400, 0.04, age_days=30.0),  # one half-life old: weighs 0.5
+        TurnCost("big", "no-such-mode", 2000, 200, 0.02),  # counted under the fallback skill's mode
+        TurnCost("gone-model", "code", 9000, 900, 9.0),  # an agent no longer in the handbook
+    ]
+    res = relearn(tiny, log, evolve=False, costs=usage, half_life_days=30.0)
+    c = res.handbook.costs[("big", "code")]
+    assert (c.n, c.prompt_tokens, c.completion_tokens, c.usd) == pytest.approx((1.5, 2000, 200, 0.02))
+    assert set(res.handbook.costs) == {("big", "code"), ("big", tiny.fallback().mode)}
+    assert res.counts.cost_turns == 3
+
+
+def test_costs_from_the_log_skip_turns_without_a_cost(tiny):
+    log = [
+        RatedTurn("a", "big", "code", {"code.debugging": 1.0}, 1.0, 1.0, rating_id=1, cost_usd=0.03,
+                  prompt_tokens=None, completion_tokens=50),
+        RatedTurn("b", "big", "code", {"code.debugging": 1.0}, 1.0, 1.0, rating_id=2, cost_usd=None,
+                  prompt_tokens=999, completion_tokens=999),
+    ]
+    c = relearn(tiny, log, evolve=False).handbook.costs[("big", "code")]
+    assert (c.n, c.prompt_tokens, c.completion_tokens, c.usd) == pytest.approx((1, 0, 50, 0.03))
+
+
+def test_handbook_diff_lists_every_kind_of_change_largest_first(tiny):
+    doc = to_dict(tiny)
+    doc["skills"] = [s for s in doc["skills"] if s["id"] != "code.python"]
+    next(s for s in doc["skills"] if s["id"] == "math.calculus")["description"] = "Limits, derivatives, integrals."
+    doc["skills"].append({"id": "math.stats", "mode": "math", "name": "Statistics", "description": "Means and variances.",
+                          "indicators": ["mean"], "examples": []})
+    for a in doc["agents"]:
+        a["prior"]["skills"] = {k: v for k, v in a["prior"].get("skills", {}).items() if k != "code.python"}
+    new = from_dict(doc)
+    apply_rating(new, "big", {"code.debugging": 1.0}, 1.0)
+    apply_rating(new, "big", {"code.debugging": 1.0}, 0.0)
+    apply_rating(new, "mid", {"math.calculus": 1.0}, 1.0)
+    new.record_cost("big", "code", 100, 10, 0.5)
+    d = handbook_diff(tiny, new)
+    assert (d["skills_added"], d["skills_removed"], d["skills_changed"]) == (["math.stats"], ["code.python"], ["math.calculus"])
+    assert d["agents_added"] == d["agents_removed"] == []
+    assert (d["observations_before"], d["observations_after"]) == (0, 3)
+    assert d["evidence_by_skill"] == [{"skill": "code.debugging", "before": 0, "after": 2},
+                                      {"skill": "math.calculus", "before": 0, "after": 1}]
+    # big's 0.8 fell by 0.1 (one up, one down); mid's 0.7 rose by 0.06: the larger move first.
+    assert d["competence_moves"] == [
+        {"agent": "big", "skill": "code.debugging", "before": 0.8, "after": 0.7,
+         "observations_before": 0, "observations_after": 2},
+        {"agent": "mid", "skill": "math.calculus", "before": 0.7, "after": 0.76,
+         "observations_before": 0, "observations_after": 1},
+    ]
+    assert d["costs"] == [{"agent": "big", "mode": "code", "usd_before": None, "usd_after": 0.5, "n_before": 0, "n_after": 1}]
+    short = handbook_diff(tiny, new, limit=1)
+    assert len(short["evidence_by_skill"]) == len(short["competence_moves"]) == 1
+    assert handbook_diff(new, new)["competence_moves"] == [] and same_learning(new, new)
+    assert not same_learning(tiny, new)
