@@ -113,7 +113,7 @@ def main() -> None:
         secs = sum(o["seconds"] for o in outs) / len(outs)  # type: ignore[misc]
         r95 = [o["r95"] for o in outs]
         teach = [float(o["teach"]) for o in outs if o["teach"] is not None]  # type: ignore[arg-type]
-        tcost = [float(o["teach_cost"]) for o in outs if o.get("teach_cost") is not None]  # type: ignore[arg-type]
+        tcost = [float(o["teach_cost"]) for o in outs if o["teach_cost"] is not None]  # type: ignore[arg-type]
         print(f"router   {fmt(avg(outs, 'router'))}  {mean:.4f} {lam0:.3f}  {secs:5.1f}s  [{config or 'defaults'}]  "
               f"ratings to 95%: {r95}" + (f"; while teaching {sum(teach) / len(teach):.4f}" if teach else "")
               + (f" at {sum(tcost) / len(tcost):.0%} of its cost" if tcost else ""))
