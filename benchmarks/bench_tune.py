@@ -100,6 +100,7 @@ def main() -> None:
     ap.add_argument("--baselines", action="store_true", help="also print the full-information baselines")
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
+    data.load_or_exit(a.path, "bench_tune")
     jobs = [(a.path, c, f, a.baselines and i == 0) for i, c in enumerate(a.configs) for f in range(a.folds)]
     with mp.Pool(a.jobs) as pool:
         results = pool.map(one, jobs)
