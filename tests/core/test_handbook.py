@@ -5,6 +5,8 @@ import pytest
 
 from skillchat import handbooks
 from skillchat.core.handbook import from_dict, to_dict
+from skillchat.core.handbook_format import MAX_NAME_CHARS
+from skillchat.core.taxonomy import Settings
 from skillchat.errors import HandbookError
 
 
@@ -126,3 +128,77 @@ def test_versions_are_saved_once_and_resolved(tiny):
         handbooks.load("mine@9")
     with pytest.raises(HandbookError, match="no handbook named 'nope'"):
         handbooks.load("nope")
+
+
+def test_a_handbook_that_leaves_out_every_optional_field_loads_with_its_defaults():
+    # Only what the format requires; every default a hand-written handbook relies on is then visible.
+    data = {
+        "schema_version": 1,
+        "metadata": {"name": "min", "version": 1},
+        "modes": [{"id": "chat"}, {"id": "code"}],
+        "skills": [{"id": "chat.general", "mode": "chat"}, {"id": "code.any", "mode": "code"}],
+        "agents": [{"id": "a", "model": "m", "context_window": 1000, "prior": {"mean": 0.5}}],
+        "competence": {"a": {"chat.general": {"successes": 2}, "code.any": {"failures": 3}}},
+        "costs": {"a": {"chat": {"n": 1}, "code": {"usd": 0.5, "prompt_tokens": 7, "completion_tokens": 9}}},
+    }
+    out = to_dict(from_dict(data, "min.json"))
+    defaults = Settings()
+    assert out["settings"] == {"fallback_skill": "chat.general", "prior_strength": defaults.prior_strength,
+                               "mode_strength": defaults.mode_strength, "skill_strength": defaults.skill_strength,
+                               "exploration_floor": defaults.exploration_floor,
+                               "quality_floor": defaults.quality_floor, "challenge_z": defaults.challenge_z}
+    assert out["metadata"]["parent_version"] is None
+    assert out["metadata"]["description"] == ""
+    assert out["modes"][0] == {"id": "chat", "name": "chat", "description": "", "completion_tokens": 400}
+    assert out["skills"][0] == {"id": "chat.general", "mode": "chat", "name": "chat.general", "description": "",
+                                "indicators": [], "examples": [], "parent": None}
+    assert out["agents"][0]["name"] == "a"
+    assert out["agents"][0]["price"] is None
+    assert out["agents"][0]["prior"] == {"mean": 0.5, "source": "", "modes": {}, "skills": {}}
+    assert out["competence"]["a"] == {"chat.general": {"successes": 2.0, "failures": 0.0},
+                                      "code.any": {"successes": 0.0, "failures": 3.0}}
+    assert out["costs"]["a"] == {
+        "chat": {"n": 1.0, "prompt_tokens": 0.0, "completion_tokens": 0.0, "usd": 0.0},
+        "code": {"n": 0.0, "prompt_tokens": 7.0, "completion_tokens": 9.0, "usd": 0.5},
+    }
+
+
+def test_prices_are_written_per_million_tokens_as_they_were_read(tiny):
+    # A round trip alone cannot tell a wrong unit: written wrong and read back wrong agree.
+    assert to_dict(tiny)["agents"][0]["price"] == {"input_per_mtok": 10, "output_per_mtok": 30}
+    assert tiny.agents["big"].price.input == pytest.approx(10e-6)
+    data = to_dict(tiny)
+    data["agents"][1]["price"] = {"input_per_mtok": 0.15, "output_per_mtok": 0.6}
+    assert to_dict(from_dict(data, "p.json"))["agents"][1]["price"] == {"input_per_mtok": 0.15, "output_per_mtok": 0.6}
+
+
+def test_a_name_may_be_exactly_as_long_as_its_limit(tiny_data):
+    data = copy.deepcopy(tiny_data)
+    data["skills"][0]["name"] = "n" * MAX_NAME_CHARS
+    assert from_dict(data, "ok.json").skills["code.debugging"].name == "n" * MAX_NAME_CHARS
+    data["skills"][0]["name"] += "n"
+    with pytest.raises(HandbookError, match=f"is {MAX_NAME_CHARS + 1:,} characters long; at most {MAX_NAME_CHARS:,}"):
+        from_dict(data, "long.json")
+
+
+def test_a_nullable_number_says_null_is_allowed_too(tiny_data):
+    data = copy.deepcopy(tiny_data)
+    data["metadata"]["parent_version"] = "one"
+    with pytest.raises(HandbookError) as err:
+        from_dict(data, "b.json")
+    assert err.value.path == "$.metadata.parent_version"
+    assert err.value.problem == "expected a whole number ≥ 1 and ≤ 9223372036854775807 or null, got a string"
+
+
+def test_a_very_long_path_in_a_message_keeps_its_head_and_tail(tiny_data):
+    # An unknown skill id of 1,000 characters must not make a 1,000-character message, but both
+    # ends of the path stay readable: where it is, and how the id ends.
+    data = copy.deepcopy(tiny_data)
+    sid = "s" * 500 + "t" * 500
+    data["competence"] = {"big": {sid: {}}}
+    with pytest.raises(HandbookError) as err:
+        from_dict(data, "b.json")
+    full = f"$.competence.big.{sid}"
+    assert err.value.path == f"{full[:200]} […] {full[-75:]}"
+    assert err.value.problem.startswith("unknown skill")
+    assert len(err.value.problem) <= 1000 + len(" […] ")
