@@ -44,6 +44,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "skillchat.core.evidence": (["tests/core/test_evidence.py", "tests/core/test_learning.py"], []),
     "skillchat.core.relearn": (["tests/core/test_relearn.py"], []),
     "skillchat.core.handbook_format": (["tests/core/test_handbook.py", "tests/test_numbers.py", "tests/test_limits.py"], []),
+    "skillchat.core.clustering": (["tests/core/test_clustering.py", "tests/core/test_evolution.py"], []),
     "skillchat.bench.data": (["tests/bench/test_data_separation.py", "tests/bench/test_replay_input.py"], []),
     "skillchat.bench.runner": (["tests/bench/test_data_separation.py"], ["holdout"]),
 }
