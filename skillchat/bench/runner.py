@@ -32,7 +32,9 @@ from skillchat.core.ports import Message
 from skillchat.routing import build_router
 
 # Up to 10: costs are normalised by the dearest model's, so when the best model is far cheaper
-# than the dearest, only a large lambda reaches the cheap end of the range.
+# than the dearest, only a large lambda reaches the cheap end of the range. Dense from 0.02 to 1
+# (steps of about a quarter): the learned router's frontier moves in steps (at one lambda most task
+# types pass from the dearest model to a cheap one), and a coarse sweep steps over its best points.
 DEFAULT_LAMBDAS = (0.0, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.15, 0.17, 0.2, 0.25, 0.3, 0.35, 0.4,
                    0.5, 0.6, 0.7, 0.85, 1.0, 2.0, 5.0, 10.0)
 
