@@ -6,9 +6,10 @@ from skillchat.core.handbook import to_dict
 from skillchat.core.inference import turn_kind
 
 
-def infer(hb, *texts):
-    msgs = [Message("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(texts)]
-    return KeywordInferrer(hb).infer(msgs)
+def infer(hb, *texts, roles=None, **kw):
+    """The profile of a conversation whose turns alternate user, assistant (unless `roles` says)."""
+    roles = roles or ["user" if i % 2 == 0 else "assistant" for i in range(len(texts))]
+    return KeywordInferrer(hb, **kw).infer([Message(r, t) for r, t in zip(roles, texts, strict=True)])
 
 
 def test_indicator_and_pattern_give_skill_with_evidence(tiny):
@@ -241,8 +242,7 @@ def test_a_weak_hint_that_lost_the_mode_is_not_one_of_the_skills():
 # With similarity_weight 0 only indicators count, and a skill scores log2(1 + its hits), so the
 # weights below are worked by hand from the rules in core/inference.py's docstring.
 def keywords_only(hb, *texts, roles=None, **kw):
-    roles = roles or ["user" if i % 2 == 0 else "assistant" for i in range(len(texts))]
-    return KeywordInferrer(hb, similarity_weight=0.0, **kw).infer([Message(r, t) for r, t in zip(roles, texts, strict=True)])
+    return infer(hb, *texts, roles=roles, similarity_weight=0.0, **kw)
 
 
 def shares(p):
