@@ -45,6 +45,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "skillchat.core.relearn": (["tests/core/test_relearn.py"], []),
     "skillchat.core.handbook_format": (["tests/core/test_handbook.py", "tests/test_numbers.py", "tests/test_limits.py"], []),
     "skillchat.core.clustering": (["tests/core/test_clustering.py", "tests/core/test_evolution.py"], []),
+    "skillchat.core.ope": (["tests/core/test_ope.py", "tests/core/test_ope_estimates.py"], []),
     "skillchat.bench.data": (["tests/bench/test_data_separation.py", "tests/bench/test_replay_input.py"], []),
     "skillchat.bench.runner": (["tests/bench/test_data_separation.py"], ["holdout"]),
 }

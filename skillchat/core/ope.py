@@ -36,7 +36,7 @@ from skillchat.core.compare import slot_propensity
 from skillchat.core.handbook import Handbook
 from skillchat.core.inference import profile_from_weights
 from skillchat.core.learning import RatedTurn
-from skillchat.core.ports import HeuristicCounter, Message, NoPrices, PriceBook
+from skillchat.core.ports import HeuristicCounter, Message, PriceBook
 from skillchat.core.router import DEFAULT_LAMBDA, NoEligibleAgent, Router
 
 Z95 = 1.959964
@@ -154,7 +154,7 @@ class _Policy:
         from skillchat.core.evolution import Retagger
 
         self.hb = hb
-        self.router = Router(hb, prices=prices or NoPrices())
+        self.router = Router(hb, prices=prices)
         self.retag = Retagger(hb)
         self.lam, self.policy = lam, policy
         self._rng = random.Random(0)  # the draw is not used: only the probabilities are
