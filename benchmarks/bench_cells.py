@@ -6,7 +6,7 @@ of the range.
 
 For each seed (the bench's default teaching, test split): the ratings each model got per category
 while teaching with their mean score, each model's competence on the first test query of each
-category at the teaching lambda, and the greedy routes at a few lambdas with their score and cost
+category, and the greedy routes at a few lambdas with their score and cost
 as a share of the best single model's. Categories are the replay set's labels, used here only to
 read the results.
 """
@@ -42,14 +42,13 @@ def one(args: tuple[str, int]) -> str:
     for cat in sorted(rated):
         cells = sorted(rated[cat].items(), key=lambda kv: -len(kv[1]))
         out.append(f"    {cat}: " + " ".join(f"{m} {len(s)}/{sum(s) / len(s):.2f}" for m, s in cells))
-    lam = runner.BenchOptions().train_lambda
-    out.append(f"  competence on the first test query of each category (mean ± sd, at lambda {lam}):")
+    out.append("  competence on the first test query of each category (mean ± sd):")
     seen: set[str] = set()
     for q in rs.test:
         if q.category in seen:
             continue
         seen.add(q.category)
-        d = t.learner.router.decide(t.learner.profile(q), runner.prompt_tokens(q.text), lam=lam, policy="greedy")
+        d = t.learner.router.decide(t.learner.profile(q), runner.prompt_tokens(q.text), policy="greedy")
         out.append(f"    {q.category}: " + " ".join(
             f"{name[a.agent_id]} {a.competence:.2f}±{a.uncertainty:.2f}" for a in sorted(d.ranking, key=lambda a: -a.competence)))
     scorer = data.TestScorer(rs)
