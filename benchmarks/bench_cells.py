@@ -13,15 +13,13 @@ read the results.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skillchat.bench import baselines, data, runner  # noqa: E402
+from skillchat.bench import baselines, data, runner, seeds  # noqa: E402
 
 LAMBDAS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3)
 
@@ -67,16 +65,7 @@ def one(args: tuple[str, int]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("path")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--jobs", type=int, default=2)
-    a = ap.parse_args()
-    data.load_or_exit(a.path, "bench_cells")
-    with ProcessPoolExecutor(a.jobs) as pool:
-        for text in pool.map(one, [(a.path, s) for s in range(a.seed, a.seed + a.seeds)]):
-            print(text, flush=True)
+    seeds.print_per_seed("bench_cells", one)
 
 
 if __name__ == "__main__":

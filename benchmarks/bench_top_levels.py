@@ -12,16 +12,14 @@ lambda 0 with the handbook the bench learns, three ways, and print each against 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skillchat.bench import baselines, data, runner  # noqa: E402
+from skillchat.bench import baselines, data, runner, seeds  # noqa: E402
 from skillchat.core import router as router_mod  # noqa: E402
 from skillchat.core.standing import standing  # noqa: E402
 
@@ -57,16 +55,7 @@ def one(args: tuple[str, int]) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("path")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--jobs", type=int, default=2)
-    a = ap.parse_args()
-    data.load_or_exit(a.path, "bench_top_levels")
-    with ProcessPoolExecutor(a.jobs) as pool:
-        for line in pool.map(one, [(a.path, s) for s in range(a.seed, a.seed + a.seeds)]):
-            print(line, flush=True)
+    seeds.print_per_seed("bench_top_levels", one)
 
 
 if __name__ == "__main__":

@@ -12,16 +12,18 @@ only, so the job count changes the wall-clock time and nothing else.
 
 from __future__ import annotations
 
+import argparse
 import math
 import multiprocessing
 import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from skillchat.bench.data import ReplaySet
+from skillchat.bench.data import ReplaySet, load_or_exit
 
 # Two-sided 95% critical values of Student's t by degrees of freedom (no scipy in the core deps).
 _T975 = {
@@ -189,6 +191,22 @@ def _one(seed: int, *, keep_result: bool = False, progress: Any = None) -> SeedR
     doc = report.to_json(res)
     timings = doc.pop(report.TIMING_KEY)
     return SeedRun(seed, doc, timings, to_dict(res.handbook), res if keep_result else None)
+
+
+def print_per_seed(prog: str, one: Callable[[tuple[str, int]], str]) -> None:
+    """The command line of a diagnostic in benchmarks/ that prints one report per bench seed:
+    `prog PATH [--seed S] [--seeds N] [--jobs J]`, with `one((PATH, seed))` run in worker processes
+    and printed in seed order. A bad replay set is one line and exit 2, before any worker starts."""
+    ap = argparse.ArgumentParser(prog=prog)
+    ap.add_argument("path")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--jobs", type=int, default=2)
+    a = ap.parse_args()
+    load_or_exit(a.path, prog)
+    with ProcessPoolExecutor(a.jobs) as pool:
+        for text in pool.map(one, [(a.path, s) for s in range(a.seed, a.seed + a.seeds)]):
+            print(text, flush=True)
 
 
 def default_jobs(n_seeds: int) -> int:
