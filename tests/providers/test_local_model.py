@@ -16,6 +16,8 @@ import sys
 import tempfile
 import threading
 import time
+import tomllib
+from pathlib import Path
 
 import pytest
 from terminal import interruptible
@@ -287,3 +289,23 @@ def test_stop_as_the_server_is_spawned_ends_the_start_at_once(monkeypatch):
     stopping.join(10)
     assert time.monotonic() - t0 < 5 and not stopping.is_alive()
     assert spawned[0].wait(5) == 0 and not server.running()
+
+
+@pytest.mark.parametrize("sig, crashed", [(signal.SIGSEGV, True), (signal.SIGILL, True), (signal.SIGKILL, False)])
+def test_an_engine_that_crashes_is_told_apart_from_a_server_that_was_killed(sig, crashed):
+    """A crash inside llama.cpp (a build for CPU features this machine lacks) comes back on every
+    answer: the message gives the rebuild. A server killed from outside is simply started again."""
+    server = local_model.LocalServer(env={})
+    server._proc = subprocess.Popen([sys.executable, "-c", f"import os; os.kill(os.getpid(), {int(sig)})"])
+    server._proc.wait(10)
+    said = server.death()
+    assert said is not None and f"signal {int(sig)}" in said
+    if crashed:
+        assert said.startswith("the local model's engine crashed mid-answer")
+        assert "CMAKE_ARGS=-DGGML_NATIVE=OFF pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python==" in said
+        # ... at the version the [local] extra pins.
+        pinned = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"][
+            "optional-dependencies"]["local"][0].split("==")[1]
+        assert said.endswith(f"llama-cpp-python=={pinned}")
+    else:
+        assert said.endswith("it is started again for your next message") and "CMAKE_ARGS" not in said
