@@ -108,8 +108,10 @@ def _local_model(no_probe: bool):  # type: ignore[no-untyped-def]
     except lm.LocalModelError as e:
         print(clean(f"             does not answer: {e}"))
     except OSError as e:
-        server.error = f"the local model started but did not answer a question ({e}); try again, or reinstall: " \
-                       f"{lm.REINSTALL}"
+        # A server that died answering crashed in its engine, and says how to fix that: reinstalling
+        # the model would not.
+        server.error = server.death() or f"the local model started but did not answer a question ({e}); " \
+                                         f"try again, or reinstall: {lm.REINSTALL}"
         print(clean(f"             does not answer: {server.error}"))
     finally:
         server.stop()

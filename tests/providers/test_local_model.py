@@ -309,3 +309,20 @@ def test_an_engine_that_crashes_is_told_apart_from_a_server_that_was_killed(sig,
         assert said.endswith(f"llama-cpp-python=={pinned}")
     else:
         assert said.endswith("it is started again for your next message") and "CMAKE_ARGS" not in said
+
+
+@needs_model
+def test_doctor_names_the_rebuild_when_the_engine_crashes_answering(local_on, capsys, skillchat_home, monkeypatch):
+    def crash(url: str, *args: object, **kw: object) -> str:
+        (pid,) = servers_of(skillchat_home)
+        os.kill(pid, signal.SIGSEGV)  # what a build for CPU features the machine lacks does
+        while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
+            time.sleep(0.05)
+        raise ConnectionResetError("Connection reset by peer")
+
+    monkeypatch.setattr(local_model, "ask", crash)
+    code, out = doctor(capsys)
+    said = " ".join(out.split())
+    assert "does not answer: the local model's engine crashed mid-answer (killed by signal 11)" in said
+    assert local_model.REBUILD_ENGINE in said and local_model.REINSTALL not in said
+    assert servers_of(skillchat_home) == []
