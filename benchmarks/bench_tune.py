@@ -97,11 +97,14 @@ def main() -> None:
     ap.add_argument("path")
     ap.add_argument("configs", nargs="*", default=[""])
     ap.add_argument("--folds", type=int, default=2)
+    ap.add_argument("--first-fold", type=int, default=0,
+                    help="number the folds from this one (more folds, not the same ones again)")
     ap.add_argument("--baselines", action="store_true", help="also print the full-information baselines")
     ap.add_argument("--jobs", type=int, default=2)
     a = ap.parse_args()
     data.load_or_exit(a.path, "bench_tune")
-    jobs = [(a.path, c, f, a.baselines and i == 0) for i, c in enumerate(a.configs) for f in range(a.folds)]
+    folds = range(a.first_fold, a.first_fold + a.folds)
+    jobs = [(a.path, c, f, a.baselines and i == 0) for i, c in enumerate(a.configs) for f in folds]
     with mp.Pool(a.jobs) as pool:
         results = pool.map(one, jobs)
     by: dict[str, list[dict[str, object]]] = {}
