@@ -47,6 +47,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "skillchat.core.clustering": (["tests/core/test_clustering.py", "tests/core/test_evolution.py"], []),
     "skillchat.core.ope": (["tests/core/test_ope.py", "tests/core/test_ope_estimates.py"], []),
     "skillchat.core.text": (["tests/core/test_text.py", "tests/core/test_inference.py"], []),
+    "skillchat.core.patterns": (["tests/core/test_patterns.py"], []),
     "skillchat.core.decision": (["tests/core/test_decision.py", "tests/core/test_router.py", "tests/core/test_reason.py"], []),
     "skillchat.bench.data": (["tests/bench/test_data_separation.py", "tests/bench/test_replay_input.py"], []),
     "skillchat.bench.runner": (["tests/bench/test_data_separation.py"], ["holdout"]),

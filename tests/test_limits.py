@@ -20,7 +20,6 @@ import pytest
 from skillchat.core.handbook import from_dict
 from skillchat.core.handbook_format import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from skillchat.core.inference import PATTERN_CHARS_HEAD, KeywordInferrer
-from skillchat.core.patterns import MAX_PATTERN, problem
 from skillchat.core.ports import Message
 from skillchat.errors import HandbookError
 from skillchat.reading import MAX_CONFIG_BYTES, MAX_HANDBOOK_BYTES
@@ -128,24 +127,6 @@ def test_a_catastrophic_pattern_is_refused_when_the_handbook_is_read_naming_skil
     assert "exponential time" in line
 
 
-@pytest.mark.parametrize("pattern", ["^(a+)+$", "(x+)+", "(x*)*", "(x+)*", "(a|aa)+", "(a{1,2})+", r"(\w+\s?)*",
-                                     r"(\d+(,\d+)*)+", "(.*x)+", "(a+){12}", "((ab)*)+", r"(\s+|x)+", "(x|xy|xyz)+z",
-                                     "([а-я]+а)+", "([^y]*X)+y"])
-def test_nested_quantifiers_and_overlapping_alternatives_are_refused(pattern):
-    assert "catastrophic backtracking" in (problem(pattern) or "")
-
-
-@pytest.mark.parametrize("pattern", [r"\b(\w+)\b", r"(ab|cd)+", r"(foo|bar)+", r"(a|ab)+", r"(\d{1,3}\.){3}\d{1,3}",
-                                     r"(,\d{3})*", r"([\w'-]+\s+){0,3}", r"(?:[^\n]*\n){0,12}?", r"([^x]*x)+",
-                                     r"(\w+\s)*", r"(?>a+)+", r"\bselect\b[\s\S]+\bfrom\b", "([一-龥]+x)+", "([^x]*X)+y"])
-def test_safe_patterns_pass(pattern):
-    assert problem(pattern) is None
-
-
-def test_a_pattern_over_the_length_limit_is_refused():
-    assert f"at most {MAX_PATTERN:,}" in problem("a" * (MAX_PATTERN + 1))
-
-
 def test_patterns_see_only_the_head_and_tail_of_a_long_message():
     doc = json.loads(TINY.read_text(encoding="utf-8"))
     doc["skills"][0]["indicators"] = ["re:\\bzqxv\\b"]
@@ -157,8 +138,10 @@ def test_patterns_see_only_the_head_and_tail_of_a_long_message():
     assert all("zqxv" not in e for s in inferrer.infer([Message("user", far)]).skills for e in s.evidence)
 
 
-def test_from_dict_refuses_a_catastrophic_pattern_in_any_skill():
+@pytest.mark.parametrize(("pattern", "why"), [("(a|aa)+y", r"pattern '\(a\|aa\)\+y': alternatives"),
+                                             ("(a?a)+y", r"pattern '\(a\?a\)\+y': an optional part")])
+def test_from_dict_refuses_a_catastrophic_pattern_in_any_skill(pattern, why):
     doc = json.loads(TINY.read_text(encoding="utf-8"))
-    doc["skills"][-1]["indicators"] = ["re:(a|aa)+y"]
-    with pytest.raises(HandbookError, match=r"skill '.+': pattern '\(a\|aa\)\+y': alternatives"):
+    doc["skills"][-1]["indicators"] = [f"re:{pattern}"]
+    with pytest.raises(HandbookError, match=r"skill '.+': " + why):
         from_dict(doc, "t.json")

@@ -9,8 +9,9 @@ are refused:
   `(\\w+\\s?)*`; unless the inner one repeats a single character class and is always followed by a
   character it cannot match, which fixes where each repetition ends (`([\\w-]+\\s+){0,3}`,
   `(?:[^\\n]*\\n)*`), or repeats a fixed number of times (`(,\\d{3})*`);
-- under an unbounded quantifier, an alternation whose branches can start alike (`(a|aa)+`): each
-  repetition can then be split between them in exponentially many ways.
+- under an unbounded quantifier, an alternation whose branches can start alike (`(a|aa)+`), or an
+  optional part that what follows it can also match (`(a?a)+`, the same alternation written
+  otherwise): each repetition can then be split between them in exponentially many ways.
 
 What is left can still be polynomial in the text's length (`\\w+\\w+`), so the inferrer matches
 patterns only against a clipped text (core/inference.py). A pattern is at most MAX_PATTERN
@@ -67,6 +68,10 @@ def _check(items: list[Any], outer: int | None, follow: set[str] | None, after_l
             if (hi > 1 and lo != hi and outer is not None and (hi == _sre.MAXREPEAT or outer == _sre.MAXREPEAT)
                     and not _delimited(body, after)):
                 return "a quantifier inside another quantifier"
+            # An optional part is an alternation with an empty branch: `(a?a)+` is `(aa|a)+`.
+            if (lo == 0 and hi == 1 and outer == _sre.MAXREPEAT and not _delimited(body, after)
+                    and _overlap([_first(body), set() if after is None else _first([after])])):
+                return "an optional part that what follows it can also match, under a repeating quantifier"
             if hi > 1:
                 inner_follow = _first(body) if hi == _sre.MAXREPEAT else set()
                 found = _check(body, hi, inner_follow, body[0] if body else None)
