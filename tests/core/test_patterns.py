@@ -22,7 +22,7 @@ from skillchat.core.patterns import MAX_PATTERN, problem
                                      "(a?a)+$", "(.?a)+", r"(\d?\d)+", "(a?b?a)+", "((?:ab)?ab)+",
                                      # a group repeated once is no quantifier: its alternatives are under the outer one
                                      "((a|aa){1}b)+"])
-def test_nested_quantifiers_and_overlapping_alternatives_are_refused(pattern):
+def test_patterns_that_can_backtrack_catastrophically_are_refused(pattern):
     assert "catastrophic backtracking" in (problem(pattern) or "")
 
 
@@ -52,7 +52,8 @@ def test_a_pattern_over_the_length_limit_is_refused_and_one_at_it_is_not():
 
 
 def test_a_pattern_that_is_not_a_regular_expression_says_why():
-    assert problem("(") == "bad regular expression: missing ), unterminated subpattern at position 0"
+    why = problem("(") or ""
+    assert why.startswith("bad regular expression: ") and "unterminated subpattern" in why
 
 
 def test_a_pattern_nested_too_deeply_to_read_or_to_check_is_refused_not_raised(monkeypatch):
