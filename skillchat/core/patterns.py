@@ -69,8 +69,9 @@ def _check(items: list[Any], outer: int | None, follow: set[str] | None, after_l
                     and not _delimited(body, after)):
                 return "a quantifier inside another quantifier"
             # An optional part is an alternation with an empty branch: `(a?a)+` is `(aa|a)+`.
-            if (lo == 0 and hi == 1 and outer == _sre.MAXREPEAT and not _delimited(body, after)
-                    and _overlap([_first(body), set() if after is None else _first([after])])):
+            if (lo == 0 and hi == 1 and outer == _sre.MAXREPEAT
+                    and _overlap([_first(body), set() if after is None else _first([after])])
+                    and not _delimited(body, after)):
                 return "an optional part that what follows it can also match, under a repeating quantifier"
             if hi > 1:
                 inner_follow = _first(body) if hi == _sre.MAXREPEAT else set()
