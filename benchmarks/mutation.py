@@ -49,6 +49,18 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "skillchat.core.text": (["tests/core/test_text.py", "tests/core/test_inference.py"], []),
     "skillchat.core.patterns": (["tests/core/test_patterns.py"], []),
     "skillchat.core.decision": (["tests/core/test_decision.py", "tests/core/test_router.py", "tests/core/test_reason.py"], []),
+    "skillchat.core.changes": (["tests/core/test_changes.py", "tests/core/test_relearn.py", "tests/core/test_evolution.py"], []),
+    "skillchat.core.taxonomy": (
+        ["tests/core/test_handbook.py", "tests/core/test_competence.py", "tests/core/test_router.py"], []
+    ),
+    "skillchat.core.evolution": (["tests/core/test_evolution.py", "tests/core/test_relearn.py"], []),
+    "skillchat.core.evolution.discover": (["tests/core/test_evolution.py", "tests/core/test_relearn.py"], []),
+    "skillchat.core.evolution.merge": (["tests/core/test_evolution.py", "tests/core/test_relearn.py"], []),
+    "skillchat.core.evolution.naming": (["tests/core/test_evolution.py", "tests/core/test_relearn.py"], []),
+    "skillchat.core.evolution.retagging": (["tests/core/test_evolution.py", "tests/core/test_relearn.py"], []),
+    "skillchat.core.evolution.split": (["tests/core/test_evolution.py", "tests/core/test_relearn.py"], []),
+    "skillchat.core.evolution.stats": (["tests/core/test_evolution.py", "tests/core/test_relearn.py"], []),
+    "skillchat.core.evolution.texts": (["tests/core/test_evolution.py", "tests/core/test_relearn.py"], []),
     "skillchat.bench.data": (["tests/bench/test_data_separation.py", "tests/bench/test_replay_input.py"], []),
     "skillchat.bench.runner": (["tests/bench/test_data_separation.py"], ["holdout"]),
 }
@@ -160,6 +172,8 @@ def _tree(module: str) -> tuple[ast.Module, Path]:
     # Found by path, not importlib.util.find_spec: that would import the parent package, and with it
     # the unmutated module, before the hook is in place.
     path = REPO / (module.replace(".", "/") + ".py")
+    if not path.exists():  # a package: its __init__.py
+        path = path.with_suffix("") / "__init__.py"
     return ast.parse(path.read_text(), str(path)), path
 
 
@@ -173,16 +187,20 @@ def mutants(module: str, functions: list[str]) -> list[tuple[int, str]]:
 class _Hook(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def __init__(self, module: str, code: object, path: Path) -> None:
         self.module, self.code, self.path = module, code, path
+        self.executed = False  # the mutated code ran (an import that raises is a caught mutant, too)
 
     def find_spec(self, name, path, target=None):  # type: ignore[no-untyped-def]
         if name != self.module:
             return None
-        return importlib.util.spec_from_file_location(name, self.path, loader=self)
+        # A package needs its folder as the search path, or its submodules cannot be imported.
+        search = [str(self.path.parent)] if self.path.name == "__init__.py" else None
+        return importlib.util.spec_from_file_location(name, self.path, loader=self, submodule_search_locations=search)
 
     def create_module(self, spec):  # type: ignore[no-untyped-def]
         return None
 
     def exec_module(self, module):  # type: ignore[no-untyped-def]
+        self.executed = True
         exec(self.code, module.__dict__)
 
 
@@ -194,13 +212,13 @@ def _child(module: str, functions: list[str], target: int | None, tests: list[st
     if target is not None:
         tree = _Walker(functions, target).visit(copy.deepcopy(tree))
         ast.fix_missing_locations(tree)
-    sys.meta_path.insert(0, _Hook(module, compile(tree, str(path), "exec"), path))
+    hook = _Hook(module, compile(tree, str(path), "exec"), path)
+    sys.meta_path.insert(0, hook)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     code = pytest.main(["-x", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", *tests])
-    loaded = sys.modules.get(module)
-    if loaded is None or not isinstance(loaded.__spec__.loader, _Hook):
+    if not hook.executed:
         os._exit(_NOT_MUTATED)  # the tests ran against the original module: a result would mean nothing
     os._exit(int(code))
 

@@ -39,12 +39,6 @@ class Prior:
     modes: Mapping[str, float] = field(default_factory=dict)
     skills: Mapping[str, float] = field(default_factory=dict)
 
-    def for_mode(self, mode: str) -> float:
-        return self.modes.get(mode, self.mean)
-
-    def for_skill(self, skill: str, mode: str) -> float:
-        return self.skills.get(skill, self.modes.get(mode, self.mean))
-
 
 @dataclass(frozen=True, slots=True)
 class Agent:

@@ -1,5 +1,6 @@
 import copy
 import json
+import re
 
 import pytest
 
@@ -202,3 +203,15 @@ def test_a_very_long_path_in_a_message_keeps_its_head_and_tail(tiny_data):
     assert err.value.path == f"{full[:200]} […] {full[-75:]}"
     assert err.value.problem.startswith("unknown skill")
     assert len(err.value.problem) <= 1000 + len(" […] ")
+
+
+def test_settings_a_handbook_leaves_out_are_the_defaults_its_format_documents(repo):
+    # docs/handbook-format.md shows every setting with its default; a handbook without them routes by these.
+    doc = (repo / "docs" / "handbook-format.md").read_text()
+    block = doc[doc.index('"settings": {'):]
+    block = block[:block.index('"modes": [')]
+    documented = {k: json.loads(v) for k, v in re.findall(r'"(\w+)":\s*("[^"]*"|[0-9.]+)', block)}
+    assert documented == {"fallback_skill": "chat.general", "prior_strength": 4.0, "mode_strength": 6.0,
+                          "skill_strength": 4.0, "exploration_floor": 0.03, "quality_floor": 0.15, "challenge_z": 1.0}
+    defaults = Settings()
+    assert {k: getattr(defaults, k) for k in documented} == documented

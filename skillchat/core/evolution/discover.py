@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 from skillchat.core import clustering
@@ -21,8 +22,8 @@ JOIN_SIMILARITY = 0.5  # clusters whose centroids are this similar are one topic
 def _join_similar(cl: clustering.Clustering) -> clustering.Clustering:
     """Re-join clusters that k-means cut out of one topic (k is only a guess from the sample size)."""
     k = cl.k
-    if k < 2:
-        return cl
+    if k < 2:  # one cluster from the start (under 4 * min_size turns): nothing to contrast it with either
+        return replace(cl, top_terms=[_heaviest(c) for c in cl.centroids])
     parent = list(range(k))
 
     def find(x: int) -> int:
@@ -48,9 +49,13 @@ def _join_similar(cl: clustering.Clustering) -> clustering.Clustering:
     for c in cents:
         terms = clustering.distinctive_terms(c, bg, 8)
         if len(terms) < 3:  # one cluster left: nothing to contrast it with, name it by its heaviest terms
-            terms = [t for t, _ in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:8]]
+            terms = _heaviest(c)
         top.append(terms)
     return clustering.Clustering(assign, cents, top, sims, cl.idf, cl.iterations, vecs)
+
+
+def _heaviest(c: clustering.Vector) -> list[str]:
+    return [t for t, _ in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[:8]]
 
 
 def discoveries(
