@@ -292,22 +292,32 @@ def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: s
     just the luckiest (the winner's curse). So the turn goes to an incumbent, and a challenger
     that is not dearer takes it only by beating the incumbent by more than `challenge_z` standard
     deviations of the difference (a dearer one by `_DEARER_MARGIN` of that), one level at a time:
-    the overall champion (the best score at this lambda on the usual mix of turns, see
-    core/standing.py, counting `challenge_z` standard deviations against it) holds the turn's mode
-    unless an agent beats it on the mode; the mode's holder keeps the turn unless an agent beats it
-    on the turn's own skills (by twice the margin if it is worse than the holder on the mode).
+    the overall champion holds the turn's mode unless an agent beats it on the mode; the mode's
+    holder keeps the turn unless an agent beats it on the turn's own skills (by twice the margin if
+    it is worse than the holder on the mode).
+
+    The overall champion is the best proven agent (the best score at this lambda on the usual mix of
+    turns, see core/standing.py, counting `challenge_z` standard deviations against it): a short
+    lucky record is not a record. When only quality counts (lambda 0) and the handbook's prior rates
+    every agent the same (the bench's, or a handbook that knows nothing of its models), price is the
+    one public hint of quality left: the dearest agent is presumed best and keeps the crown unless
+    others beat it on the standing, and then the best proven of those takes it. Teaching rarely
+    draws a model again after a few unlucky early answers, and without the presumption a cheaper
+    model with a long record took the crown from the best one on a record that only looked better
+    than the starved one's. Price hints at quality, no more: an agent presumed as good as a cheaper
+    one loses to it at any cost weight above 0 (applied there, the presumption kept the dearest
+    agent's crown past the cost weights where a cheap one should take it). Where the prior does
+    rank the agents, it is already in their standing.
     """
     key = lambda c: (c.score, -c.usd, c.agent.id)  # noqa: E731
     z = hb.settings.challenge_z
     if z <= 0 or len(eligible) == 1:
         return max(eligible, key=key)
     fit = standing(hb)
-    # The champion is the best proven agent: a short lucky record is not a record.
+
     def proven(c: _Candidate) -> tuple[float, float, str]:
         mean, sd = fit.overall[c.agent.id]
         return (mean - z * sd - lam * c.norm, -c.usd, c.agent.id)
-
-    holder = max(eligible, key=proven)
 
     def beats(c: _Candidate, gain: float, sd: float, incumbent: _Candidate) -> bool:
         # Taking a turn from the incumbent for a cheaper agent risks the answer, so it needs clear
@@ -317,6 +327,15 @@ def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: s
         # lucky record would otherwise take the turn from a better agent and charge more for it. So
         # it needs half the margin.
         return gain > z * sd * (1.0 if c.usd <= incumbent.usd else _DEARER_MARGIN)
+
+    holder = max(eligible, key=proven)
+    if lam == 0 and _prior_is_silent(hb, eligible):
+        presumed = max(eligible, key=lambda c: (c.usd, c.agent.id))
+        overall = {c.agent.id: (fit.overall[c.agent.id][0] - lam * c.norm, fit.overall[c.agent.id][1]) for c in eligible}
+        p_score, p_sd = overall[presumed.agent.id]
+        challengers = [c for c in eligible if c is not presumed and beats(
+            c, overall[c.agent.id][0] - p_score, math.hypot(overall[c.agent.id][1], p_sd), presumed)]
+        holder = max(challengers, key=proven) if challengers else presumed
 
     # Each agent's score on the turn's mode and its sd; a mode nobody has been rated on yet has no
     # standing to compare, and the champion keeps it.
@@ -340,6 +359,13 @@ def _best_expected(hb: Handbook, eligible: list[_Candidate], lam: float, mode: s
 
     better = [c for c in eligible if beats(c, c.score - holder.score, on_skills_sd(c), holder)]
     return max(better, key=key) if better else holder
+
+
+def _prior_is_silent(hb: Handbook, eligible: list[_Candidate]) -> bool:
+    """Whether the handbook's prior rates every eligible agent alike, in every mode and skill."""
+    first = hb.agents[eligible[0].agent.id].prior
+    return all((p.mean, p.modes, p.skills) == (first.mean, first.modes, first.skills)
+               for p in (hb.agents[c.agent.id].prior for c in eligible[1:]))
 
 
 @dataclass(slots=True)
@@ -383,6 +409,11 @@ def _with_reason(d: RoutingDecision, hb: Handbook, greedy: str, note: str = "") 
     def vs(a: float, b: float) -> str:
         return " vs ".join(two(a, b))
 
+    def holds(kept: AgentScore, passed: AgentScore) -> str:
+        # "Surer" only when it is: at lambda 0, where the prior says nothing, the dearest agent
+        # holds the crown on what may be a thinner record than the one it passes over.
+        return "is the surer bet" if kept.uncertainty <= passed.uncertainty else "keeps the turn until the evidence is clear"
+
     if d.policy == "pinned":
         reason = f"pinned by you ({w.name})"
     elif not others:
@@ -393,14 +424,15 @@ def _with_reason(d: RoutingDecision, hb: Handbook, greedy: str, note: str = "") 
             reason = (f"{drawn}: {best.name} has the best expected score ({vs(best.score, w.score)}); "
                       f"trying {w.name} keeps its {skill_name} estimate honest")
         else:
-            reason = (f"{drawn}: {best.name} is the surer bet; {w.name}'s higher estimate at {skill_name} "
+            reason = (f"{drawn}: {best.name} {holds(best, w)}; {w.name}'s higher estimate at {skill_name} "
                       f"({vs(w.score, best.score)}) is within its uncertainty, and trying it tests that")
     else:
         top = max(eligible, key=lambda a: a.score)
         if top.score > w.score + tied:
             # Greedy routing passed over a higher but uncertain estimate on this turn's skills (it
-            # trusts an agent's record until the evidence against it is clear): say so, not "best".
-            reason = (f"{w.name} is the surer bet: {top.name}'s estimate at {skill_name} is higher "
+            # trusts an agent's record, or the price where the prior says nothing, until the
+            # evidence against it is clear): say so, not "best".
+            reason = (f"{w.name} {holds(w, top)}: {top.name}'s estimate at {skill_name} is higher "
                       f"({vs(top.score, w.score)}) but not by more than its uncertainty")
         else:
             tie = next((a for a in others if a.score >= w.score - tied), None)

@@ -71,7 +71,8 @@ def test_most_competent_is_never_claimed_falsely(lam):
         if "most competent at" in d.reason:
             assert d.winner.competence >= ablest.competence, d.reason
         else:
-            assert f"{ablest.name} is more competent" in d.reason or "is the surer bet" in d.reason, d.reason
+            held = ("is the surer bet", "keeps the turn until the evidence is clear")
+            assert f"{ablest.name} is more competent" in d.reason or any(h in d.reason for h in held), d.reason
 
 
 def test_a_greedy_pick_never_says_exploring(tiny):
@@ -138,6 +139,50 @@ def test_explored_is_false_for_greedy_and_pinned_policies(tiny):
     d = drawn(tiny, True)
     assert not replace(d, policy="greedy").explored
     assert not replace(d, policy="pinned").explored
+
+
+def _kept_on_a_thinner_record(tiny):
+    # A prior that rates every agent alike: big, the dearest, is presumed best. small's long record
+    # is ahead of big's three answers, but not clearly, so big holds the turn on the thinner record.
+    from ratings import rate  # tests/core/ratings.py
+
+    for aid, a in list(tiny.agents.items()):
+        tiny.agents[aid] = replace(a, prior=replace(a.prior, mean=0.5, modes={}, skills={}))
+    for skill in ("code.python", "code.debugging", "math.calculus", "chat.general"):
+        rate(tiny, "small", skill, 120, 80)
+    rate(tiny, "big", "code.python", 2, 1)
+
+
+def test_an_agent_kept_on_a_thinner_record_is_not_called_the_surer_bet(tiny):
+    _kept_on_a_thinner_record(tiny)
+    d = route(tiny, lam=0.0, policy="greedy", exclude=("mid",))
+    scores = {a.agent_id: a for a in d.ranking}
+    assert d.chosen == "big" and scores["big"].uncertainty > scores["small"].uncertainty
+    assert d.reason.startswith(
+        f"Big keeps the turn until the evidence is clear: Small's estimate at Debugging is higher "
+        f"({scores['small'].score:.2f} vs {scores['big'].score:.2f}) but not by more than its uncertainty"
+    )
+
+
+@pytest.mark.parametrize("thinner", [False, True])
+def test_an_exploring_draw_above_the_best_expected_agent_says_why_that_one_holds(tiny, thinner):
+    from ratings import rate  # tests/core/ratings.py
+
+    if thinner:
+        _kept_on_a_thinner_record(tiny)
+        kept, drawn_id, held = "Big", "small", "keeps the turn until the evidence is clear"
+    else:  # big's long record against mid's four answers out of four
+        for skill in ("code.python", "code.debugging", "math.calculus", "chat.general"):
+            rate(tiny, "big", skill, 40, 10)
+        rate(tiny, "mid", "code.debugging", 4, 0)
+        kept, drawn_id, held = "Big", "mid", "is the surer bet"
+    d = next(d for seed in range(400)
+             if (d := route(tiny, lam=0.0, policy="thompson", rng=random.Random(seed))).chosen == drawn_id)
+    assert d.explored and d.winner.score > d.best.score
+    assert d.reason == (
+        f"exploring (drawn with p={d.probability:.0%}): {kept} {held}; {d.winner.name}'s higher estimate at "
+        f"Debugging ({d.winner.score:.2f} vs {d.best.score:.2f}) is within its uncertainty, and trying it tests that"
+    )
 
 
 def test_a_pick_that_passed_over_a_higher_uncertain_estimate_names_it(tiny):

@@ -383,6 +383,57 @@ def test_the_champion_is_the_proven_agent_not_the_best_short_record(tiny):
     assert d.chosen == "big"
 
 
+def _silent_world(tiny, small_good, differ=None):
+    # A prior that rates every agent alike (the bench's): big is the dearest. small has a long
+    # record, small_good right of 200 on each of four skills; big three answers, two of them right.
+    for aid, a in list(tiny.agents.items()):
+        tiny.agents[aid] = dataclasses.replace(a, prior=dataclasses.replace(a.prior, mean=0.5, modes={}, skills={}))
+    if differ is not None:  # one agent's prior differs in one place: the prior is no longer silent
+        a = tiny.agents["small"]
+        tiny.agents["small"] = dataclasses.replace(a, prior=dataclasses.replace(a.prior, **differ))
+    for skill in ("code.python", "code.debugging", "math.calculus", "chat.general"):
+        rate(tiny, "small", skill, small_good, 200 - small_good)
+    rate(tiny, "big", "code.python", 2, 1)
+    return tiny
+
+
+def test_with_a_silent_prior_the_dearest_agent_is_presumed_best_until_a_record_clearly_beats_it(tiny):
+    # small answers 60% right over 800 turns, big 2 of 3. On the standing small is ahead, but not by
+    # more than big's uncertainty: when only quality counts, the price, the one hint of quality the
+    # prior leaves, keeps the turn with big, and the reason does not call big the surer bet.
+    from skillchat.core.standing import standing
+
+    _silent_world(tiny, 120)
+    fit = standing(tiny)
+    assert fit.overall["small"][0] > fit.overall["big"][0] + 0.05
+    for skill in ("chat.general", "code.python", "math.calculus"):
+        d = _greedy(tiny, skill, exclude=("mid",))
+        assert d.chosen == "big", skill
+    assert d.reason.startswith("Big keeps the turn until the evidence is clear: Small's estimate at Calculus is higher")
+    # Price hints at quality, no more: as soon as cost counts, small's record at its price wins.
+    for lam in (0.01, 1.0):
+        assert _greedy(tiny, "chat.general", lam=lam, exclude=("mid",)).chosen == "small"
+
+
+def test_a_record_clearly_better_than_the_dearest_agents_takes_the_crown(tiny):
+    _silent_world(tiny, 140)  # 70% right over 800 turns
+    assert _greedy(tiny, "chat.general", exclude=("mid",)).chosen == "small"
+
+
+@pytest.mark.parametrize("differ", [{"mean": 0.501}, {"modes": {"chat": 0.5}}, {"skills": {"chat.general": 0.5}}])
+def test_a_prior_that_ranks_the_agents_anywhere_presumes_nothing_about_price(tiny, differ):
+    # The prior is then already in each agent's standing: the best proven agent is the champion.
+    _silent_world(tiny, 120, differ=differ)
+    assert _greedy(tiny, "chat.general", exclude=("mid",)).chosen == "small"
+
+
+def test_the_presumed_agent_is_the_dearest_eligible_one(tiny):
+    # With big out of the turn, mid is the dearest left, and presumed best over small's record.
+    _silent_world(tiny, 120)
+    rate(tiny, "mid", "code.python", 2, 1)
+    assert _greedy(tiny, "chat.general", exclude=("big",)).chosen == "mid"
+
+
 def test_a_clear_record_on_the_mode_carries_to_a_thin_skill_of_it(tiny):
     # big is the overall champion (strong at math, which is much of the traffic); on code, small has
     # a long, clearly better record. Nobody has been rated on performance work: on that skill
