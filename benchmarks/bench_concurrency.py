@@ -6,7 +6,9 @@
 Each writer is a real ChatService with demo agents (litellm's mock_response: no network, no
 cost) in its own process, sending turns as fast as it can and rating and re-rating them; each
 rater calls `skillchat rate TURN up|down|clear` on random turns, each spender `skillchat spend`.
-The workers are forked from this process once litellm is imported (so they start at once);
+The workers are fresh processes (spawned, not forked: a fork copies whatever locks the parent's
+other threads held, and under pytest that hung a worker now and then); each imports and warms up
+litellm and tiktoken, as a long-running app has them, and the clock starts once all are ready.
 --subprocess runs rate and spend as real `python -m skillchat` processes instead, as a shell loop
 would (slower, and each one opens and closes the database).
 
@@ -33,6 +35,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -40,12 +43,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# A spawned worker imports this module by name to find its function: under pytest too.
+sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 TINY = ROOT / "tests" / "data" / "tiny.json"
 QUESTIONS = ("why does my python script raise KeyError?", "what is 17 * 23?", "hello there",
              "what is the derivative of x^2 sin x?", "how can I make this function faster?")
 CLEAN_RATE_REFUSALS = ("has no answer to rate", "no turn ")
+START_TIMEOUT_S = 120.0  # for every worker to import and warm up, on a loaded 2-core machine
 
 
 def prepare(home: Path) -> Path:
@@ -77,7 +83,19 @@ def _timed(store: Any, latencies: list[float]) -> None:
         setattr(store, name, wrapper)
 
 
-def writer(name: str, seconds: float, seed: int, out: str, short: bool = True) -> None:
+def _ready(start: Any, warm: bool) -> None:
+    """Pay the imports (and litellm's lazy ones) before the clock starts, then wait for the others."""
+    if warm:
+        from skillchat.core.ports import Message
+        from skillchat.providers.litellm_client import load_litellm, warm_up
+        from skillchat.tokens import TiktokenCounter
+
+        warm_up(load_litellm())
+        TiktokenCounter().count([Message("user", "warm up")])
+    start.wait(timeout=START_TIMEOUT_S)
+
+
+def writer(name: str, seconds: float, seed: int, out: str, short: bool, start: Any) -> None:
     """One chat process: turns as fast as it can, rating about half of them and re-rating older ones.
 
     `short`: every agent answers in a few words (litellm's mock_response, as the demo agents use),
@@ -95,6 +113,7 @@ def writer(name: str, seconds: float, seed: int, out: str, short: bool = True) -
     try:
         svc = ChatService.create(demo=True, environment=Environment(frozenset(), None, None),
                                  rng=random.Random(seed), chunk_delay_s=0.0)
+        _ready(start, warm=True)
     except Exception:
         result["tracebacks"].append(traceback.format_exc())
         Path(out).write_text(json.dumps(result))
@@ -156,13 +175,19 @@ def _last_turn(db_path: Path) -> int:
         return 0
 
 
-def cli_loop(kind: str, seconds: float, seed: int, out: str, db_path: str, use_subprocess: bool) -> None:
+def cli_loop(kind: str, seconds: float, seed: int, out: str, db_path: str, use_subprocess: bool, start: Any) -> None:
     """`skillchat rate` on random turns, or `skillchat spend`, over and over."""
     from skillchat.cli import main as cli_main
 
     rng = random.Random(seed)
     result: dict[str, Any] = {"name": f"{kind}-{seed}", "calls": 0, "ok": 0, "refused": 0, "errors": [],
                               "tracebacks": []}
+    try:
+        _ready(start, warm=False)
+    except Exception:
+        result["tracebacks"].append(traceback.format_exc())
+        Path(out).write_text(json.dumps(result))
+        return
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if kind == "rate":
@@ -201,32 +226,30 @@ def cli_loop(kind: str, seconds: float, seed: int, out: str, db_path: str, use_s
 def run(home: Path, *, seconds: float, writers: int = 2, raters: int = 1, spenders: int = 1,
         use_subprocess: bool = False, seed: int = 0, short: bool = True) -> dict[str, Any]:
     """Run the workers on one database; return what they did and what the database holds after."""
-    from skillchat.core.ports import Message
-    from skillchat.providers.litellm_client import load_litellm, warm_up
-    from skillchat.tokens import TiktokenCounter
-
     db_path = prepare(home)
-    # Once, here (litellm's import, its lazy imports, tiktoken's tables): the forked workers inherit
-    # them, as a long-running app has them, instead of each paying seconds for them mid-run.
-    warm_up(load_litellm())
-    TiktokenCounter().count([Message("user", "warm up")])
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")
     outdir = Path(tempfile.mkdtemp(prefix="bench-concurrency-"))
+    n = writers + raters + spenders
+    start = ctx.Barrier(n + 1)
     procs = []
     for i in range(writers):
-        procs.append(ctx.Process(target=writer, args=(f"w{i}", seconds, seed + i, str(outdir / f"w{i}.json"), short)))
-    for i in range(raters):
-        procs.append(ctx.Process(target=cli_loop, args=("rate", seconds, seed + 100 + i, str(outdir / f"r{i}.json"),
-                                                        str(db_path), use_subprocess)))
-    for i in range(spenders):
-        procs.append(ctx.Process(target=cli_loop, args=("spend", seconds, seed + 200 + i, str(outdir / f"s{i}.json"),
-                                                        str(db_path), use_subprocess)))
-    t0 = time.monotonic()
+        procs.append(ctx.Process(name=f"w{i}", target=writer,
+                                 args=(f"w{i}", seconds, seed + i, str(outdir / f"w{i}.json"), short, start)))
+    for kind, count, base in (("rate", raters, 100), ("spend", spenders, 200)):
+        for i in range(count):
+            procs.append(ctx.Process(name=f"{kind}-{seed + base + i}", target=cli_loop,
+                                     args=(kind, seconds, seed + base + i, str(outdir / f"{kind}{i}.json"),
+                                           str(db_path), use_subprocess, start)))
     for p in procs:
         p.start()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a worker that never got ready is reported below
+        start.wait(timeout=START_TIMEOUT_S)
+    t0 = time.monotonic()
+    hung = set()
     for p in procs:
         p.join(timeout=seconds + 120)
         if p.is_alive():
+            hung.add(p.name)
             p.kill()
             p.join()
     elapsed = time.monotonic() - t0
@@ -235,7 +258,11 @@ def run(home: Path, *, seconds: float, writers: int = 2, raters: int = 1, spende
         results.append(json.loads(f.read_text()))
         f.unlink()
     outdir.rmdir()
-    missing = len(procs) - len(results)
+    reported = {r["name"] for r in results}
+    # A worker with no report: say which, and how it ended (hung and killed, a signal, an exit code),
+    # so a failure in CI can be told apart from a lost message.
+    silent = [f"{p.name} ({'hung, killed' if p.name in hung else f'exit code {p.exitcode}'})"
+              for p in procs if p.name not in reported]
 
     conn = sqlite3.connect(str(db_path), timeout=30)
     try:
@@ -253,8 +280,8 @@ def run(home: Path, *, seconds: float, writers: int = 2, raters: int = 1, spende
     latencies = sorted(x for r in results for x in r.get("latencies", []))
     errors = [e for r in results for e in r.get("errors", [])]
     tracebacks = [e for r in results for e in r.get("tracebacks", [])]
-    if missing:
-        tracebacks.append(f"{missing} worker process(es) died without a report")
+    if silent:
+        tracebacks.append(f"worker process(es) died without a report: {', '.join(silent)}")
     cli = [r for r in results if "calls" in r]
     return {
         "seconds": round(elapsed, 2),
