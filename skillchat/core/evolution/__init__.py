@@ -19,8 +19,9 @@ decision is recomputed from the source of truth and every re-tag is reproducible
 
 The taxonomy links that re-tagging needs are kept in skill provenance, so later relearns map old
 turns onto the current skills the same way: `merged_from` (removed ids now folded into a skill),
-`split_into` (a parent's children, each with a `signature` centroid), and `discovered_from` with
-`min_similarity` (which fallback turns a discovered skill takes over).
+`split_into` (a parent's children, each with a `signature` centroid), `discovered_from` with
+`min_similarity` (which fallback turns a discovered skill takes over), and `merged_discoveries` (the
+signatures and thresholds of discovered skills merged into a skill, whose fallback turns it takes over).
 
 Package layout: naming, texts (vectors and signatures), retagging, stats (evidence cells and
 intervals), merge, split, discover; `evolve` below runs the rounds.

@@ -134,8 +134,15 @@ def _apply_merges(hb: Handbook, changes: Sequence[Change]) -> Handbook:
         elif d.get("signature") and k.get("signature"):
             k["signature"] = round_sig(clustering.mean_vector([k["signature"], d["signature"]], max_terms=SIGNATURE_TERMS))
         prov = dict(k.get("provenance") or {})
-        merged = list(prov.get("merged_from", [])) + [drop] + list((d.get("provenance") or {}).get("merged_from", []))
+        dprov = d.get("provenance") or {}
+        merged = list(prov.get("merged_from", [])) + [drop] + list(dprov.get("merged_from", []))
         prov["merged_from"] = _dedupe(merged)
+        # The fallback turns a discovered skill took over must keep coming to the survivor in later relearns.
+        found = list(prov.get("merged_discoveries", [])) + list(dprov.get("merged_discoveries", []))
+        if isinstance(dprov.get("discovered_from"), str) and d.get("signature"):
+            found.append({"signature": d["signature"], "min_similarity": float(dprov.get("min_similarity", 0.2))})
+        if found:
+            prov["merged_discoveries"] = found
         prov.setdefault("changes", []).append({"kind": "merge", "version": hb.version, "with": drop, "rationale": c.rationale})
         k["provenance"] = prov
     data["skills"] = [s for s in data["skills"] if s["id"] in by_id]

@@ -1,8 +1,9 @@
 """Re-tagging the log onto the current taxonomy: Retagger follows a handbook's provenance links
-(merged_from, split_into, discovered_from) so every relearn maps old turns the same way."""
+(merged_from, split_into, discovered_from, merged_discoveries) so every relearn maps old turns the same way."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,6 +11,18 @@ from skillchat.core import clustering
 from skillchat.core.evolution.texts import Texts, unit_vector
 from skillchat.core.handbook import Handbook
 from skillchat.core.learning import RatedTurn
+
+
+def _link(signature: Any, min_similarity: Any) -> tuple[dict[str, float], float] | None:
+    """A signature and its threshold from provenance, which the reader does not check: a hand-edited
+    entry that is not one is skipped rather than failing the relearn."""
+    if not isinstance(signature, Mapping) or not signature:
+        return None
+    try:
+        vector, threshold = unit_vector(signature), float(min_similarity)
+    except (TypeError, ValueError):
+        return None
+    return (vector, threshold) if vector and math.isfinite(threshold) else None
 
 
 class Retagger:
@@ -30,9 +43,15 @@ class Retagger:
             into = [c for c in (prov.get("split_into", ()) or ()) if c in hb.skills and hb.skills[c].signature]
             if into:
                 self.children[s.id] = [(c, unit_vector(hb.skills[c].signature or {})) for c in into]
-            src = prov.get("discovered_from")
-            if isinstance(src, str) and s.signature:
-                self.discovered.append((s.id, unit_vector(s.signature), float(prov.get("min_similarity", 0.2))))
+            links = [(s.signature, prov.get("min_similarity", 0.2))] if isinstance(prov.get("discovered_from"), str) else []
+            # discovered skills merged into this one: their fallback turns come here too
+            merged = prov.get("merged_discoveries")
+            links += [(d.get("signature"), d.get("min_similarity", 0.2))
+                      for d in (merged if isinstance(merged, list) else ()) if isinstance(d, Mapping)]
+            for sig, threshold in links:
+                link = _link(sig, threshold)
+                if link is not None:
+                    self.discovered.append((s.id, *link))
         self._inferrer: Any = None
 
     def needs(self, weights: Mapping[str, float]) -> bool:
