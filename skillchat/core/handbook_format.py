@@ -244,7 +244,7 @@ def read_skills(r: Reader, root: dict[str, Any], modes: Mapping[str, Mode]) -> d
             signature = {str(k): r.num(v, f"{p}.signature.{k}", lo=0, hi=MAX_COUNT) for k, v in sig.items()}
         provenance = s.get("provenance")
         if provenance is not None:
-            provenance = r.obj(provenance, f"{p}.provenance")
+            provenance = _check_links(r, r.obj(provenance, f"{p}.provenance"), f"{p}.provenance")
         parent = s.get("parent")
         if parent is not None and not isinstance(parent, str):
             raise r.fail(f"{p}.parent", f"expected a skill id or null, got {_kind(parent)}")
@@ -263,6 +263,27 @@ def read_skills(r: Reader, root: dict[str, Any], modes: Mapping[str, Mode]) -> d
         )
     _check_lineage(r, skills)
     return skills
+
+
+def _check_links(r: Reader, prov: dict[str, Any], path: str) -> dict[str, Any]:
+    """The provenance keys that relearning follows to map old turns onto today's skills. The rest of
+    provenance (rationale, evidence, history) is free-form: it is only shown."""
+    for key in ("merged_from", "split_into"):
+        if key in prov:
+            r.strs(prov, key, path)
+    if "discovered_from" in prov:
+        r.str_(prov, "discovered_from", path, limit=MAX_NAME_CHARS)
+    if "min_similarity" in prov:
+        r.num(prov["min_similarity"], f"{path}.min_similarity", lo=0, hi=1)
+    for i, link in enumerate(r.arr(prov.get("merged_discoveries", []), f"{path}.merged_discoveries")):
+        lp = f"{path}.merged_discoveries[{i}]"
+        link = r.obj(link, lp)
+        sig = r.obj(link.get("signature"), f"{lp}.signature")
+        for k, v in sig.items():
+            r.num(v, f"{lp}.signature.{k}", lo=0, hi=MAX_COUNT)
+        if "min_similarity" in link:
+            r.num(link["min_similarity"], f"{lp}.min_similarity", lo=0, hi=1)
+    return prov
 
 
 def _check_lineage(r: Reader, skills: Mapping[str, Skill]) -> None:

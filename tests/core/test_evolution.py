@@ -707,18 +707,10 @@ def test_two_split_children_that_merge_take_over_no_fallback_turns(evolved):
 def test_retagging_sends_fallback_turns_like_a_merged_discovery_to_the_skill_it_merged_into(tiny):
     doc = to_dict(tiny)
     next(s for s in doc["skills"] if s["id"] == "code.python")["provenance"] = {"merged_discoveries": [
-        {"min_similarity": 0.0},  # written by hand without a signature: ignored, as are the malformed ones
-        {"signature": "bake bread", "min_similarity": 0.0}, {"signature": {"garden": "x"}, "min_similarity": 0.0},
-        {"signature": {"garden": 1.0}, "min_similarity": "low"}, {"signature": {"garden": 1.0}, "min_similarity": "nan"},
-        "garden",
+        {"signature": {}, "min_similarity": 0.0},  # an empty signature takes over nothing
         {"signature": {"bake": 1.0, "bread": 1.0, "flour": 1.0, "oven": 1.0}},  # no threshold: 0.2
     ]}
     r = Retagger(from_dict(doc))
     assert r(_turn("how to bake bread with flour"), {"chat.general": 1.0}) == {"code.python": 1.0}
     assert r(_turn("my garden tomato plants"), {"chat.general": 1.0}) == {"chat.general": 1.0}
 
-
-def test_merged_discoveries_that_are_not_a_list_are_ignored(tiny):
-    doc = to_dict(tiny)
-    next(s for s in doc["skills"] if s["id"] == "code.python")["provenance"] = {"merged_discoveries": 5}
-    assert Retagger(from_dict(doc)).discovered == []

@@ -68,6 +68,28 @@ def test_round_trip_keeps_everything(tiny):
         (lambda d: d.update(costs={"big": {"nomode": {}}}), "$.costs.big.nomode", "unknown mode"),
         (lambda d: d.update(modes=[]), "$.modes", "at least one mode"),
         (lambda d: d.update(agents="all"), "$.agents", "expected a list"),
+        # the provenance links relearning follows; the rest of provenance is free-form
+        (lambda d: d["skills"][1].update(provenance={"merged_from": "code.old"}), "$.skills[1].provenance.merged_from",
+         "expected a list, got a string"),
+        (lambda d: d["skills"][1].update(provenance={"split_into": [3]}), "$.skills[1].provenance.split_into[0]",
+         "expected a string, got a number"),
+        (lambda d: d["skills"][1].update(provenance={"discovered_from": ["chat.general"]}),
+         "$.skills[1].provenance.discovered_from", "expected a string, got a list"),
+        (lambda d: d["skills"][1].update(provenance={"discovered_from": "chat.general", "min_similarity": "low"}),
+         "$.skills[1].provenance.min_similarity", "expected a finite number ≥ 0 and ≤ 1, got a string"),
+        (lambda d: d["skills"][1].update(provenance={"min_similarity": float("nan")}),
+         "$.skills[1].provenance.min_similarity", "got nan"),
+        (lambda d: d["skills"][1].update(provenance={"merged_discoveries": 5}), "$.skills[1].provenance.merged_discoveries",
+         "expected a list, got a number"),
+        (lambda d: d["skills"][1].update(provenance={"merged_discoveries": ["bake"]}),
+         "$.skills[1].provenance.merged_discoveries[0]", "expected an object, got a string"),
+        (lambda d: d["skills"][1].update(provenance={"merged_discoveries": [{"min_similarity": 0.2}]}),
+         "$.skills[1].provenance.merged_discoveries[0].signature", "expected an object, got null"),
+        (lambda d: d["skills"][1].update(provenance={"merged_discoveries": [{"signature": {"bake": "x"}}]}),
+         "$.skills[1].provenance.merged_discoveries[0].signature.bake", "got a string"),
+        (lambda d: d["skills"][1].update(provenance={"merged_discoveries": [{"signature": {"bake": 1},
+                                                                             "min_similarity": 2}]}),
+         "$.skills[1].provenance.merged_discoveries[0].min_similarity", "≤ 1, got 2"),
     ],
 )
 def test_validation_names_source_and_json_path(tiny_data, mutate, path, words):
@@ -78,6 +100,15 @@ def test_validation_names_source_and_json_path(tiny_data, mutate, path, words):
     assert err.value.path == path
     assert words in err.value.problem
     assert str(err.value).startswith(f"broken.json: {path}: ")
+
+
+def test_provenance_beyond_the_links_relearning_follows_is_free_form(tiny_data):
+    data = copy.deepcopy(tiny_data)
+    prov = {"rationale": 3, "evidence": {"anything": [None]}, "changes": "x", "merged_from": [], "split_into": [],
+            "discovered_from": "chat.general", "min_similarity": 0,
+            "merged_discoveries": [{"signature": {}}, {"signature": {"bake": 1.0}, "min_similarity": 1}]}
+    data["skills"][1]["provenance"] = prov
+    assert from_dict(data).skills[data["skills"][1]["id"]].provenance == prov
 
 
 def test_bad_json_names_line_and_column(tmp_path):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,18 +10,6 @@ from skillchat.core import clustering
 from skillchat.core.evolution.texts import Texts, unit_vector
 from skillchat.core.handbook import Handbook
 from skillchat.core.learning import RatedTurn
-
-
-def _link(signature: Any, min_similarity: Any) -> tuple[dict[str, float], float] | None:
-    """A signature and its threshold from provenance, which the reader does not check: a hand-edited
-    entry that is not one is skipped rather than failing the relearn."""
-    if not isinstance(signature, Mapping) or not signature:
-        return None
-    try:
-        vector, threshold = unit_vector(signature), float(min_similarity)
-    except (TypeError, ValueError):
-        return None
-    return (vector, threshold) if vector and math.isfinite(threshold) else None
 
 
 class Retagger:
@@ -43,15 +30,13 @@ class Retagger:
             into = [c for c in (prov.get("split_into", ()) or ()) if c in hb.skills and hb.skills[c].signature]
             if into:
                 self.children[s.id] = [(c, unit_vector(hb.skills[c].signature or {})) for c in into]
+            # A discovered skill takes over fallback turns like its signature, and so does a skill that
+            # discovered skills were merged into (the reader checked these links).
             links = [(s.signature, prov.get("min_similarity", 0.2))] if isinstance(prov.get("discovered_from"), str) else []
-            # discovered skills merged into this one: their fallback turns come here too
-            merged = prov.get("merged_discoveries")
-            links += [(d.get("signature"), d.get("min_similarity", 0.2))
-                      for d in (merged if isinstance(merged, list) else ()) if isinstance(d, Mapping)]
+            links += [(d["signature"], d.get("min_similarity", 0.2)) for d in prov.get("merged_discoveries", ())]
             for sig, threshold in links:
-                link = _link(sig, threshold)
-                if link is not None:
-                    self.discovered.append((s.id, *link))
+                if sig:
+                    self.discovered.append((s.id, unit_vector(sig), float(threshold)))
         self._inferrer: Any = None
 
     def needs(self, weights: Mapping[str, float]) -> bool:
