@@ -132,6 +132,14 @@ def test_spend_shows_totals_breakdowns_budgets_and_json(capsys, monkeypatch, tin
     assert main(["spend", "--since", "someday"]) == 2
 
 
+def test_spend_counts_one_turn_as_one_turn(capsys, tiny_path):
+    write_config(f'handbook = "{tiny_path}"\n')
+    assert main(["ask", "-q", "--demo", "hi"]) == 0
+    capsys.readouterr()
+    assert main(["spend", "--demo"]) == 0
+    assert "  1 turn (1 answered)   actual" in capsys.readouterr().out
+
+
 def test_doctor_names_what_it_found_but_never_a_key_value(capsys, monkeypatch, tiny_path, openai_server):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-doctor-secret-0000111122223333")
     monkeypatch.setenv("OLLAMA_HOST", openai_server.url)

@@ -88,7 +88,7 @@ def render(report, budget, limit: int = 30, names: dict[str, str] | None = None)
         out.append("  no turns yet" + (f" ({report.demo_turns} demo turns: skillchat spend --demo)"
                                       if report.demo_turns and not report.demo else ""))
     else:
-        out.append(f"  {t.turns:,.0f} turns ({t.answered:,} answered)   actual {usd(t.cost_usd)}   "
+        out.append(f"  {t.turns:,.0f} turn{'' if t.turns == 1 else 's'} ({t.answered:,} answered)   actual {usd(t.cost_usd)}   "
                    f"estimated {usd(t.est_usd)}{_versus(t.cost_usd, t.est_usd)}")
         out.append(f"  tokens {t.prompt_tokens:,} in, {t.completion_tokens:,} out")
         if report.demo_turns and not report.demo:

@@ -143,7 +143,8 @@ class SpendScreen(Screen):
             t = Text()
             t.append(f"{label}\n", style="dim")
             t.append(usd(total.cost_usd if total else 0.0), style="bold")
-            t.append(f"\n{(total.turns if total else 0):.0f} turns", style="dim")
+            turns = total.turns if total else 0
+            t.append(f"\n{turns:.0f} turn{'' if turns == 1 else 's'}", style="dim")
             self.query_one(f"#card-{label.replace(' ', '-')}", Static).update(t)
 
         self.query_one("#spend-chart", Sparkline).data = data.daily
