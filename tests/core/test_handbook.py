@@ -106,7 +106,8 @@ def test_provenance_beyond_the_links_relearning_follows_is_free_form(tiny_data):
     data = copy.deepcopy(tiny_data)
     prov = {"rationale": 3, "evidence": {"anything": [None]}, "changes": "x", "merged_from": [], "split_into": [],
             "discovered_from": "chat.general", "min_similarity": 0,
-            "merged_discoveries": [{"signature": {}}, {"signature": {"bake": 1.0}, "min_similarity": 1}]}
+            "merged_discoveries": [{"signature": {}}, {"signature": {"bake": 0.0, "oven": 0.5}, "min_similarity": 0},
+                                   {"signature": {"bread": 1.0}, "min_similarity": 1}]}
     data["skills"][1]["provenance"] = prov
     assert from_dict(data).skills[data["skills"][1]["id"]].provenance == prov
 
