@@ -7,7 +7,7 @@ Each writer is a real ChatService with demo agents (litellm's mock_response: no 
 cost) in its own process, sending turns as fast as it can and rating and re-rating them; each
 rater calls `skillchat rate TURN up|down|clear` on random turns, each spender `skillchat spend`.
 The workers are fresh processes (spawned, not forked: a fork copies whatever locks the parent's
-other threads held, and under pytest that hung a worker now and then); each imports and warms up
+other threads hold, and in CI, under pytest, one forked worker died without a report); each imports and warms up
 litellm and tiktoken, as a long-running app has them, and the clock starts once all are ready.
 --subprocess runs rate and spend as real `python -m skillchat` processes instead, as a shell loop
 would (slower, and each one opens and closes the database).
