@@ -47,8 +47,9 @@ def test_demo_app_in_a_real_terminal(tmux, skillchat_home):
     tmux.wait_for("rated good")
 
     tmux("send-keys", "-t", "app", "F2")
-    tmux.wait_for("1 turns")  # read in a worker, so it fills in a moment after the screen opens
+    tmux.wait_for("1 turn")  # read in a worker, so it fills in a moment after the screen opens
     tmux.wait_for("By model")  # on a busy machine the table can be painted a frame or two later
+    assert "1 turns" not in tmux.screen()
     tmux.wait_for("DEMO")
     tmux("send-keys", "-t", "app", "Escape")
     tmux.wait_for("Message, or / for commands")
