@@ -11,7 +11,7 @@ from typing import Any
 from skillchat.core import clustering
 from skillchat.core.changes import Change
 from skillchat.core.evolution.stats import Z90, beta_sd
-from skillchat.core.evolution.texts import SIGNATURE_TERMS, round_sig
+from skillchat.core.evolution.texts import DEFAULT_MIN_SIMILARITY, SIGNATURE_TERMS, round_sig
 from skillchat.core.handbook import Handbook, from_dict, to_dict
 from skillchat.core.rated_log import RatedLog
 
@@ -140,7 +140,8 @@ def _apply_merges(hb: Handbook, changes: Sequence[Change]) -> Handbook:
         # The fallback turns a discovered skill took over must keep coming to the survivor in later relearns.
         found = list(prov.get("merged_discoveries", [])) + list(dprov.get("merged_discoveries", []))
         if isinstance(dprov.get("discovered_from"), str) and d.get("signature"):
-            found.append({"signature": d["signature"], "min_similarity": float(dprov.get("min_similarity", 0.2))})
+            threshold = float(dprov.get("min_similarity", DEFAULT_MIN_SIMILARITY))
+            found.append({"signature": d["signature"], "min_similarity": threshold})
         if found:
             prov["merged_discoveries"] = found
         prov.setdefault("changes", []).append({"kind": "merge", "version": hb.version, "with": drop, "rationale": c.rationale})

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from skillchat.core import clustering
-from skillchat.core.evolution.texts import Texts, unit_vector
+from skillchat.core.evolution.texts import DEFAULT_MIN_SIMILARITY, Texts, unit_vector
 from skillchat.core.handbook import Handbook
 from skillchat.core.learning import RatedTurn
 
@@ -32,8 +32,10 @@ class Retagger:
                 self.children[s.id] = [(c, unit_vector(hb.skills[c].signature or {})) for c in into]
             # A discovered skill takes over fallback turns like its signature, and so does a skill that
             # discovered skills were merged into (the reader checked these links).
-            links = [(s.signature, prov.get("min_similarity", 0.2))] if isinstance(prov.get("discovered_from"), str) else []
-            links += [(d["signature"], d.get("min_similarity", 0.2)) for d in prov.get("merged_discoveries", ())]
+            links = [(d["signature"], d.get("min_similarity", DEFAULT_MIN_SIMILARITY))
+                     for d in prov.get("merged_discoveries", ())]
+            if isinstance(prov.get("discovered_from"), str):
+                links.insert(0, (s.signature, prov.get("min_similarity", DEFAULT_MIN_SIMILARITY)))
             for sig, threshold in links:
                 if sig:
                     self.discovered.append((s.id, unit_vector(sig), float(threshold)))

@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from skillchat.core import clustering
 
 SIGNATURE_TERMS = 40
+# How similar a fallback turn must be to a discovered skill's signature when its provenance gives no threshold.
+DEFAULT_MIN_SIMILARITY = 0.2
 
 
 class Texts:
